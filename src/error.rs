@@ -1,0 +1,166 @@
+//! Error answers: RFC 9457 `application/problem+json`, and Kratos' own `messages` body.
+
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+
+/// The content type of problem answers.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field that does not fit: a JSON pointer into the body and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// RFC 6901 pointer, e.g. `/data/connectionId` (empty for the whole body).
+    pub pointer: String,
+    /// What is wrong, in words.
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+/// A problem answer with no field errors.
+pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    problem_with(status, title, detail, &[])
+}
+
+/// A problem answer listing the fields that are wrong.
+pub fn problem_with(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    errors: &[FieldError],
+) -> Response {
+    let body = Problem {
+        kind: "about:blank",
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    json_response(status, PROBLEM_JSON, &body)
+}
+
+/// 503 with `Retry-After`, for when the store cannot take a write or the server is at its limit.
+pub fn unavailable(detail: &str, retry_after_secs: u32) -> Response {
+    let mut res = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        detail,
+    );
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    res
+}
+
+/// Serializes `body` with the given status and content type.
+pub fn json_response<T: Serialize>(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &T,
+) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be serialized");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Kratos' error body (`web_hook.go` `rawHookResponse`), which a flow-interrupting hook shows to
+/// the user: `{"messages":[{"instance_ptr":…,"messages":[{"id":…,"text":…,"type":"error","context":…}]}]}`.
+#[derive(Debug, Serialize)]
+pub struct KratosMessages {
+    messages: Vec<KratosErrorMessage>,
+}
+
+#[derive(Debug, Serialize)]
+struct KratosErrorMessage {
+    instance_ptr: Option<String>,
+    messages: Vec<KratosDetail>,
+}
+
+#[derive(Debug, Serialize)]
+struct KratosDetail {
+    id: u32,
+    text: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    context: Option<serde_json::Value>,
+}
+
+impl KratosMessages {
+    /// One flow-level error message (no `instance_ptr`), with an optional context object.
+    pub fn error(id: u32, text: impl Into<String>, context: Option<serde_json::Value>) -> Self {
+        Self {
+            messages: vec![KratosErrorMessage {
+                instance_ptr: None,
+                messages: vec![KratosDetail {
+                    id,
+                    text: text.into(),
+                    kind: "error",
+                    context,
+                }],
+            }],
+        }
+    }
+
+    /// The answer with `status` (Kratos shows the messages only for 4xx other than 429).
+    pub fn into_response(self, status: StatusCode) -> Response {
+        json_response(status, "application/json", &self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(res: Response) -> serde_json::Value {
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn kratos_messages_match_the_reference_handler_shape() {
+        let res = KratosMessages::error(1, "identity is null", None)
+            .into_response(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.status(), 422);
+        assert_eq!(
+            body_of(res).await,
+            serde_json::json!({"messages":[{"instance_ptr":null,"messages":[{"id":1,"text":"identity is null","type":"error","context":null}]}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn problems_carry_status_title_and_field_errors() {
+        let res = problem_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            "bad",
+            &[FieldError {
+                pointer: "/data/connectionId".into(),
+                detail: "missing".into(),
+            }],
+        );
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        let body = body_of(res).await;
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["errors"][0]["pointer"], "/data/connectionId");
+    }
+}

@@ -1,0 +1,166 @@
+//! `abp`: ASP.NET Boilerplate's `WebhookPayload`
+//! (`{"Id","WebhookEvent","Attempt","Data","CreationTimeUtc"}`), or the bare data for publishers
+//! set to `SendExactSameData` (`envelope: false`).
+//!
+//! The dedupe key is the payload `Id`: the body itself changes on every attempt (`Attempt`,
+//! `CreationTimeUtc`). With `envelope: false` the body is the same on every attempt, so its
+//! SHA-256 is the key.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::{ParsedEvent, SourceError, body_digest};
+
+/// The payload, PascalCase as ABP writes it (camelCase accepted for custom serializer options).
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Payload<'a> {
+    #[serde(rename = "Id", alias = "id", borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "WebhookEvent", alias = "webhookEvent", borrow)]
+    webhook_event: Cow<'a, str>,
+    #[serde(rename = "Attempt", alias = "attempt", default)]
+    attempt: Option<i64>,
+    #[serde(rename = "Data", alias = "data", default)]
+    data: Option<IgnoredAny>,
+    #[serde(rename = "CreationTimeUtc", alias = "creationTimeUtc", default, borrow)]
+    creation_time_utc: Option<Cow<'a, str>>,
+}
+
+/// Validates an ABP body and finds its dedupe key.
+///
+/// # Errors
+/// 400 for bad JSON, 422 naming the field for a payload that does not fit or a webhook name
+/// outside the source's `events` allow-list.
+pub fn parse(
+    body: &Bytes,
+    envelope: bool,
+    allowed: Option<&HashSet<String>>,
+) -> Result<ParsedEvent, SourceError> {
+    if !envelope {
+        serde_json::from_slice::<IgnoredAny>(body)
+            .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        return Ok(ParsedEvent {
+            event_type: None,
+            dedupe_key: body_digest(body),
+            sender_id: None,
+            projection: None,
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let p: Payload<'_> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| SourceError::from_json(body, "", e))?;
+    de.end()
+        .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    if p.id.trim().is_empty() {
+        return Err(SourceError::invalid("/Id", "must not be empty"));
+    }
+    if p.webhook_event.trim().is_empty() {
+        return Err(SourceError::invalid("/WebhookEvent", "must not be empty"));
+    }
+    if let Some(allowed) = allowed {
+        if !allowed.contains(&*p.webhook_event) {
+            return Err(SourceError::invalid(
+                "/WebhookEvent",
+                format!(
+                    "`{}` is not one of the webhooks this source accepts",
+                    p.webhook_event
+                ),
+            ));
+        }
+    }
+    Ok(ParsedEvent {
+        event_type: Some(p.webhook_event.into_owned()),
+        dedupe_key: p.id.to_string(),
+        sender_id: Some(p.id.into_owned()),
+        projection: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PROTOCOLS.md §6.1 and §6.2.
+    const BODY_1: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
+    const BODY_2: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":2,"Data":{"UserName":"zoë","EmailAddress":"zoe@example.com"},"CreationTimeUtc":"2024-05-01T10:21:31.5Z"}"#;
+
+    fn ok(body: &str) -> ParsedEvent {
+        parse(&Bytes::from(body.to_string()), true, None).unwrap()
+    }
+
+    #[test]
+    fn both_attempts_of_the_sample_share_one_dedupe_key() {
+        let a = ok(BODY_1);
+        let b = ok(BODY_2);
+        assert_eq!(a.dedupe_key, "5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44");
+        assert_eq!(a.dedupe_key, b.dedupe_key);
+        assert_eq!(a.event_type.as_deref(), Some("NewUserRegistered"));
+    }
+
+    #[test]
+    fn camel_case_payloads_and_unknown_fields_are_accepted() {
+        let p =
+            ok(r#"{"id":"a","webhookEvent":"TenantDeleted","attempt":1,"data":null,"extra":true}"#);
+        assert_eq!(p.event_type.as_deref(), Some("TenantDeleted"));
+    }
+
+    #[test]
+    fn the_allow_list_refuses_other_webhooks() {
+        let allowed: HashSet<String> = ["TenantDeleted".to_string()].into();
+        let b = Bytes::from_static(BODY_1.as_bytes());
+        match parse(&b, true, Some(&allowed)) {
+            Err(SourceError::Invalid { errors, .. }) => {
+                assert_eq!(errors[0].pointer, "/WebhookEvent")
+            }
+            other => panic!("{other:?}"),
+        }
+        let allowed: HashSet<String> = ["NewUserRegistered".to_string()].into();
+        assert!(parse(&b, true, Some(&allowed)).is_ok());
+    }
+
+    #[test]
+    fn payloads_that_do_not_fit_name_the_field() {
+        for (body, pointer) in [
+            (
+                BODY_1.replace("\"Id\":\"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44\",", ""),
+                "/Id",
+            ),
+            (
+                BODY_1.replace(
+                    "\"WebhookEvent\":\"NewUserRegistered\"",
+                    "\"WebhookEvent\":\"\"",
+                ),
+                "/WebhookEvent",
+            ),
+            (
+                BODY_1.replace("\"Attempt\":1", "\"Attempt\":\"one\""),
+                "/Attempt",
+            ),
+            ("[]".to_string(), ""),
+        ] {
+            match parse(&Bytes::from(body.clone()), true, None) {
+                Err(SourceError::Invalid { errors, .. }) => {
+                    assert_eq!(errors[0].pointer, pointer, "{body}")
+                }
+                other => panic!("expected 422 at {pointer}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bare_data_is_keyed_by_its_digest() {
+        let data = Bytes::from_static(br#"{"UserName":"john.doe"}"#);
+        let p = parse(&data, false, None).unwrap();
+        assert_eq!(p.dedupe_key, body_digest(&data));
+        assert!(p.event_type.is_none());
+        assert!(matches!(
+            parse(&Bytes::from_static(b"{"), false, None),
+            Err(SourceError::Malformed(_))
+        ));
+    }
+}

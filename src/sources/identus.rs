@@ -1,0 +1,400 @@
+//! `identus`: Hyperledger Identus Cloud Agent events, `{"type","id","ts","data","walletId"}`.
+//!
+//! The four known `data` types are type-checked and projected into `identus_records`. Unknown
+//! event types, unknown fields and unknown state values are accepted and stored: the agent emits
+//! states its own OpenAPI file does not list, and a 422 would make it drop the event.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::value::RawValue;
+
+use super::{ParsedEvent, SourceError, sub_bytes};
+use crate::store::{IdentusKind, Projection};
+
+/// The envelope (`event-notification` `Event[A]`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    ts: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(borrow)]
+    wallet_id: Cow<'a, str>,
+}
+
+/// `ErrorResponse`, used by `metaLastFailure`.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct ErrorResponse {
+    status: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    title: Option<String>,
+    detail: Option<String>,
+    instance: Option<String>,
+}
+
+/// Connection, issue and presentation invitations.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Invitation {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    from: Option<String>,
+    invitation_url: Option<String>,
+}
+
+/// `ConnectionUpdated` data.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Connection {
+    connection_id: String,
+    state: String,
+    thid: Option<String>,
+    label: Option<String>,
+    goal_code: Option<String>,
+    goal: Option<String>,
+    my_did: Option<String>,
+    their_did: Option<String>,
+    role: Option<String>,
+    invitation: Option<Invitation>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    meta_retries: Option<i64>,
+    meta_last_failure: Option<ErrorResponse>,
+    #[serde(rename = "self")]
+    self_: Option<String>,
+    kind: Option<String>,
+}
+
+/// `IssueCredentialRecordUpdated` data.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct IssueCredentialRecord {
+    record_id: String,
+    protocol_state: String,
+    thid: Option<String>,
+    credential_format: Option<String>,
+    subject_id: Option<String>,
+    validity_period: Option<f64>,
+    claims: Option<IgnoredAny>,
+    automatic_issuance: Option<bool>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    role: Option<String>,
+    credential: Option<String>,
+    #[serde(rename = "issuingDID")]
+    issuing_did: Option<String>,
+    goal_code: Option<String>,
+    goal: Option<String>,
+    my_did: Option<String>,
+    invitation: Option<Invitation>,
+    meta_retries: Option<i64>,
+    meta_last_failure: Option<ErrorResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Proof {
+    schema_id: Option<String>,
+    trust_issuers: Option<Vec<String>>,
+}
+
+/// `PresentationUpdated` data.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PresentationStatus {
+    presentation_id: String,
+    status: String,
+    thid: Option<String>,
+    role: Option<String>,
+    proofs: Option<Vec<Proof>>,
+    data: Option<Vec<String>>,
+    request_data: Option<Vec<String>>,
+    disclosed_claims: Option<IgnoredAny>,
+    connection_id: Option<String>,
+    goal_code: Option<String>,
+    goal: Option<String>,
+    my_did: Option<String>,
+    invitation: Option<Invitation>,
+    meta_retries: Option<i64>,
+    meta_last_failure: Option<ErrorResponse>,
+}
+
+/// `DIDStatusUpdated` data.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ManagedDid {
+    did: String,
+    status: String,
+    long_form_did: Option<String>,
+}
+
+fn typed<T: DeserializeOwned>(raw: &RawValue) -> Result<T, SourceError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| SourceError::from_json(raw.get().as_bytes(), "/data", e))
+}
+
+fn required(pointer: &str, value: &str) -> Result<(), SourceError> {
+    if value.trim().is_empty() {
+        Err(SourceError::invalid(pointer, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Validates an Identus event and finds its dedupe key (the envelope `id`) and projection.
+///
+/// # Errors
+/// 400 for bad JSON, 422 naming the field for an event that does not fit.
+pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let env: Envelope<'_> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| SourceError::from_json(body, "", e))?;
+    de.end()
+        .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    required("/type", &env.kind)?;
+    required("/id", &env.id)?;
+    required("/walletId", &env.wallet_id)?;
+    let ts = time::OffsetDateTime::parse(&env.ts, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+        SourceError::invalid(
+            "/ts",
+            "must be an RFC 3339 timestamp like 2024-05-01T10:20:30.123456Z",
+        )
+    })?;
+    let ts_ns = i64::try_from(ts.unix_timestamp_nanos())
+        .map_err(|_| SourceError::invalid("/ts", "is out of range"))?;
+
+    let (kind, record_id, state) = match &*env.kind {
+        "ConnectionUpdated" => {
+            let c: Connection = typed(env.data)?;
+            required("/data/connectionId", &c.connection_id)?;
+            (
+                Some(IdentusKind::Connections),
+                c.connection_id,
+                Some(c.state),
+            )
+        }
+        "IssueCredentialRecordUpdated" => {
+            let r: IssueCredentialRecord = typed(env.data)?;
+            required("/data/recordId", &r.record_id)?;
+            (
+                Some(IdentusKind::Credentials),
+                r.record_id,
+                Some(r.protocol_state),
+            )
+        }
+        "PresentationUpdated" => {
+            let p: PresentationStatus = typed(env.data)?;
+            required("/data/presentationId", &p.presentation_id)?;
+            (
+                Some(IdentusKind::Presentations),
+                p.presentation_id,
+                Some(p.status),
+            )
+        }
+        "DIDStatusUpdated" => {
+            let d: ManagedDid = typed(env.data)?;
+            required("/data/did", &d.did)?;
+            (Some(IdentusKind::Dids), d.did, Some(d.status))
+        }
+        // A type this version does not know: stored as it is, without a projection.
+        _ => (None, String::new(), None),
+    };
+    let projection = kind.map(|kind| Projection::IdentusRecord {
+        wallet_id: env.wallet_id.to_string(),
+        kind,
+        record_id,
+        state,
+        ts: env.ts.to_string(),
+        ts_ns,
+        data: sub_bytes(body, env.data.get()),
+    });
+    Ok(ParsedEvent {
+        event_type: Some(env.kind.into_owned()),
+        dedupe_key: env.id.to_string(),
+        sender_id: Some(env.id.into_owned()),
+        projection,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// PROTOCOLS.md §2.5, copied from the agent's webhook docs (an older agent: no `thid`, no `metaRetries`).
+    pub const DOCS_CONNECTION: &str = r#"{
+  "id": "cb8d4e96-30f0-4892-863f-44d49d634211",
+  "ts": "2023-07-06T12:01:19.769427Z",
+  "type": "ConnectionUpdated",
+  "data": {
+    "connectionId": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
+    "label": "Connect with Alice",
+    "role": "Inviter",
+    "state": "InvitationGenerated",
+    "invitation": {
+      "id": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
+      "type": "https://didcomm.org/out-of-band/2.0/invitation",
+      "from": "did:peer:2.Ez6LS...jIiXX0",
+      "invitationUrl": "https://my.domain.com/path?_oob=eyJpZCI6...bXX19"
+    },
+    "createdAt": "2023-07-06T12:01:19.760126Z",
+    "self": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
+    "kind": "Connection"
+  },
+  "walletId": "00000000-0000-0000-0000-000000000000"
+}"#;
+
+    /// PROTOCOLS.md §2.5, constructed from the current case classes.
+    pub const CONNECTION: &str = r#"{"type":"ConnectionUpdated","id":"7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01","ts":"2024-05-01T10:20:30.123456Z","data":{"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","label":"Peter","myDid":"did:peer:12345","theirDid":"did:peer:67890","role":"Inviter","state":"ConnectionResponseSent","invitation":{"id":"0527aea1-d131-3948-a34d-03af39aba8b4","type":"https://didcomm.org/out-of-band/2.0/invitation","from":"did:peer:1234457","invitationUrl":"https://my.domain.com/path?_oob=eyJ…"},"createdAt":"2024-05-01T10:19:00.000001Z","updatedAt":"2024-05-01T10:20:30.100001Z","metaRetries":5,"self":"0527aea1-d131-3948-a34d-03af39aba8b4","kind":"Connection"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+    pub const CREDENTIAL: &str = r#"{"type":"IssueCredentialRecordUpdated","id":"1b0a8c2e-5f7d-4e3b-a6c1-9d8e7f6a5b41","ts":"2024-05-01T10:25:00.5Z","data":{"recordId":"80d612dc-0ded-4ac9-90b4-1b8eabb04545","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","credentialFormat":"JWT","validityPeriod":3600.0,"claims":{"firstname":"Alice","lastname":"Wonderland"},"automaticIssuance":true,"createdAt":"2024-05-01T10:24:00Z","updatedAt":"2024-05-01T10:25:00.4Z","role":"Issuer","protocolState":"CredentialSent","credential":"ZXlKaGJHY2lPaUpGVXpJMU5rc2lmUS4uLg==","issuingDID":"did:prism:3bb0505d13fcb04d28a48234edb27b0d4e6d7e18a81e2c1abab58f3bbc21ce6f","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+    pub const PRESENTATION: &str = r#"{"type":"PresentationUpdated","id":"9c3d2e1f-0a1b-4c5d-8e9f-a0b1c2d3e4f5","ts":"2024-05-01T10:30:00.25Z","data":{"presentationId":"3c6d9fa5-d277-431e-a6cb-d3956e47e610","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","role":"Verifier","status":"PresentationVerified","proofs":[],"data":["eyJhbGciOiJFUzI1NksifQ.…"],"requestData":["{\"options\":{\"challenge\":\"…\",\"domain\":\"…\"},\"presentation_definition\":{…}}"],"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+    pub const DID: &str = r#"{"type":"DIDStatusUpdated","id":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8","ts":"2024-05-01T10:40:00Z","data":{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+
+    fn projected(body: &str) -> (ParsedEvent, IdentusKind, String, Option<String>) {
+        let p = parse(&Bytes::from(body.to_string())).unwrap();
+        let Some(Projection::IdentusRecord {
+            kind,
+            record_id,
+            state,
+            ..
+        }) = p.projection.clone()
+        else {
+            panic!("no projection for {body}")
+        };
+        (p, kind, record_id, state)
+    }
+
+    #[test]
+    fn the_four_sample_events_parse_and_project() {
+        let (p, kind, id, state) = projected(CONNECTION);
+        assert_eq!(
+            (kind, id.as_str(), state.as_deref()),
+            (
+                IdentusKind::Connections,
+                "0527aea1-d131-3948-a34d-03af39aba8b4",
+                Some("ConnectionResponseSent")
+            )
+        );
+        assert_eq!(p.dedupe_key, "7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01");
+        assert_eq!(p.event_type.as_deref(), Some("ConnectionUpdated"));
+        let (_, kind, id, state) = projected(CREDENTIAL);
+        assert_eq!(
+            (kind, id.as_str(), state.as_deref()),
+            (
+                IdentusKind::Credentials,
+                "80d612dc-0ded-4ac9-90b4-1b8eabb04545",
+                Some("CredentialSent")
+            )
+        );
+        let (_, kind, id, state) = projected(PRESENTATION);
+        assert_eq!(
+            (kind, id.as_str(), state.as_deref()),
+            (
+                IdentusKind::Presentations,
+                "3c6d9fa5-d277-431e-a6cb-d3956e47e610",
+                Some("PresentationVerified")
+            )
+        );
+        let (_, kind, id, state) = projected(DID);
+        assert_eq!(kind, IdentusKind::Dids);
+        assert!(id.starts_with("did:prism:4a5b"));
+        assert_eq!(state.as_deref(), Some("PUBLISHED"));
+    }
+
+    #[test]
+    fn the_docs_sample_from_an_older_agent_is_accepted() {
+        let (_, kind, id, state) = projected(DOCS_CONNECTION);
+        assert_eq!(
+            (kind, id.as_str(), state.as_deref()),
+            (
+                IdentusKind::Connections,
+                "c10787cf-99bb-47f4-99bb-1fdcca32b673",
+                Some("InvitationGenerated")
+            )
+        );
+    }
+
+    #[test]
+    fn the_projection_keeps_the_data_bytes_as_sent() {
+        let body = Bytes::from_static(DID.as_bytes());
+        let Some(Projection::IdentusRecord { data, ts_ns, .. }) = parse(&body).unwrap().projection
+        else {
+            panic!()
+        };
+        assert_eq!(&data[..], br#"{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"}"#);
+        assert_eq!(ts_ns, 1_714_560_000_000_000_000);
+    }
+
+    #[test]
+    fn unknown_types_states_and_fields_are_accepted() {
+        let unknown_type = CONNECTION.replace("ConnectionUpdated", "WalletRotated");
+        let p = parse(&Bytes::from(unknown_type)).unwrap();
+        assert_eq!(p.event_type.as_deref(), Some("WalletRotated"));
+        assert!(p.projection.is_none());
+        let new_state = CONNECTION
+            .replace("ConnectionResponseSent", "InvitationExpired")
+            .replace(
+                "\"kind\":\"Connection\"",
+                "\"kind\":\"Connection\",\"newField\":{\"x\":1}",
+            );
+        let (_, _, _, state) = projected(&new_state);
+        assert_eq!(state.as_deref(), Some("InvitationExpired"));
+    }
+
+    #[test]
+    fn events_that_do_not_fit_name_the_field() {
+        for (body, pointer) in [
+            (CONNECTION.replace("\"connectionId\":\"0527aea1-d131-3948-a34d-03af39aba8b4\",", ""), "/data/connectionId"),
+            (CONNECTION.replace("\"state\":\"ConnectionResponseSent\"", "\"state\":7"), "/data/state"),
+            (CONNECTION.replace("\"metaRetries\":5", "\"metaRetries\":\"five\""), "/data/metaRetries"),
+            (CREDENTIAL.replace("\"protocolState\":\"CredentialSent\",", ""), "/data/protocolState"),
+            (PRESENTATION.replace("\"proofs\":[]", "\"proofs\":{}"), "/data/proofs"),
+            (DID.replace("\"did\":\"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff\"", "\"did\":\"\""), "/data/did"),
+            (DID.replace("\"ts\":\"2024-05-01T10:40:00Z\"", "\"ts\":\"yesterday\""), "/ts"),
+            (DID.replace(",\"walletId\":\"00000000-0000-0000-0000-000000000000\"", ""), "/walletId"),
+            (DID.replace("\"id\":\"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8\"", "\"id\":42"), "/id"),
+            (DID.replace("\"type\":\"DIDStatusUpdated\",", ""), "/type"),
+        ] {
+            match parse(&Bytes::from(body.clone())) {
+                Err(SourceError::Invalid { errors, .. }) => assert_eq!(errors[0].pointer, pointer, "{body}"),
+                other => panic!("expected 422 for {pointer}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn broken_json_is_400() {
+        for body in [
+            &CONNECTION[..CONNECTION.len() - 1],
+            "",
+            "{\"type\":}",
+            &format!("{DID} trailing"),
+        ] {
+            assert!(
+                matches!(
+                    parse(&Bytes::from(body.to_string())),
+                    Err(SourceError::Malformed(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+}

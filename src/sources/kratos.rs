@@ -1,0 +1,375 @@
+//! `kratos`: Ory Kratos `web_hook` with a body of `{"identity": ctx.identity}`.
+//!
+//! Errors are answered in Kratos' own `messages` format, so that a flow-interrupting hook shows
+//! them to the user. Message ids 1 and 2 are the reference handler's; the others are hookgate's.
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use super::{ParsedEvent, SourceError, body_digest, sub_bytes};
+use crate::error::KratosMessages;
+use crate::store::Projection;
+
+/// `identity` is missing or `null` (reference handler id).
+pub const MSG_IDENTITY_NULL: u32 = 1;
+/// `identity.id` is missing or empty (reference handler id).
+pub const MSG_IDENTITY_ID_EMPTY: u32 = 2;
+/// The body is not JSON.
+pub const MSG_MALFORMED: u32 = 3;
+/// A field does not fit the identity model; `context.pointer` names it.
+pub const MSG_INVALID_FIELD: u32 = 4;
+/// The content type is not JSON.
+pub const MSG_CONTENT_TYPE: u32 = 5;
+/// The body is over the limit.
+pub const MSG_TOO_LARGE: u32 = 6;
+/// The body could not be read.
+pub const MSG_UNREADABLE: u32 = 7;
+
+/// Same for every retry of one trigger (Kratos v25.4 and later).
+const TRIGGER_ID: &str = "ory-webhook-trigger-id";
+/// New for each attempt (Kratos v1.1 and later).
+const REQUEST_ID: &str = "ory-webhook-request-id";
+
+/// The body Kratos sends with the `function(ctx) { identity: ctx.identity }` template.
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    identity: Option<&'a RawValue>,
+}
+
+/// An identity as Kratos marshals it (`identity/identity.go`), every field it sends.
+/// Unknown fields are accepted; known ones must have their type.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // The fields exist to be type-checked; the store keeps the raw JSON.
+pub struct Identity {
+    /// UUID; required (message 2 when missing or empty).
+    #[serde(default)]
+    pub id: Option<String>,
+    external_id: Option<String>,
+    credentials: Option<BTreeMap<String, Credentials>>,
+    schema_id: Option<String>,
+    schema_url: Option<String>,
+    state: Option<String>,
+    state_changed_at: Option<String>,
+    traits: Option<IgnoredAny>,
+    verifiable_addresses: Option<Vec<VerifiableAddress>>,
+    recovery_addresses: Option<Vec<RecoveryAddress>>,
+    metadata_public: Option<IgnoredAny>,
+    metadata_admin: Option<IgnoredAny>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    organization_id: Option<String>,
+    region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Credentials {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    identifiers: Option<Vec<String>>,
+    config: Option<IgnoredAny>,
+    version: Option<i64>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct VerifiableAddress {
+    id: Option<String>,
+    value: String,
+    verified: Option<bool>,
+    via: Option<String>,
+    status: Option<String>,
+    verified_at: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct RecoveryAddress {
+    id: Option<String>,
+    value: String,
+    via: Option<String>,
+    break_glass_for_organization: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+/// Validates a Kratos body and finds its dedupe key and projection.
+///
+/// # Errors
+/// 400 for bad JSON, 422 (ids 1, 2, 4) for a body that does not fit.
+pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
+    let outer: Body<'_> = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return Err(SourceError::Malformed(format!(
+                "the body is not valid JSON: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(SourceError::invalid(
+                "",
+                "the body must be a JSON object like {\"identity\": {…}}",
+            ));
+        }
+    };
+    let Some(raw) = outer.identity else {
+        return Err(SourceError::Invalid {
+            kratos_id: MSG_IDENTITY_NULL,
+            errors: vec![crate::error::FieldError {
+                pointer: "/identity".into(),
+                detail: "identity is null".into(),
+            }],
+        });
+    };
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let identity: Identity = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| SourceError::from_json(raw.get().as_bytes(), "/identity", e))?;
+    let id = identity.id.as_deref().unwrap_or_default();
+    if id.is_empty() {
+        return Err(SourceError::Invalid {
+            kratos_id: MSG_IDENTITY_ID_EMPTY,
+            errors: vec![crate::error::FieldError {
+                pointer: "/identity/id".into(),
+                detail: "identity.id is empty".into(),
+            }],
+        });
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 256)
+    };
+    let trigger = header(TRIGGER_ID);
+    let dedupe_key = match trigger {
+        Some(t) => format!("trigger:{t}"),
+        // Older Kratos sends no trigger id; a retry carries the same body.
+        None => body_digest(body),
+    };
+    Ok(ParsedEvent {
+        event_type: Some("identity".into()),
+        dedupe_key,
+        sender_id: trigger.or_else(|| header(REQUEST_ID)).map(str::to_string),
+        projection: Some(Projection::KratosIdentity {
+            identity_id: id.to_string(),
+            state: identity.state,
+            schema_id: identity.schema_id,
+            identity: sub_bytes(body, raw.get()),
+        }),
+    })
+}
+
+/// Kratos' `messages` body for every refusal.
+pub fn error_response(e: SourceError) -> Response {
+    match e {
+        SourceError::TooLarge { limit } => KratosMessages::error(
+            MSG_TOO_LARGE,
+            format!("the webhook body is larger than the limit of {limit} bytes"),
+            None,
+        )
+        .into_response(StatusCode::PAYLOAD_TOO_LARGE),
+        SourceError::BadRequest(d) => {
+            KratosMessages::error(MSG_UNREADABLE, d, None).into_response(StatusCode::BAD_REQUEST)
+        }
+        SourceError::Malformed(d) => {
+            KratosMessages::error(MSG_MALFORMED, d, None).into_response(StatusCode::BAD_REQUEST)
+        }
+        SourceError::UnsupportedMediaType(d) => KratosMessages::error(MSG_CONTENT_TYPE, d, None)
+            .into_response(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        SourceError::Invalid { kratos_id, errors } => {
+            let first = errors.into_iter().next();
+            let (text, context) = match (kratos_id, first) {
+                (MSG_IDENTITY_NULL | MSG_IDENTITY_ID_EMPTY, Some(f)) => (f.detail, None),
+                (_, Some(f)) => {
+                    let text = if f.pointer.is_empty() {
+                        f.detail.clone()
+                    } else {
+                        format!("{}: {}", f.pointer, f.detail)
+                    };
+                    (text, Some(serde_json::json!({ "pointer": f.pointer })))
+                }
+                (_, None) => (
+                    "the body does not fit the identity format".to_string(),
+                    None,
+                ),
+            };
+            KratosMessages::error(kratos_id, text, context)
+                .into_response(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    /// PROTOCOLS.md §1.8: the Ory guide's registration identity (PrePersist).
+    pub(crate) const GUIDE_IDENTITY: &str = r#"{
+  "created_at": "0001-01-01T00:00:00Z",
+  "id": "3a5293f1-f4d6-49f4-b34f-6da62c360604",
+  "metadata_public": null,
+  "recovery_addresses": [
+    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
+      "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh", "via": "email" }
+  ],
+  "schema_id": "default",
+  "schema_url": "",
+  "state": "active",
+  "state_changed_at": "2023-01-31T11:19:37.096674Z",
+  "traits": { "email": "0.g5vv0qpoxl@ory.sh" },
+  "updated_at": "0001-01-01T00:00:00Z",
+  "verifiable_addresses": [
+    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
+      "status": "pending", "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh",
+      "verified": false, "via": "email" }
+  ]
+}"#;
+
+    /// PROTOCOLS.md §1.9: the LeanCode test fixture identity, plus v25+ fields.
+    const LEANCODE_IDENTITY: &str = r#"{"id":"00000000-0000-0000-0000-000000000001","schema_id":"user",
+"schema_url":"https://auth.local.lncd.pl/schemas/dXNlcg","state":"active","traits":{"email":"test@leancode.pl"},
+"created_at":"2023-06-26T21:37:42Z","updated_at":"2023-06-26T21:37:42Z",
+"recovery_addresses":[{"id":"00000000-0000-0000-0000-000000000002","value":"test@leancode.pl","via":"email","created_at":"2023-06-26T21:37:42Z","updated_at":"2023-06-26T21:37:42Z"}],
+"verifiable_addresses":[{"id":"00000000-0000-0000-0000-000000000003","value":"test@leancode.pl","verified":true,"via":"email","status":"completed","verified_at":"2023-06-26T21:37:42Z","created_at":"2023-06-26T21:37:42Z","updated_at":"2023-06-26T21:37:42Z"}],
+"metadata_public":{"plan":"pro"},"organization_id":null,"external_id":"crm-1","region":"eu-central","some_future_field":[1,2]}"#;
+
+    fn body(identity: &str) -> Bytes {
+        // go-jsonnet manifests indented, multi-line JSON.
+        Bytes::from(format!("{{\n   \"identity\": {identity}\n}}\n"))
+    }
+
+    fn invalid(r: Result<ParsedEvent, SourceError>) -> (u32, Vec<crate::error::FieldError>) {
+        match r {
+            Err(SourceError::Invalid { kratos_id, errors }) => (kratos_id, errors),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_guide_and_leancode_identities_are_accepted_and_projected() {
+        for identity in [GUIDE_IDENTITY, LEANCODE_IDENTITY] {
+            let b = body(identity);
+            let p = parse(&HeaderMap::new(), &b).unwrap();
+            let Some(Projection::KratosIdentity {
+                identity_id,
+                identity: raw,
+                state,
+                ..
+            }) = p.projection
+            else {
+                panic!("no projection")
+            };
+            assert!(identity_id.starts_with("3a5293f1") || identity_id.ends_with("0001"));
+            assert_eq!(state.as_deref(), Some("active"));
+            assert_eq!(
+                &raw[..],
+                identity.as_bytes(),
+                "the projection keeps the identity bytes as sent"
+            );
+            assert_eq!(p.dedupe_key, body_digest(&b));
+        }
+    }
+
+    #[test]
+    fn the_trigger_id_is_the_dedupe_key_when_present() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            TRIGGER_ID,
+            HeaderValue::from_static("5f8e6a7c-0000-4000-8000-000000000001"),
+        );
+        h.insert(REQUEST_ID, HeaderValue::from_static("req-1"));
+        let p = parse(&h, &body(GUIDE_IDENTITY)).unwrap();
+        assert_eq!(p.dedupe_key, "trigger:5f8e6a7c-0000-4000-8000-000000000001");
+        assert_eq!(
+            p.sender_id.as_deref(),
+            Some("5f8e6a7c-0000-4000-8000-000000000001")
+        );
+
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("req-1"));
+        assert_eq!(
+            parse(&h, &body(GUIDE_IDENTITY))
+                .unwrap()
+                .sender_id
+                .as_deref(),
+            Some("req-1")
+        );
+    }
+
+    #[test]
+    fn null_or_missing_identity_is_message_1() {
+        for b in [r#"{"identity": null}"#, "{}", r#"{"other": 1}"#] {
+            let (id, errors) = invalid(parse(&HeaderMap::new(), &Bytes::from(b)));
+            assert_eq!(id, MSG_IDENTITY_NULL, "{b}");
+            assert_eq!(errors[0].detail, "identity is null");
+        }
+    }
+
+    #[test]
+    fn empty_or_missing_identity_id_is_message_2() {
+        for identity in [r#"{"id": ""}"#, r#"{"traits": {}}"#, r#"{"id": null}"#] {
+            let (id, errors) = invalid(parse(&HeaderMap::new(), &body(identity)));
+            assert_eq!(id, MSG_IDENTITY_ID_EMPTY, "{identity}");
+            assert_eq!(errors[0].detail, "identity.id is empty");
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_named_by_pointer() {
+        for (identity, pointer) in [
+            (r#"{"id": 5}"#, "/identity/id"),
+            (r#"{"id": "x", "state": true}"#, "/identity/state"),
+            (
+                r#"{"id": "x", "verifiable_addresses": [{"value": "a"}, {"verified": false}]}"#,
+                "/identity/verifiable_addresses/1/value",
+            ),
+            (
+                r#"{"id": "x", "recovery_addresses": {}}"#,
+                "/identity/recovery_addresses",
+            ),
+            (r#""just a string""#, "/identity"),
+        ] {
+            let (id, errors) = invalid(parse(&HeaderMap::new(), &body(identity)));
+            assert_eq!(id, MSG_INVALID_FIELD, "{identity}");
+            assert_eq!(
+                errors[0].pointer, pointer,
+                "{identity}: {}",
+                errors[0].detail
+            );
+        }
+    }
+
+    #[test]
+    fn bad_json_is_400_and_a_non_object_is_422() {
+        assert!(matches!(
+            parse(&HeaderMap::new(), &Bytes::from_static(b"{\"identity\":")),
+            Err(SourceError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(&HeaderMap::new(), &Bytes::from_static(b"nope")),
+            Err(SourceError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(
+                &HeaderMap::new(),
+                &body(r#"{"id": "x", "traits": {"a": tru}}"#)
+            ),
+            Err(SourceError::Malformed(_))
+        ));
+        let (id, _) = invalid(parse(&HeaderMap::new(), &Bytes::from_static(b"[1]")));
+        assert_eq!(id, MSG_INVALID_FIELD);
+    }
+}

@@ -1,0 +1,428 @@
+//! Typed sources: what each sender's payload must look like, how a retry is recognised, and
+//! how hookgate answers it.
+//!
+//! # Layout
+//! - [`SourceState`]: one per configured source, built once at start-up.
+//! - [`receive`]: the handler behind each source's route (after [`crate::verify::verify_request`]):
+//!   content type → parse and validate → store (waits for the commit) → answer.
+//! - one file per kind: [`kratos`], [`identus`], [`abp`], each with its payload types and its
+//!   `parse` function turning verified bytes into a [`ParsedEvent`].
+
+pub mod abp;
+pub mod identus;
+pub mod kratos;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde::de::IgnoredAny;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Settings, SourceKind, SourceSettings};
+use crate::error::{FieldError, problem, problem_with, unavailable};
+use crate::store::{Appended, NewEvent, Projection, Store, StoreError};
+use crate::verify::{VerifiedBody, Verifier};
+
+/// The header every accepted answer carries.
+pub const EVENT_ID_HEADER: &str = "hookgate-event-id";
+
+/// Request headers kept with an event (never credentials).
+const STORED_HEADERS: &[&str] = &[
+    "content-type",
+    "user-agent",
+    "x-request-id",
+    "ory-webhook-request-id",
+    "ory-webhook-trigger-id",
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+];
+
+/// Everything a source's route needs, built once from its configuration.
+pub struct SourceState {
+    /// Source id.
+    pub id: Arc<str>,
+    /// Payload type.
+    pub kind: SourceKind,
+    /// Verification of its requests.
+    pub verifier: Verifier,
+    /// Body limit in bytes.
+    pub body_limit: usize,
+    /// `abp`: the allowed webhook names, if restricted.
+    pub abp_events: Option<HashSet<String>>,
+    /// `abp`: false when the body is the bare data (`SendExactSameData`).
+    pub abp_envelope: bool,
+    /// Where events go.
+    pub store: Arc<dyn Store>,
+}
+
+impl SourceState {
+    /// Builds the state of source `id`.
+    pub fn new(id: &str, s: &SourceSettings, settings: &Settings, store: Arc<dyn Store>) -> Self {
+        Self {
+            id: Arc::from(id),
+            kind: s.kind,
+            verifier: Verifier::from_settings(&s.verify),
+            body_limit: usize::try_from(settings.body_limit_for(s)).unwrap_or(usize::MAX),
+            abp_events: s.events.as_ref().map(|e| e.iter().cloned().collect()),
+            abp_envelope: s.envelope.unwrap_or(true),
+            store,
+        }
+    }
+
+    /// The answer to a request that failed before it could be stored, in the sender's language.
+    pub fn error_response(&self, e: SourceError) -> Response {
+        match self.kind {
+            SourceKind::Kratos => kratos::error_response(e),
+            _ => generic_error_response(e),
+        }
+    }
+
+    fn parse(&self, headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
+        match self.kind {
+            SourceKind::Kratos => kratos::parse(headers, body),
+            SourceKind::Identus => identus::parse(body),
+            SourceKind::Abp => abp::parse(body, self.abp_envelope, self.abp_events.as_ref()),
+        }
+    }
+
+    fn accepted(&self, appended: Appended) -> Response {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = appended.event_id.hyphenated().encode_lower(&mut buf);
+        let body = match self.kind {
+            // Kratos with `response.parse: true` needs a JSON body; `{}` changes nothing.
+            SourceKind::Kratos => Bytes::from_static(b"{}"),
+            _ => Bytes::from(format!(
+                r#"{{"status":"accepted","event_id":"{id}","duplicate":{}}}"#,
+                appended.duplicate
+            )),
+        };
+        let mut res = (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(id) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(EVENT_ID_HEADER), v);
+        }
+        res
+    }
+
+    /// Selected headers as a JSON object, leaving out this source's credential header.
+    fn stored_headers(&self, headers: &HeaderMap) -> String {
+        let secret = self.verifier.credential_header();
+        let mut map = serde_json::Map::new();
+        for name in STORED_HEADERS {
+            if secret.as_ref().is_some_and(|s| s.as_str() == *name) {
+                continue;
+            }
+            if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+                map.insert(
+                    (*name).to_string(),
+                    serde_json::Value::String(v.to_string()),
+                );
+            }
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// What a source's parser found in a valid payload.
+#[derive(Debug)]
+pub struct ParsedEvent {
+    /// The sender's event type.
+    pub event_type: Option<String>,
+    /// The key that recognises retries.
+    pub dedupe_key: String,
+    /// The sender's own id of the event.
+    pub sender_id: Option<String>,
+    /// The projection row this event updates.
+    pub projection: Option<Projection>,
+}
+
+/// Why a request was refused before it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// 413: the body is larger than the source's limit.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// 400: the body could not be read (or its length header is bad).
+    BadRequest(String),
+    /// 415: the content type is not JSON.
+    UnsupportedMediaType(String),
+    /// 400: the body is not JSON.
+    Malformed(String),
+    /// 422: JSON that does not fit the sender's format.
+    Invalid {
+        /// The message id a Kratos source answers with (see [`kratos`]).
+        kratos_id: u32,
+        /// The fields that are wrong.
+        errors: Vec<FieldError>,
+    },
+}
+
+impl SourceError {
+    /// A 422 for one field.
+    pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        SourceError::Invalid {
+            kratos_id: kratos::MSG_INVALID_FIELD,
+            errors: vec![FieldError {
+                pointer: pointer.into(),
+                detail: detail.into(),
+            }],
+        }
+    }
+
+    /// Turns a deserialization error into 400 (bad JSON) or 422 (JSON that does not fit),
+    /// naming the field with a JSON pointer under `base`.
+    pub fn from_json(
+        body: &[u8],
+        base: &str,
+        e: serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
+        let path = e.path().clone();
+        let inner = e.into_inner();
+        if inner.is_syntax()
+            || inner.is_eof()
+            || serde_json::from_slice::<IgnoredAny>(body).is_err()
+        {
+            return SourceError::Malformed(format!("the body is not valid JSON: {inner}"));
+        }
+        let mut pointer = base.to_string();
+        for seg in path.iter() {
+            use serde_path_to_error::Segment;
+            match seg {
+                Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+                Segment::Map { key } => {
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                }
+                Segment::Enum { variant } => {
+                    pointer.push('/');
+                    pointer.push_str(variant);
+                }
+                Segment::Unknown => {}
+            }
+        }
+        let msg = inner.to_string();
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(m, _)| m);
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            pointer.push('/');
+            pointer.push_str(field);
+            return SourceError::invalid(pointer, "is required");
+        }
+        SourceError::invalid(pointer, msg.to_string())
+    }
+}
+
+/// The problem+json answer every non-Kratos source uses.
+fn generic_error_response(e: SourceError) -> Response {
+    match e {
+        SourceError::TooLarge { limit } => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Content Too Large",
+            &format!("the body is larger than this source's limit of {limit} bytes"),
+        ),
+        SourceError::BadRequest(d) | SourceError::Malformed(d) => {
+            problem(StatusCode::BAD_REQUEST, "Bad Request", &d)
+        }
+        SourceError::UnsupportedMediaType(d) => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            &d,
+        ),
+        SourceError::Invalid { errors, .. } => problem_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            "the payload does not fit the sender's format",
+            &errors,
+        ),
+    }
+}
+
+/// True for `application/json` and `application/*+json`, with any parameters.
+fn is_json(headers: &HeaderMap) -> Result<(), SourceError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(SourceError::UnsupportedMediaType(
+            "a Content-Type of application/json is required".into(),
+        ));
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let ok = essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > "application/+json".len()
+            && essence
+                .get(..12)
+                .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+            && essence
+                .get(essence.len() - 5..)
+                .is_some_and(|s| s.eq_ignore_ascii_case("+json")));
+    if ok {
+        Ok(())
+    } else {
+        Err(SourceError::UnsupportedMediaType(format!(
+            "the Content-Type must be application/json, not {}",
+            if essence.is_empty() { "empty" } else { essence }
+        )))
+    }
+}
+
+/// SHA-256 of the body, as a dedupe key for senders that give no id.
+pub(crate) fn body_digest(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// A slice of `body` for a `&str` that was parsed out of it (no copy); a copy if it is not.
+pub(crate) fn sub_bytes(body: &Bytes, part: &str) -> Bytes {
+    let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
+    match start {
+        Some(s)
+            if s.checked_add(part.len())
+                .is_some_and(|end| end <= body.len()) =>
+        {
+            body.slice(s..s + part.len())
+        }
+        _ => Bytes::copy_from_slice(part.as_bytes()),
+    }
+}
+
+/// The handler behind every source route.
+pub async fn receive(
+    State(src): State<Arc<SourceState>>,
+    headers: HeaderMap,
+    Extension(body): Extension<VerifiedBody>,
+) -> Response {
+    if let Err(e) = is_json(&headers) {
+        return src.error_response(e);
+    }
+    let body = body.into_bytes();
+    let parsed = match src.parse(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(source = %src.id, error = ?e, "payload refused");
+            return src.error_response(e);
+        }
+    };
+    let received_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let event = NewEvent {
+        source: src.id.clone(),
+        kind: src.kind.as_str(),
+        event_type: parsed.event_type,
+        dedupe_key: parsed.dedupe_key,
+        sender_id: parsed.sender_id,
+        received_at,
+        headers: src.stored_headers(&headers),
+        body,
+        projection: parsed.projection,
+    };
+    let event_type = event.event_type.clone();
+    let sender_id = event.sender_id.clone();
+    match src.store.append(event).await {
+        Ok(appended) => {
+            tracing::info!(
+                source = %src.id,
+                event_type = event_type.as_deref().unwrap_or(""),
+                event_id = %appended.event_id,
+                sender_id = sender_id.as_deref().unwrap_or(""),
+                duplicate = appended.duplicate,
+                "event accepted"
+            );
+            src.accepted(appended)
+        }
+        Err(StoreError::Busy) => {
+            tracing::warn!(source = %src.id, "store queue full; answering 503");
+            unavailable("the store is busy; retry shortly", 1)
+        }
+        Err(e) => {
+            tracing::error!(source = %src.id, error = %e, "event could not be stored; answering 503");
+            unavailable("the event could not be stored; retry later", 5)
+        }
+    }
+}
+
+/// Counts requests per source and status, and the requests in flight.
+pub async fn track(State(src): State<Arc<SourceState>>, req: Request, next: Next) -> Response {
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            metrics::gauge!("hookgate_requests_in_flight").decrement(1.0);
+        }
+    }
+    metrics::gauge!("hookgate_requests_in_flight").increment(1.0);
+    let _guard = InFlight;
+    tracing::Span::current().record("source", &*src.id);
+    let res = next.run(req).await;
+    metrics::counter!(
+        "hookgate_requests_total",
+        "source" => src.id.to_string(),
+        "status" => res.status().as_u16().to_string()
+    )
+    .increment(1);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct(v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_with_parameters() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/cloudevents+json",
+        ] {
+            assert_eq!(is_json(&ct(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "application/+json",
+            "",
+        ] {
+            assert!(is_json(&ct(bad)).is_err(), "{bad}");
+        }
+        assert!(is_json(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn sub_bytes_slices_without_copying() {
+        let body = Bytes::from_static(br#"{"a":{"b":1}}"#);
+        let inner = &std::str::from_utf8(&body).unwrap()[5..12];
+        let part = sub_bytes(&body, inner);
+        assert_eq!(&part[..], br#"{"b":1}"#);
+        assert_eq!(part.as_ptr(), body[5..].as_ptr());
+        assert_eq!(&sub_bytes(&body, "elsewhere")[..], b"elsewhere");
+    }
+}

@@ -1,0 +1,572 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the write connection. Requests hand it their event through a bounded
+//! queue and wait on a oneshot for the outcome; the writer takes whatever is waiting (up to
+//! `store.max_batch`), writes it in one `BEGIN IMMEDIATE` transaction and commits once, so a
+//! single fsync (WAL, `synchronous=FULL`) covers the whole batch. That is group commit: the
+//! answer still waits for the commit, but the commit cost is shared.
+//!
+//! Reads (admin API, readiness) use a small pool of separate connections on the blocking thread
+//! pool; in WAL mode they see only committed data and never block the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{
+    Appended, EventPage, EventQuery, IdentusKind, IdentusRecordRow, KratosIdentityRow, NewEvent,
+    Projection, Store, StoreError, StoredEvent,
+};
+use crate::config::StoreSettings;
+
+/// Idle read connections kept open.
+const READ_POOL_SIZE: usize = 4;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT    NOT NULL UNIQUE,
+    source      TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    event_type  TEXT,
+    dedupe_key  TEXT    NOT NULL,
+    sender_id   TEXT,
+    received_at TEXT    NOT NULL,
+    headers     TEXT    NOT NULL,
+    body        BLOB    NOT NULL,
+    UNIQUE (source, dedupe_key)
+);
+CREATE INDEX events_by_source_type ON events (source, event_type, seq);
+CREATE TABLE kratos_identities (
+    identity_id TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL,
+    state       TEXT,
+    schema_id   TEXT,
+    updated_at  TEXT NOT NULL,
+    identity    TEXT NOT NULL
+);
+CREATE TABLE identus_records (
+    wallet_id   TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    record_id   TEXT    NOT NULL,
+    state       TEXT,
+    ts          TEXT    NOT NULL,
+    ts_ns       INTEGER NOT NULL,
+    event_id    TEXT    NOT NULL,
+    data        TEXT    NOT NULL,
+    PRIMARY KEY (wallet_id, kind, record_id)
+);
+CREATE INDEX identus_records_by_id ON identus_records (kind, record_id);
+"#;
+
+/// A message to the writer thread.
+// Nearly every message is a `Write`; boxing it would add an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    /// Store this event and answer on the oneshot.
+    Write(NewEvent, oneshot::Sender<Result<Appended, StoreError>>),
+    /// Commit everything queued so far, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// State shared between the store handle and its writer thread.
+struct Shared {
+    /// False once the writer thread has stopped (closed, or died).
+    writer_alive: AtomicBool,
+    /// The reason the last commit failed, cleared by the next successful one.
+    last_failure: Mutex<Option<String>>,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    /// Queue to the writer; bounded by `store.queue_capacity`.
+    queue: mpsc::Sender<Msg>,
+    /// The writer thread, joined on close.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    reads: Arc<ReadPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
+    ///
+    /// # Errors
+    /// When the file cannot be created, opened or migrated.
+    pub async fn open(path: &Path, settings: &StoreSettings) -> anyhow::Result<Self> {
+        let path = path.to_path_buf();
+        let busy = settings.busy_timeout.0;
+        let conn = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || open_writer(&path, busy))
+                .await
+                .context("the store's open task failed")??
+        };
+        let (tx, rx) = mpsc::channel(settings.queue_capacity);
+        let shared = Arc::new(Shared {
+            writer_alive: AtomicBool::new(true),
+            last_failure: Mutex::new(None),
+        });
+        let max_batch = settings.max_batch;
+        let writer_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("hookgate-writer".into())
+            .spawn(move || {
+                run_writer(conn, rx, max_batch, &writer_shared);
+                writer_shared.writer_alive.store(false, Ordering::SeqCst);
+            })
+            .context("the store's writer thread could not be started")?;
+        Ok(Self {
+            queue: tx,
+            writer: Mutex::new(Some(handle)),
+            shared,
+            reads: Arc::new(ReadPool {
+                path,
+                busy,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("store.url: the folder {} cannot be created", dir.display())
+        })?;
+    }
+    let conn = Connection::open(path).with_context(|| {
+        format!(
+            "store.url: the database {} cannot be opened",
+            path.display()
+        )
+    })?;
+    conn.busy_timeout(busy)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        anyhow::bail!(
+            "store.url: {} cannot use WAL journaling (got {mode})",
+            path.display()
+        );
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed event survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    migrate(&conn)
+        .with_context(|| format!("the database {} cannot be migrated", path.display()))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+fn run_writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    shared: &Shared,
+) {
+    let mut batch: Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)> =
+        Vec::with_capacity(max_batch);
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(ev, reply) => batch.push((ev, reply)),
+                Msg::Close(ack) => {
+                    closing = Some(ack);
+                    break;
+                }
+            }
+            if batch.len() < max_batch {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&mut conn, &mut batch, shared);
+        }
+    }
+    if let Some(ack) = closing {
+        // Flush what was queued before the close, then refuse the rest by dropping the queue.
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Write(ev, reply) = msg {
+                batch.push((ev, reply));
+                if batch.len() >= max_batch {
+                    commit_batch(&mut conn, &mut batch, shared);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&mut conn, &mut batch, shared);
+        }
+        let _ = ack.send(());
+    }
+}
+
+type Batch = Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)>;
+
+fn commit_batch(conn: &mut Connection, batch: &mut Batch, shared: &Shared) {
+    let started = Instant::now();
+    let size = batch.len();
+    let outcome = (|| -> rusqlite::Result<Vec<Appended>> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(batch.len());
+        for (ev, _) in batch.iter() {
+            results.push(insert_event(&tx, ev)?);
+        }
+        tx.commit()?;
+        Ok(results)
+    })();
+    metrics::histogram!("hookgate_store_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("hookgate_store_batch_size").record(size as f64);
+    match outcome {
+        Ok(results) => {
+            *shared
+                .last_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                // The requester may have timed out; the event is stored either way.
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
+            *shared
+                .last_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(reason.clone());
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+        }
+    }
+}
+
+fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Result<Appended> {
+    let id = Uuid::now_v7();
+    let mut id_buf = Uuid::encode_buffer();
+    let id_str: &str = id.hyphenated().encode_lower(&mut id_buf);
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (source, dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            id_str,
+            &*ev.source,
+            ev.kind,
+            ev.event_type,
+            ev.dedupe_key,
+            ev.sender_id,
+            ev.received_at,
+            ev.headers,
+            &ev.body[..],
+        ])?;
+    if inserted == 0 {
+        let first: String = tx
+            .prepare_cached("SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2")?
+            .query_row(params![&*ev.source, ev.dedupe_key], |r| r.get(0))?;
+        let event_id = Uuid::parse_str(&first)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        return Ok(Appended {
+            event_id,
+            duplicate: true,
+        });
+    }
+    match &ev.projection {
+        None => {}
+        Some(Projection::KratosIdentity {
+            identity_id,
+            state,
+            schema_id,
+            identity,
+        }) => {
+            tx.prepare_cached(
+                "INSERT INTO kratos_identities (identity_id, event_id, state, schema_id, updated_at, identity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (identity_id) DO UPDATE SET event_id = excluded.event_id, state = excluded.state,
+                   schema_id = excluded.schema_id, updated_at = excluded.updated_at, identity = excluded.identity",
+            )?
+            .execute(params![identity_id, id_str, state, schema_id, ev.received_at, text(identity)?])?;
+        }
+        Some(Projection::IdentusRecord {
+            wallet_id,
+            kind,
+            record_id,
+            state,
+            ts,
+            ts_ns,
+            data,
+        }) => {
+            tx.prepare_cached(
+                "INSERT INTO identus_records (wallet_id, kind, record_id, state, ts, ts_ns, event_id, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (wallet_id, kind, record_id) DO UPDATE SET state = excluded.state, ts = excluded.ts,
+                   ts_ns = excluded.ts_ns, event_id = excluded.event_id, data = excluded.data
+                 WHERE excluded.ts_ns > identus_records.ts_ns",
+            )?
+            .execute(params![wallet_id, kind.as_str(), record_id, state, ts, ts_ns, id_str, text(data)?])?;
+        }
+    }
+    Ok(Appended {
+        event_id: id,
+        duplicate: false,
+    })
+}
+
+fn text(b: &Bytes) -> rusqlite::Result<&str> {
+    std::str::from_utf8(b).map_err(rusqlite::Error::Utf8Error)
+}
+
+/// Read connections, opened on demand and kept idle up to [`READ_POOL_SIZE`].
+struct ReadPool {
+    path: PathBuf,
+    busy: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let unavailable = |e: rusqlite::Error| StoreError::Unavailable(e.to_string());
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .map_err(unavailable)?;
+                c.busy_timeout(self.busy).map_err(unavailable)?;
+                c.pragma_update(None, "query_only", true)
+                    .map_err(unavailable)?;
+                c
+            }
+        };
+        let result = f(&conn).map_err(unavailable);
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < READ_POOL_SIZE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body";
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let id: String = r.get(1)?;
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        id: Uuid::parse_str(&id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        source: r.get(2)?,
+        kind: r.get(3)?,
+        event_type: r.get(4)?,
+        dedupe_key: r.get(5)?,
+        sender_id: r.get(6)?,
+        received_at: r.get(7)?,
+        headers: r.get(8)?,
+        body: Bytes::from(r.get::<_, Vec<u8>>(9)?),
+    })
+}
+
+fn parse_uuid(col: usize, s: String) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        match self.queue.try_send(Msg::Write(event, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the store's writer has stopped".into(),
+                ));
+            }
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the store's writer stopped before committing".into(),
+            ))
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if !self.shared.writer_alive.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "the store's writer has stopped".into(),
+            ));
+        }
+        if let Some(reason) = self
+            .shared
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Err(StoreError::Unavailable(format!(
+                "the last commit failed: {reason}"
+            )));
+        }
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
+        self.read(move |c| {
+            let limit = i64::from(q.limit.clamp(1, 1000));
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE seq > ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR event_type = ?3)
+                 ORDER BY seq LIMIT ?4"
+            ))?;
+            let mut events = stmt
+                .query_map(
+                    params![q.after.unwrap_or(0), q.source, q.event_type, limit + 1],
+                    event_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let more = events.len() as i64 > limit;
+            events.truncate(usize::try_from(limit).unwrap_or(1000));
+            let next = if more {
+                events.last().map(|e| e.seq)
+            } else {
+                None
+            };
+            Ok(EventPage { events, next })
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+                .query_row([id.hyphenated().to_string()], event_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn kratos_identity(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<KratosIdentityRow>, StoreError> {
+        let identity_id = identity_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT identity_id, event_id, state, schema_id, updated_at, identity FROM kratos_identities WHERE identity_id = ?1",
+            )?
+            .query_row([identity_id], |r| {
+                Ok(KratosIdentityRow {
+                    identity_id: r.get(0)?,
+                    event_id: parse_uuid(1, r.get(1)?)?,
+                    state: r.get(2)?,
+                    schema_id: r.get(3)?,
+                    updated_at: r.get(4)?,
+                    identity: Bytes::from(r.get::<_, String>(5)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn identus_record(
+        &self,
+        kind: IdentusKind,
+        record_id: &str,
+        wallet_id: Option<&str>,
+    ) -> Result<Option<IdentusRecordRow>, StoreError> {
+        let record_id = record_id.to_string();
+        let wallet_id = wallet_id.map(str::to_string);
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT wallet_id, record_id, state, ts, event_id, data FROM identus_records
+                 WHERE kind = ?1 AND record_id = ?2 AND (?3 IS NULL OR wallet_id = ?3)
+                 ORDER BY ts_ns DESC LIMIT 1",
+            )?
+            .query_row(params![kind.as_str(), record_id, wallet_id], |r| {
+                Ok(IdentusRecordRow {
+                    wallet_id: r.get(0)?,
+                    kind,
+                    record_id: r.get(1)?,
+                    state: r.get(2)?,
+                    ts: r.get(3)?,
+                    event_id: parse_uuid(4, r.get(4)?)?,
+                    data: Bytes::from(r.get::<_, String>(5)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Msg::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
