@@ -173,6 +173,20 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// A short description that quotes nothing from the body (for logs above debug).
+    pub fn summary(&self) -> String {
+        match self {
+            SourceError::TooLarge { limit } => format!("body over {limit} bytes"),
+            SourceError::BadRequest(_) => "body unreadable".into(),
+            SourceError::UnsupportedMediaType(_) => "content type is not JSON".into(),
+            SourceError::Malformed(_) => "body is not valid JSON".into(),
+            SourceError::Invalid { errors, .. } => {
+                let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+                format!("payload does not fit at {}", pointers.join(", "))
+            }
+        }
+    }
+
     /// A 422 for one field.
     pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         SourceError::Invalid {
@@ -320,7 +334,9 @@ pub async fn receive(
     let parsed = match src.parse(&headers, &body) {
         Ok(p) => p,
         Err(e) => {
-            tracing::info!(source = %src.id, error = ?e, "payload refused");
+            // Only where the problem is: the details may quote values from the body.
+            tracing::info!(source = %src.id, problem = e.summary(), "payload refused");
+            tracing::debug!(source = %src.id, error = ?e, "payload refused (details)");
             return src.error_response(e);
         }
     };

@@ -225,6 +225,17 @@ pub async fn verify_request(
     req: Request,
     next: Next,
 ) -> Response {
+    if req.method() != http::Method::POST {
+        // Say what the route takes rather than asking for credentials it would not use.
+        let mut res = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+            "webhooks are delivered with POST",
+        );
+        res.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
     let (mut parts, body) = req.into_parts();
     if let Err(f) = src.verifier.verify_headers(&parts.headers) {
         return reject(&src, &parts.headers, f);

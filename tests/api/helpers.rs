@@ -1,0 +1,358 @@
+//! `spawn_app()` and friends: a hookgate on random ports with its own SQLite file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hookgate::config::{self, LoadOptions, Settings};
+use hookgate::sign::{self, SignScheme};
+use hookgate::startup::Application;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const KRATOS_KEY: &str = "kratos-key-new";
+pub const KRATOS_KEY_OLD: &str = "kratos-key-old";
+pub const IDENTUS_TOKEN: &str = "identus-token-1";
+pub const ABP_SECRET: &str = "whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
+/// The configuration every test starts from: the three senders, plus sources that show other
+/// schemes on other kinds.
+pub const TEST_CONFIG: &str = r#"
+server:
+  listen: 127.0.0.1:0
+  request_timeout: 2s
+  shutdown_timeout: 5s
+admin:
+  listen: 127.0.0.1:0
+  token: admin-token-for-tests
+log:
+  level: warn
+sources:
+  kratos:
+    kind: kratos
+    path: /kratos/sync-identity
+    verify: { scheme: api_key, header: X-Api-Key, secrets: [kratos-key-new, kratos-key-old] }
+  identus:
+    kind: identus
+    path: /identus/events
+    verify: { scheme: bearer, secrets: [identus-token-1] }
+  abp:
+    kind: abp
+    path: /abp/webhooks
+    verify: { scheme: abp_signature, secrets: ["whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b"] }
+  abp_filtered:
+    kind: abp
+    path: /abp/filtered
+    verify: { scheme: abp_signature, secrets: ["whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b"] }
+    events: [TenantDeleted]
+  abp_bare:
+    kind: abp
+    path: /abp/bare
+    envelope: false
+    verify: { scheme: abp_signature, secrets: ["whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b"] }
+  kratos_cookie:
+    kind: kratos
+    path: /kratos/cookie
+    verify: { scheme: api_key, in: cookie, cookie: hook_key, secrets: [cookie-key] }
+  kratos_basic:
+    kind: kratos
+    path: /kratos/basic
+    verify: { scheme: basic, secrets: ["kratos:s3cret"] }
+  identus_by_key:
+    kind: identus
+    path: /identus/keyed
+    body_limit: 2KiB
+    verify: { scheme: api_key, header: X-Hook-Key, secrets: [identus-api-key] }
+  open:
+    kind: identus
+    path: /identus/open
+    verify: { scheme: none }
+"#;
+
+/// Loads [`TEST_CONFIG`] with the store in `dir`, without reading the process environment.
+pub fn test_settings(dir: &Path) -> Settings {
+    let file = dir.join("hookgate.yaml");
+    std::fs::write(&file, TEST_CONFIG).unwrap();
+    let mut s = config::load(&LoadOptions {
+        files: vec![file],
+        config_dir: None,
+        env: Some(HashMap::new()),
+    })
+    .unwrap();
+    s.store.url = format!("sqlite://{}", dir.join("hookgate.db").display());
+    s
+}
+
+/// A running application.
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let mut app = spawn_in(&dir, customize).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+/// Starts an application whose store lives in `dir` (kept after it stops, for restart tests).
+pub async fn spawn_in(dir: &Path, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        hookgate::telemetry::init(&hookgate::config::LogSettings {
+            level: "debug".into(),
+            ..Default::default()
+        });
+    }
+    let mut settings = test_settings(dir);
+    customize(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    let admin_port = app.admin_port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        port,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        dir: dir.to_path_buf(),
+        _tmp: None,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Stops the application as SIGTERM would and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .body(body.into());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn kratos(&self, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut h = vec![
+            ("content-type", "application/json"),
+            ("x-api-key", KRATOS_KEY),
+        ];
+        h.extend_from_slice(extra);
+        self.post("/kratos/sync-identity", &h, body).await
+    }
+
+    pub async fn identus(&self, body: &str) -> reqwest::Response {
+        let auth = format!("Bearer {IDENTUS_TOKEN}");
+        self.post(
+            "/identus/events",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Posts to an ABP path with the headers `hookgate sign` makes, as ABP would send them.
+    pub async fn abp_at(&self, path: &str, body: &str) -> reqwest::Response {
+        let headers = sign::headers(
+            SignScheme::AbpSignature,
+            ABP_SECRET,
+            body.as_bytes(),
+            "X-Api-Key",
+            None,
+        );
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .body(body.to_string());
+        for (k, v) in headers.iter().filter(|(k, _)| k != "Content-Type") {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        // ABP's StringContent(body, UTF8, "application/json").
+        req.header("content-type", "application/json; charset=utf-8")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn abp(&self, body: &str) -> reqwest::Response {
+        self.abp_at("/abp/webhooks", body).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.admin))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let res = self.admin_get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    /// Every stored event (all pages).
+    pub async fn all_events(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self
+                .admin_json(&format!("/admin/events?limit=1000&after={after}"))
+                .await;
+            out.extend(page["events"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(n) => after = n.to_string(),
+                None => return out,
+            }
+        }
+    }
+
+    /// Opens a raw connection to the public listener (for slow and malformed requests).
+    pub async fn raw(&self) -> TcpStream {
+        TcpStream::connect(("127.0.0.1", self.port)).await.unwrap()
+    }
+}
+
+/// Reads what the server sends until it closes the connection or `wait` passes.
+pub async fn read_response(stream: &mut TcpStream, wait: Duration) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len = text[..head_end].lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    });
+                    if let Some(len) = len {
+                        if buf.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+}
+
+/// A Kratos body the way go-jsonnet manifests it: indented and multi-line.
+pub fn kratos_body(identity: &str) -> String {
+    format!("{{\n   \"identity\": {identity}\n}}\n")
+}
+
+/// PROTOCOLS.md §1.8, the Ory guide's registration identity.
+pub const GUIDE_IDENTITY: &str = r#"{
+  "created_at": "0001-01-01T00:00:00Z",
+  "id": "3a5293f1-f4d6-49f4-b34f-6da62c360604",
+  "metadata_public": null,
+  "recovery_addresses": [
+    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
+      "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh", "via": "email" }
+  ],
+  "schema_id": "default",
+  "schema_url": "",
+  "state": "active",
+  "state_changed_at": "2023-01-31T11:19:37.096674Z",
+  "traits": { "email": "0.g5vv0qpoxl@ory.sh" },
+  "updated_at": "0001-01-01T00:00:00Z",
+  "verifiable_addresses": [
+    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
+      "status": "pending", "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh",
+      "verified": false, "via": "email" }
+  ]
+}"#;
+
+/// PROTOCOLS.md §2.5 samples.
+pub const IDENTUS_CONNECTION: &str = r#"{"type":"ConnectionUpdated","id":"7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01","ts":"2024-05-01T10:20:30.123456Z","data":{"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","label":"Peter","myDid":"did:peer:12345","theirDid":"did:peer:67890","role":"Inviter","state":"ConnectionResponseSent","invitation":{"id":"0527aea1-d131-3948-a34d-03af39aba8b4","type":"https://didcomm.org/out-of-band/2.0/invitation","from":"did:peer:1234457","invitationUrl":"https://my.domain.com/path?_oob=eyJ…"},"createdAt":"2024-05-01T10:19:00.000001Z","updatedAt":"2024-05-01T10:20:30.100001Z","metaRetries":5,"self":"0527aea1-d131-3948-a34d-03af39aba8b4","kind":"Connection"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+pub const IDENTUS_CREDENTIAL: &str = r#"{"type":"IssueCredentialRecordUpdated","id":"1b0a8c2e-5f7d-4e3b-a6c1-9d8e7f6a5b41","ts":"2024-05-01T10:25:00.5Z","data":{"recordId":"80d612dc-0ded-4ac9-90b4-1b8eabb04545","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","credentialFormat":"JWT","validityPeriod":3600.0,"claims":{"firstname":"Alice","lastname":"Wonderland"},"automaticIssuance":true,"createdAt":"2024-05-01T10:24:00Z","updatedAt":"2024-05-01T10:25:00.4Z","role":"Issuer","protocolState":"CredentialSent","credential":"ZXlKaGJHY2lPaUpGVXpJMU5rc2lmUS4uLg==","issuingDID":"did:prism:3bb0505d13fcb04d28a48234edb27b0d4e6d7e18a81e2c1abab58f3bbc21ce6f","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+pub const IDENTUS_PRESENTATION: &str = r#"{"type":"PresentationUpdated","id":"9c3d2e1f-0a1b-4c5d-8e9f-a0b1c2d3e4f5","ts":"2024-05-01T10:30:00.25Z","data":{"presentationId":"3c6d9fa5-d277-431e-a6cb-d3956e47e610","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","role":"Verifier","status":"PresentationVerified","proofs":[],"data":["eyJhbGciOiJFUzI1NksifQ.…"],"requestData":["{\"options\":{\"challenge\":\"…\",\"domain\":\"…\"},\"presentation_definition\":{…}}"],"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+pub const IDENTUS_DID: &str = r#"{"type":"DIDStatusUpdated","id":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8","ts":"2024-05-01T10:40:00Z","data":{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+
+/// A connection event with its own ids, state and timestamp.
+pub fn connection_event(event_id: &str, connection_id: &str, state: &str, ts: &str) -> String {
+    IDENTUS_CONNECTION
+        .replace("7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01", event_id)
+        .replace(
+            "\"connectionId\":\"0527aea1-d131-3948-a34d-03af39aba8b4\"",
+            &format!("\"connectionId\":\"{connection_id}\""),
+        )
+        .replace("ConnectionResponseSent", state)
+        .replace("2024-05-01T10:20:30.123456Z", ts)
+}
+
+/// PROTOCOLS.md §6.1 and §6.2: two attempts of one ABP event.
+pub const ABP_BODY_1: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
+pub const ABP_SIG_1: &str = "sha256=5E-02-C9-FE-C9-25-7D-71-76-F0-2D-59-A1-41-45-4F-3A-A1-B1-09-64-15-4A-D2-8D-8B-E3-F5-E6-F3-C5-7F";
+pub const ABP_BODY_2: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":2,"Data":{"UserName":"zoë","EmailAddress":"zoe@example.com"},"CreationTimeUtc":"2024-05-01T10:21:31.5Z"}"#;
+
+/// The event id an accepted answer carries, checked against its header.
+pub async fn accepted(res: reqwest::Response) -> (String, bool) {
+    assert_eq!(res.status(), 200);
+    let header = res
+        .headers()
+        .get("hookgate-event-id")
+        .expect("Hookgate-Event-Id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["event_id"], header.as_str());
+    (header, body["duplicate"].as_bool().unwrap())
+}

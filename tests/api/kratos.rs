@@ -1,0 +1,180 @@
+//! Kratos sources: the identity body, Kratos' error language, retries.
+
+use crate::helpers::*;
+
+fn messages(id: u32, text: &str) -> serde_json::Value {
+    serde_json::json!({"messages":[{"instance_ptr":null,"messages":[{"id":id,"text":text,"type":"error","context":null}]}]})
+}
+
+#[tokio::test]
+async fn an_identity_is_stored_answered_with_an_empty_object_and_projected() {
+    let app = spawn_app().await;
+    let body = kratos_body(GUIDE_IDENTITY);
+    let res = app
+        .kratos(
+            &body,
+            &[(
+                "ory-webhook-trigger-id",
+                "0a8c2b44-0000-4000-8000-000000000001",
+            )],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let event_id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        res.text().await.unwrap(),
+        "{}",
+        "Kratos with response.parse needs a JSON body; {{}} changes nothing"
+    );
+
+    let raw = app
+        .admin_get(&format!("/admin/events/{event_id}/raw"))
+        .await;
+    assert_eq!(
+        raw.bytes().await.unwrap(),
+        body.as_bytes(),
+        "the exact bytes, jsonnet indentation included"
+    );
+
+    let identity = app
+        .admin_json("/admin/kratos/identities/3a5293f1-f4d6-49f4-b34f-6da62c360604")
+        .await;
+    assert_eq!(identity["state"], "active");
+    assert_eq!(identity["schema_id"], "default");
+    assert_eq!(identity["event_id"], event_id.as_str());
+    assert_eq!(
+        identity["identity"]["traits"]["email"],
+        "0.g5vv0qpoxl@ory.sh"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_latest_identity_replaces_the_previous_one() {
+    let app = spawn_app().await;
+    let first = kratos_body(GUIDE_IDENTITY);
+    let second =
+        kratos_body(&GUIDE_IDENTITY.replace("\"state\": \"active\"", "\"state\": \"inactive\""));
+    assert_eq!(
+        app.kratos(&first, &[("ory-webhook-trigger-id", "t-1")])
+            .await
+            .status(),
+        200
+    );
+    let res = app
+        .kratos(&second, &[("ory-webhook-trigger-id", "t-2")])
+        .await;
+    let second_id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let identity = app
+        .admin_json("/admin/kratos/identities/3a5293f1-f4d6-49f4-b34f-6da62c360604")
+        .await;
+    assert_eq!(identity["state"], "inactive");
+    assert_eq!(identity["event_id"], second_id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retries_are_stored_once_by_trigger_id_or_by_body() {
+    let app = spawn_app().await;
+    let body = kratos_body(GUIDE_IDENTITY);
+    // Kratos v25.4+: the trigger id stays, the request id changes per attempt.
+    let mut ids = Vec::new();
+    for attempt in ["r-1", "r-2", "r-3"] {
+        let res = app
+            .kratos(
+                &body,
+                &[
+                    ("ory-webhook-trigger-id", "trigger-a"),
+                    ("ory-webhook-request-id", attempt),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        ids.push(
+            res.headers()["hookgate-event-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    // Kratos v1.x sends no trigger id: the same body is the same event.
+    let old = kratos_body(&GUIDE_IDENTITY.replace("3a5293f1", "5c5293f1"));
+    let a = app
+        .kratos(&old, &[("ory-webhook-request-id", "r-4")])
+        .await
+        .headers()["hookgate-event-id"]
+        .clone();
+    let b = app
+        .kratos(&old, &[("ory-webhook-request-id", "r-5")])
+        .await
+        .headers()["hookgate-event-id"]
+        .clone();
+    assert_eq!(a, b);
+    assert_eq!(app.all_events().await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_are_answered_in_kratos_messages_format() {
+    let app = spawn_app().await;
+    let res = app.kratos(r#"{"identity": null}"#, &[]).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        messages(1, "identity is null")
+    );
+
+    let res = app
+        .kratos(&kratos_body(r#"{"id": "", "traits": {}}"#), &[])
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        messages(2, "identity.id is empty")
+    );
+
+    let res = app
+        .kratos(
+            &kratos_body(r#"{"id": "x", "verifiable_addresses": [{"verified": true}]}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let detail = &body["messages"][0]["messages"][0];
+    assert_eq!(detail["id"], 4);
+    assert_eq!(
+        detail["context"]["pointer"],
+        "/identity/verifiable_addresses/0/value"
+    );
+
+    let res = app.kratos("{\"identity\": {", &[]).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["messages"][0]["messages"][0]["id"], 3);
+
+    let res = app
+        .post(
+            "/kratos/sync-identity",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-api-key", KRATOS_KEY),
+            ],
+            "identity=x",
+        )
+        .await;
+    assert_eq!(res.status(), 415);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["messages"][0]["messages"][0]["id"], 5);
+
+    assert!(app.all_events().await.is_empty());
+    app.stop().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real application on port 0 (and the real binary for signals), over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod abp;
+mod admin;
+mod helpers;
+mod identus;
+mod kratos;
+mod operations;
+mod verification;
