@@ -219,6 +219,8 @@ async fn stored_events_survive_a_restart_and_retries_still_dedupe() {
 }
 
 /// Starts the real binary with JSON logs; returns it, its public address and its log lines.
+/// The caller waits for it (after SIGTERM).
+#[allow(clippy::zombie_processes)]
 fn start_binary(
     dir: &std::path::Path,
 ) -> (
