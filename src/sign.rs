@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn abp_headers_match_the_protocol_vector() {
-        let body = br#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
+        let body = include_bytes!("../tests/fixtures/abp_body_1.json");
         let h = headers(
             SignScheme::AbpSignature,
             "whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b",

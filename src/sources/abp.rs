@@ -86,8 +86,8 @@ mod tests {
     use super::*;
 
     /// PROTOCOLS.md §6.1 and §6.2.
-    const BODY_1: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
-    const BODY_2: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":2,"Data":{"UserName":"zoë","EmailAddress":"zoe@example.com"},"CreationTimeUtc":"2024-05-01T10:21:31.5Z"}"#;
+    const BODY_1: &str = include_str!("../../tests/fixtures/abp_body_1.json");
+    const BODY_2: &str = include_str!("../../tests/fixtures/abp_body_2.json");
 
     fn ok(body: &str) -> ParsedEvent {
         parse(&Bytes::from(body.to_string()), true, None).unwrap()

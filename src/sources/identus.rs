@@ -240,33 +240,14 @@ pub(crate) mod tests {
     use super::*;
 
     /// PROTOCOLS.md §2.5, copied from the agent's webhook docs (an older agent: no `thid`, no `metaRetries`).
-    pub const DOCS_CONNECTION: &str = r#"{
-  "id": "cb8d4e96-30f0-4892-863f-44d49d634211",
-  "ts": "2023-07-06T12:01:19.769427Z",
-  "type": "ConnectionUpdated",
-  "data": {
-    "connectionId": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
-    "label": "Connect with Alice",
-    "role": "Inviter",
-    "state": "InvitationGenerated",
-    "invitation": {
-      "id": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
-      "type": "https://didcomm.org/out-of-band/2.0/invitation",
-      "from": "did:peer:2.Ez6LS...jIiXX0",
-      "invitationUrl": "https://my.domain.com/path?_oob=eyJpZCI6...bXX19"
-    },
-    "createdAt": "2023-07-06T12:01:19.760126Z",
-    "self": "c10787cf-99bb-47f4-99bb-1fdcca32b673",
-    "kind": "Connection"
-  },
-  "walletId": "00000000-0000-0000-0000-000000000000"
-}"#;
+    pub const DOCS_CONNECTION: &str =
+        include_str!("../../tests/fixtures/identus_docs_connection.json");
 
     /// PROTOCOLS.md §2.5, constructed from the current case classes.
-    pub const CONNECTION: &str = r#"{"type":"ConnectionUpdated","id":"7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01","ts":"2024-05-01T10:20:30.123456Z","data":{"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","label":"Peter","myDid":"did:peer:12345","theirDid":"did:peer:67890","role":"Inviter","state":"ConnectionResponseSent","invitation":{"id":"0527aea1-d131-3948-a34d-03af39aba8b4","type":"https://didcomm.org/out-of-band/2.0/invitation","from":"did:peer:1234457","invitationUrl":"https://my.domain.com/path?_oob=eyJ…"},"createdAt":"2024-05-01T10:19:00.000001Z","updatedAt":"2024-05-01T10:20:30.100001Z","metaRetries":5,"self":"0527aea1-d131-3948-a34d-03af39aba8b4","kind":"Connection"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-    pub const CREDENTIAL: &str = r#"{"type":"IssueCredentialRecordUpdated","id":"1b0a8c2e-5f7d-4e3b-a6c1-9d8e7f6a5b41","ts":"2024-05-01T10:25:00.5Z","data":{"recordId":"80d612dc-0ded-4ac9-90b4-1b8eabb04545","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","credentialFormat":"JWT","validityPeriod":3600.0,"claims":{"firstname":"Alice","lastname":"Wonderland"},"automaticIssuance":true,"createdAt":"2024-05-01T10:24:00Z","updatedAt":"2024-05-01T10:25:00.4Z","role":"Issuer","protocolState":"CredentialSent","credential":"ZXlKaGJHY2lPaUpGVXpJMU5rc2lmUS4uLg==","issuingDID":"did:prism:3bb0505d13fcb04d28a48234edb27b0d4e6d7e18a81e2c1abab58f3bbc21ce6f","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-    pub const PRESENTATION: &str = r#"{"type":"PresentationUpdated","id":"9c3d2e1f-0a1b-4c5d-8e9f-a0b1c2d3e4f5","ts":"2024-05-01T10:30:00.25Z","data":{"presentationId":"3c6d9fa5-d277-431e-a6cb-d3956e47e610","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","role":"Verifier","status":"PresentationVerified","proofs":[],"data":["eyJhbGciOiJFUzI1NksifQ.…"],"requestData":["{\"options\":{\"challenge\":\"…\",\"domain\":\"…\"},\"presentation_definition\":{…}}"],"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-    pub const DID: &str = r#"{"type":"DIDStatusUpdated","id":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8","ts":"2024-05-01T10:40:00Z","data":{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+    pub const CONNECTION: &str = include_str!("../../tests/fixtures/identus_connection.json");
+    pub const CREDENTIAL: &str = include_str!("../../tests/fixtures/identus_credential.json");
+    pub const PRESENTATION: &str = include_str!("../../tests/fixtures/identus_presentation.json");
+    pub const DID: &str = include_str!("../../tests/fixtures/identus_did.json");
 
     fn projected(body: &str) -> (ParsedEvent, IdentusKind, String, Option<String>) {
         let p = parse(&Bytes::from(body.to_string())).unwrap();

@@ -217,26 +217,8 @@ mod tests {
     use http::HeaderValue;
 
     /// PROTOCOLS.md §1.8: the Ory guide's registration identity (PrePersist).
-    pub(crate) const GUIDE_IDENTITY: &str = r#"{
-  "created_at": "0001-01-01T00:00:00Z",
-  "id": "3a5293f1-f4d6-49f4-b34f-6da62c360604",
-  "metadata_public": null,
-  "recovery_addresses": [
-    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
-      "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh", "via": "email" }
-  ],
-  "schema_id": "default",
-  "schema_url": "",
-  "state": "active",
-  "state_changed_at": "2023-01-31T11:19:37.096674Z",
-  "traits": { "email": "0.g5vv0qpoxl@ory.sh" },
-  "updated_at": "0001-01-01T00:00:00Z",
-  "verifiable_addresses": [
-    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
-      "status": "pending", "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh",
-      "verified": false, "via": "email" }
-  ]
-}"#;
+    pub(crate) const GUIDE_IDENTITY: &str =
+        include_str!("../../tests/fixtures/kratos_guide_identity.json");
 
     /// PROTOCOLS.md §1.9: the LeanCode test fixture identity, plus v25+ fields.
     const LEANCODE_IDENTITY: &str = r#"{"id":"00000000-0000-0000-0000-000000000001","schema_id":"user",

@@ -108,9 +108,9 @@ mod tests {
 
     // PROTOCOLS.md §6.1 and §6.2.
     const SECRET: &str = "whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
-    const BODY_1: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
+    const BODY_1: &str = include_str!("../../tests/fixtures/abp_body_1.json");
     const SIG_1: &str = "sha256=5E-02-C9-FE-C9-25-7D-71-76-F0-2D-59-A1-41-45-4F-3A-A1-B1-09-64-15-4A-D2-8D-8B-E3-F5-E6-F3-C5-7F";
-    const BODY_2: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":2,"Data":{"UserName":"zoë","EmailAddress":"zoe@example.com"},"CreationTimeUtc":"2024-05-01T10:21:31.5Z"}"#;
+    const BODY_2: &str = include_str!("../../tests/fixtures/abp_body_2.json");
     const SIG_2: &str = "sha256=EF-30-3B-98-AC-51-C1-F2-C1-94-5A-32-57-C4-36-91-40-49-7B-97-B3-9A-67-A3-F0-F8-56-91-DC-A7-98-5A";
 
     fn sig(v: &str) -> HeaderMap {

@@ -286,6 +286,13 @@ pub async fn read_response(stream: &mut TcpStream, wait: Duration) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// The head of an Identus POST announcing `len` body bytes, for requests sent piece by piece.
+pub fn identus_head(len: usize) -> String {
+    format!(
+        "POST /identus/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer {IDENTUS_TOKEN}\r\ncontent-length: {len}\r\n\r\n"
+    )
+}
+
 pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
     stream.write_all(bytes).await.unwrap();
     stream.flush().await.unwrap();
@@ -297,32 +304,13 @@ pub fn kratos_body(identity: &str) -> String {
 }
 
 /// PROTOCOLS.md §1.8, the Ory guide's registration identity.
-pub const GUIDE_IDENTITY: &str = r#"{
-  "created_at": "0001-01-01T00:00:00Z",
-  "id": "3a5293f1-f4d6-49f4-b34f-6da62c360604",
-  "metadata_public": null,
-  "recovery_addresses": [
-    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
-      "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh", "via": "email" }
-  ],
-  "schema_id": "default",
-  "schema_url": "",
-  "state": "active",
-  "state_changed_at": "2023-01-31T11:19:37.096674Z",
-  "traits": { "email": "0.g5vv0qpoxl@ory.sh" },
-  "updated_at": "0001-01-01T00:00:00Z",
-  "verifiable_addresses": [
-    { "created_at": "0001-01-01T00:00:00Z", "id": "00000000-0000-0000-0000-000000000000",
-      "status": "pending", "updated_at": "0001-01-01T00:00:00Z", "value": "0.g5vv0qpoxl@ory.sh",
-      "verified": false, "via": "email" }
-  ]
-}"#;
+pub const GUIDE_IDENTITY: &str = include_str!("../fixtures/kratos_guide_identity.json");
 
 /// PROTOCOLS.md §2.5 samples.
-pub const IDENTUS_CONNECTION: &str = r#"{"type":"ConnectionUpdated","id":"7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01","ts":"2024-05-01T10:20:30.123456Z","data":{"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","label":"Peter","myDid":"did:peer:12345","theirDid":"did:peer:67890","role":"Inviter","state":"ConnectionResponseSent","invitation":{"id":"0527aea1-d131-3948-a34d-03af39aba8b4","type":"https://didcomm.org/out-of-band/2.0/invitation","from":"did:peer:1234457","invitationUrl":"https://my.domain.com/path?_oob=eyJ…"},"createdAt":"2024-05-01T10:19:00.000001Z","updatedAt":"2024-05-01T10:20:30.100001Z","metaRetries":5,"self":"0527aea1-d131-3948-a34d-03af39aba8b4","kind":"Connection"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-pub const IDENTUS_CREDENTIAL: &str = r#"{"type":"IssueCredentialRecordUpdated","id":"1b0a8c2e-5f7d-4e3b-a6c1-9d8e7f6a5b41","ts":"2024-05-01T10:25:00.5Z","data":{"recordId":"80d612dc-0ded-4ac9-90b4-1b8eabb04545","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","credentialFormat":"JWT","validityPeriod":3600.0,"claims":{"firstname":"Alice","lastname":"Wonderland"},"automaticIssuance":true,"createdAt":"2024-05-01T10:24:00Z","updatedAt":"2024-05-01T10:25:00.4Z","role":"Issuer","protocolState":"CredentialSent","credential":"ZXlKaGJHY2lPaUpGVXpJMU5rc2lmUS4uLg==","issuingDID":"did:prism:3bb0505d13fcb04d28a48234edb27b0d4e6d7e18a81e2c1abab58f3bbc21ce6f","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-pub const IDENTUS_PRESENTATION: &str = r#"{"type":"PresentationUpdated","id":"9c3d2e1f-0a1b-4c5d-8e9f-a0b1c2d3e4f5","ts":"2024-05-01T10:30:00.25Z","data":{"presentationId":"3c6d9fa5-d277-431e-a6cb-d3956e47e610","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","role":"Verifier","status":"PresentationVerified","proofs":[],"data":["eyJhbGciOiJFUzI1NksifQ.…"],"requestData":["{\"options\":{\"challenge\":\"…\",\"domain\":\"…\"},\"presentation_definition\":{…}}"],"connectionId":"0527aea1-d131-3948-a34d-03af39aba8b4","metaRetries":5},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
-pub const IDENTUS_DID: &str = r#"{"type":"DIDStatusUpdated","id":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8","ts":"2024-05-01T10:40:00Z","data":{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"},"walletId":"00000000-0000-0000-0000-000000000000"}"#;
+pub const IDENTUS_CONNECTION: &str = include_str!("../fixtures/identus_connection.json");
+pub const IDENTUS_CREDENTIAL: &str = include_str!("../fixtures/identus_credential.json");
+pub const IDENTUS_PRESENTATION: &str = include_str!("../fixtures/identus_presentation.json");
+pub const IDENTUS_DID: &str = include_str!("../fixtures/identus_did.json");
 
 /// A connection event with its own ids, state and timestamp.
 pub fn connection_event(event_id: &str, connection_id: &str, state: &str, ts: &str) -> String {
@@ -337,9 +325,9 @@ pub fn connection_event(event_id: &str, connection_id: &str, state: &str, ts: &s
 }
 
 /// PROTOCOLS.md §6.1 and §6.2: two attempts of one ABP event.
-pub const ABP_BODY_1: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{"UserName":"john.doe","EmailAddress":"john.doe@example.com"},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}"#;
+pub const ABP_BODY_1: &str = include_str!("../fixtures/abp_body_1.json");
 pub const ABP_SIG_1: &str = "sha256=5E-02-C9-FE-C9-25-7D-71-76-F0-2D-59-A1-41-45-4F-3A-A1-B1-09-64-15-4A-D2-8D-8B-E3-F5-E6-F3-C5-7F";
-pub const ABP_BODY_2: &str = r#"{"Id":"5a0c4c1e-8c2b-4f6e-9d3a-2b7e1f0a9c44","WebhookEvent":"NewUserRegistered","Attempt":2,"Data":{"UserName":"zoë","EmailAddress":"zoe@example.com"},"CreationTimeUtc":"2024-05-01T10:21:31.5Z"}"#;
+pub const ABP_BODY_2: &str = include_str!("../fixtures/abp_body_2.json");
 
 /// The event id an accepted answer carries, checked against its header.
 pub async fn accepted(res: reqwest::Response) -> (String, bool) {

@@ -112,11 +112,7 @@ async fn bodies_over_the_limit_are_413_whether_announced_or_streamed() {
 async fn a_body_slower_than_the_request_timeout_is_408() {
     let app = spawn_app().await; // request_timeout: 2s
     let mut s = app.raw().await;
-    let auth = format!("Bearer {IDENTUS_TOKEN}");
-    let head = format!(
-        "POST /identus/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: {auth}\r\ncontent-length: {}\r\n\r\n",
-        IDENTUS_DID.len()
-    );
+    let head = identus_head(IDENTUS_DID.len());
     write_all(&mut s, head.as_bytes()).await;
     write_all(&mut s, &IDENTUS_DID.as_bytes()[..20]).await;
     let started = std::time::Instant::now();
@@ -133,11 +129,7 @@ async fn past_the_concurrency_limit_requests_are_shed_with_503_and_service_recov
     let app = spawn_app_with(|s| s.server.max_concurrent_requests = 1).await;
     // One slow request holds the only slot.
     let mut slow = app.raw().await;
-    let auth = format!("Bearer {IDENTUS_TOKEN}");
-    let head = format!(
-        "POST /identus/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: {auth}\r\ncontent-length: {}\r\n\r\n",
-        IDENTUS_DID.len()
-    );
+    let head = identus_head(IDENTUS_DID.len());
     write_all(&mut slow, head.as_bytes()).await;
     write_all(&mut slow, &IDENTUS_DID.as_bytes()[..10]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -291,10 +283,7 @@ async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
 
     // A request in flight when the signal comes.
     let mut s = tokio::net::TcpStream::connect(&public).await.unwrap();
-    let head = format!(
-        "POST /identus/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: {auth}\r\ncontent-length: {}\r\n\r\n",
-        IDENTUS_CONNECTION.len()
-    );
+    let head = identus_head(IDENTUS_CONNECTION.len());
     write_all(&mut s, head.as_bytes()).await;
     write_all(&mut s, &IDENTUS_CONNECTION.as_bytes()[..40]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
