@@ -254,8 +254,7 @@ pub async fn verify_request(
 
 fn reject(src: &SourceState, headers: &HeaderMap, failure: Failure) -> Response {
     let scheme = src.verifier.scheme();
-    metrics::counter!("hookgate_verification_failures_total", "source" => src.id.clone(), "scheme" => scheme)
-        .increment(1);
+    src.metrics.verification_failures.increment(1);
     tracing::warn!(source = %src.id, scheme, reason = %failure, "request failed verification");
     src.verifier.unauthorized(headers).into_response()
 }
