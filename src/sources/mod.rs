@@ -175,19 +175,27 @@ impl SourceState {
     /// Selected headers as a JSON object, leaving out this source's credential header.
     fn stored_headers(&self, headers: &HeaderMap) -> String {
         let secret = self.verifier.credential_header();
-        let mut map = serde_json::Map::new();
+        let mut out = Vec::with_capacity(160);
+        out.push(b'{');
         for name in STORED_HEADERS {
             if secret.as_ref().is_some_and(|s| s.as_str() == *name) {
                 continue;
             }
             if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
-                map.insert(
-                    (*name).to_string(),
-                    serde_json::Value::String(v.to_string()),
-                );
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                // Names are lower-case ASCII constants; values are escaped by serde_json.
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+                if serde_json::to_writer(&mut out, v).is_err() {
+                    out.extend_from_slice(b"null");
+                }
             }
         }
-        serde_json::Value::Object(map).to_string()
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
     }
 }
 
