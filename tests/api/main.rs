@@ -3,6 +3,7 @@
 
 mod abp;
 mod admin;
+mod cli;
 mod helpers;
 mod identus;
 mod kratos;
