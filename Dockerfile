@@ -40,9 +40,9 @@ RUN touch src/main.rs src/lib.rs \
 FROM debian:bookworm-slim AS runtime
 
 # A fixed, non-root uid/gid so that volume ownership is predictable.
-RUN groupadd --system --gid 10001 hookgate \
- && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
-      --shell /usr/sbin/nologin hookgate
+RUN groupadd --gid 10001 hookgate \
+ && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin \
+      hookgate
 
 WORKDIR /app
 COPY --from=builder /usr/local/bin/hookgate /usr/local/bin/hookgate
@@ -63,9 +63,10 @@ USER 10001:10001
 EXPOSE 8080 9090
 
 # No curl in a slim image: bash's /dev/tcp sends a bare HTTP/1.0 request to /healthz and checks the
-# status line. (Podman keeps HEALTHCHECK only with `podman build --format docker`.)
+# status line for " 200 ". The port follows HOOKGATE__SERVER__LISTEN when that is set.
+# (Docker keeps HEALTHCHECK; podman only with `podman build --format docker`.)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r status <&3 && [[ $status == *' 200 '* ]]"]
+  CMD ["bash", "-c", "l=${HOOKGATE__SERVER__LISTEN:-0.0.0.0:8080}; exec 3<>/dev/tcp/127.0.0.1/${l##*:} && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r status <&3 && [[ $status == *' 200 '* ]]"]
 
 ENTRYPOINT ["hookgate"]
 CMD ["serve"]
