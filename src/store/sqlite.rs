@@ -94,6 +94,8 @@ pub struct SqliteStore {
     queue: mpsc::Sender<Msg>,
     /// The writer thread, joined on close.
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The checkpoint thread and the sender that stops it, joined on close after the writer.
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     shared: Arc<Shared>,
     reads: Arc<ReadPool>,
 }
@@ -112,6 +114,23 @@ impl SqliteStore {
                 .await
                 .context("the store's open task failed")??
         };
+        let checkpointer = {
+            let path = path.clone();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
+                let c = Connection::open(&path)?;
+                c.busy_timeout(busy)?;
+                Ok(c)
+            })
+            .await
+            .context("the store's open task failed")?
+            .context("store.url: the database cannot be opened for checkpoints")?;
+            let handle = std::thread::Builder::new()
+                .name("hookgate-checkpoint".into())
+                .spawn(move || run_checkpointer(&conn, &stop_rx))
+                .context("the store's checkpoint thread could not be started")?;
+            (stop_tx, handle)
+        };
         let (tx, rx) = mpsc::channel(settings.queue_capacity);
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
@@ -129,6 +148,7 @@ impl SqliteStore {
         Ok(Self {
             queue: tx,
             writer: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             shared,
             reads: Arc::new(ReadPool {
                 path,
@@ -175,9 +195,72 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
     // The unique (source, dedupe_key) index takes random keys; a larger page cache keeps its
     // upper levels in memory instead of re-reading them from the OS at every insert.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // SQLite's automatic checkpoint runs inside a commit, while that batch's requests wait.
+    // The writer checkpoints itself instead, right after answering a batch (`maybe_checkpoint`);
+    // the hook (which replaces the automatic checkpoint) reports how large the WAL has grown.
+    conn.wal_hook(Some(note_wal_frames));
     migrate(&conn)
         .with_context(|| format!("the database {} cannot be migrated", path.display()))?;
     Ok(conn)
+}
+
+/// WAL frames after which the writer lets the WAL start over (16384 frames of 4 KiB: 64 MiB).
+const CHECKPOINT_FRAMES: i32 = 16384;
+
+thread_local! {
+    /// Frames in the WAL after the writer's last commit (the writer thread's own connection).
+    static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::os::raw::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames));
+    Ok(())
+}
+
+/// Lets the WAL start over once it has grown past [`CHECKPOINT_FRAMES`]: run by the writer
+/// between batches, so no commit adds frames meanwhile and the next commit can write from the
+/// start of the file. The checkpoint thread has usually copied most frames already, so this is
+/// short. PASSIVE never waits for readers (if one holds an old snapshot, a later call finishes).
+fn maybe_checkpoint(conn: &Connection) {
+    if WAL_FRAMES.with(std::cell::Cell::get) < CHECKPOINT_FRAMES {
+        return;
+    }
+    let started = Instant::now();
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    }) {
+        Ok((log, done)) => {
+            if log == done {
+                WAL_FRAMES.with(|f| f.set(0));
+            }
+            metrics::histogram!("hookgate_store_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next batch")
+        }
+    }
+}
+
+/// How often the checkpoint thread copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// Copies committed WAL frames into the database file off the writer's path (the page writes
+/// and the database fsync are the slow part of a checkpoint). PASSIVE never blocks the writer or
+/// readers. Under steady writes it cannot let the WAL start over (new frames keep arriving),
+/// which the writer's own [`maybe_checkpoint`] does cheaply since little is left to copy.
+/// Stops, with a final full checkpoint, when `stop` is signalled or dropped.
+fn run_checkpointer(conn: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        checkpoint("PASSIVE");
+    }
+    checkpoint("TRUNCATE");
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -218,6 +301,7 @@ fn run_writer(
         }
         if !batch.is_empty() {
             commit_batch(&mut conn, &mut batch, shared);
+            maybe_checkpoint(&conn);
         }
     }
     if let Some(ack) = closing {
@@ -571,6 +655,15 @@ impl Store for SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((stop, h)) = checkpointer {
+            drop(stop);
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }
