@@ -243,7 +243,7 @@ fn maybe_checkpoint(conn: &Connection) {
 }
 
 /// How often the checkpoint thread copies committed WAL frames into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Copies committed WAL frames into the database file off the writer's path (the page writes
 /// and the database fsync are the slow part of a checkpoint). PASSIVE never blocks the writer or
