@@ -94,8 +94,8 @@ pub struct SqliteStore {
     queue: mpsc::Sender<Msg>,
     /// The writer thread, joined on close.
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// The checkpoint thread and the sender that stops it, joined on close after the writer.
-    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
+    /// The checkpoint thread; it stops when the writer does, and is joined on close after it.
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
     reads: Arc<ReadPool>,
 }
@@ -114,9 +114,11 @@ impl SqliteStore {
                 .await
                 .context("the store's open task failed")??
         };
+        // After each commit the writer kicks the checkpoint thread; kicks coalesce (capacity 1).
+        let (kick_tx, kick_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let checkpointer = {
             let path = path.clone();
-            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+
             let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
                 let c = Connection::open(&path)?;
                 c.busy_timeout(busy)?;
@@ -127,9 +129,9 @@ impl SqliteStore {
             .context("store.url: the database cannot be opened for checkpoints")?;
             let handle = std::thread::Builder::new()
                 .name("hookgate-checkpoint".into())
-                .spawn(move || run_checkpointer(&conn, &stop_rx))
+                .spawn(move || run_checkpointer(&conn, &kick_rx))
                 .context("the store's checkpoint thread could not be started")?;
-            (stop_tx, handle)
+            handle
         };
         let (tx, rx) = mpsc::channel(settings.queue_capacity);
         let shared = Arc::new(Shared {
@@ -141,7 +143,7 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("hookgate-writer".into())
             .spawn(move || {
-                run_writer(conn, rx, max_batch, &writer_shared);
+                run_writer(conn, rx, max_batch, &writer_shared, &kick_tx);
                 writer_shared.writer_alive.store(false, Ordering::SeqCst);
             })
             .context("the store's writer thread could not be started")?;
@@ -242,22 +244,13 @@ fn maybe_checkpoint(conn: &Connection) {
     }
 }
 
-/// How often the checkpoint thread copies committed WAL frames into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
-/// Copies committed WAL frames into the database file off the writer's path (the page writes
-/// and the database fsync are the slow part of a checkpoint). PASSIVE never blocks the writer or
-/// readers. Under steady writes it cannot let the WAL start over (new frames keep arriving),
-/// which the writer's own [`maybe_checkpoint`] does cheaply since little is left to copy.
-/// Stops, with a final full checkpoint, when `stop` is signalled or dropped.
-fn run_checkpointer(conn: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
+fn run_checkpointer(conn: &Connection, kicks: &std::sync::mpsc::Receiver<()>) {
     let checkpoint = |mode: &str| {
         if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
             tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
         }
     };
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
-    {
+    while kicks.recv().is_ok() {
         checkpoint("PASSIVE");
     }
     checkpoint("TRUNCATE");
@@ -278,6 +271,7 @@ fn run_writer(
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     shared: &Shared,
+    checkpoint: &std::sync::mpsc::SyncSender<()>,
 ) {
     let mut batch: Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)> =
         Vec::with_capacity(max_batch);
@@ -302,6 +296,8 @@ fn run_writer(
         if !batch.is_empty() {
             commit_batch(&mut conn, &mut batch, shared);
             maybe_checkpoint(&conn);
+            // Full means a kick is already pending: the checkpoint thread will see this commit too.
+            let _ = checkpoint.try_send(());
         }
     }
     if let Some(ack) = closing {
@@ -662,8 +658,7 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some((stop, h)) = checkpointer {
-            drop(stop);
+        if let Some(h) = checkpointer {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }
