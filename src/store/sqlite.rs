@@ -127,11 +127,10 @@ impl SqliteStore {
             .await
             .context("the store's open task failed")?
             .context("store.url: the database cannot be opened for checkpoints")?;
-            let handle = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name("hookgate-checkpoint".into())
                 .spawn(move || run_checkpointer(&conn, &kick_rx))
-                .context("the store's checkpoint thread could not be started")?;
-            handle
+                .context("the store's checkpoint thread could not be started")?
         };
         let (tx, rx) = mpsc::channel(settings.queue_capacity);
         let shared = Arc::new(Shared {
