@@ -49,14 +49,20 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only NAME`: run only the scenarios whose name contains NAME (for tuning).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let out = args
         .iter()
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench")));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(run(quick, &out));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(quick, only.as_deref(), &out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,7 +70,10 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 
 fn bare_server() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let app = axum::Router::new().fallback(|body: Bytes| async move {
             std::hint::black_box(body.len());
@@ -104,11 +113,17 @@ impl Server {
 
     /// User + system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the command name (which may hold spaces) start after the last ')'.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         // utime and stime are fields 14 and 15 of /proc/pid/stat, i.e. 11 and 12 after the name.
         (ticks(11) + ticks(12)) / clock_ticks()
     }
@@ -119,10 +134,18 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0)
     }
 
@@ -154,7 +177,10 @@ async fn wait_ready(addr: &str, path: &str, started: Instant) -> f64 {
                 return started.elapsed().as_secs_f64() * 1000.0;
             }
         }
-        assert!(Instant::now() < deadline, "{addr}{path} did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "{addr}{path} did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -163,7 +189,9 @@ async fn get(addr: &str, path: &str) -> Result<u16, Box<dyn std::error::Error + 
     let stream = TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = Request::get(path).header("host", "bench").body(Full::new(Bytes::new()))?;
+    let req = Request::get(path)
+        .header("host", "bench")
+        .body(Full::new(Bytes::new()))?;
     let res = sender.send_request(req).await?;
     Ok(res.status().as_u16())
 }
@@ -172,7 +200,10 @@ fn read_line_with(child: &mut Child, mut pick: impl FnMut(&str) -> Option<String
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let found = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
         if let Some(v) = pick(&line) {
             break v;
         }
@@ -189,9 +220,17 @@ async fn start_bare() -> Server {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = read_line_with(&mut child, |l| l.strip_prefix("listening ").map(str::to_string));
+    let addr = read_line_with(&mut child, |l| {
+        l.strip_prefix("listening ").map(str::to_string)
+    });
     let ready_ms = wait_ready(&addr, "/", started).await;
-    Server { name: "bare", child, addr, ready_ms, _dir: None }
+    Server {
+        name: "bare",
+        child,
+        addr,
+        ready_ms,
+        _dir: None,
+    }
 }
 
 async fn start_hookgate() -> Server {
@@ -236,15 +275,24 @@ sources:
         .unwrap();
     let addr = read_line_with(&mut child, |l| {
         let v: serde_json::Value = serde_json::from_str(l).ok()?;
-        (v["fields"]["message"] == "hookgate is listening").then(|| v["fields"]["public"].as_str().unwrap().to_string())
+        (v["fields"]["message"] == "hookgate is listening")
+            .then(|| v["fields"]["public"].as_str().unwrap().to_string())
     });
     let ready_ms = wait_ready(&addr, "/readyz", started).await;
-    Server { name: "hookgate", child, addr, ready_ms, _dir: Some(dir) }
+    Server {
+        name: "hookgate",
+        child,
+        addr,
+        ready_ms,
+        _dir: Some(dir),
+    }
 }
 
 /// adnanh/webhook, when Debian's `webhook` package is installed.
 async fn start_webhook() -> Option<Server> {
-    let bin = ["/usr/bin/webhook", "/usr/local/bin/webhook"].into_iter().find(|p| Path::new(p).exists())?;
+    let bin = ["/usr/bin/webhook", "/usr/local/bin/webhook"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let hooks = serde_json::json!([{
@@ -258,18 +306,35 @@ async fn start_webhook() -> Option<Server> {
     std::fs::write(&file, hooks.to_string()).unwrap();
     let started = Instant::now();
     let child = Command::new(bin)
-        .args(["-hooks", file.to_str().unwrap(), "-ip", "127.0.0.1", "-port", &port.to_string()])
+        .args([
+            "-hooks",
+            file.to_str().unwrap(),
+            "-ip",
+            "127.0.0.1",
+            "-port",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
     let addr = format!("127.0.0.1:{port}");
     let ready_ms = wait_ready(&addr, "/", started).await;
-    Some(Server { name: "webhook", child, addr, ready_ms, _dir: Some(dir) })
+    Some(Server {
+        name: "webhook",
+        child,
+        addr,
+        ready_ms,
+        _dir: Some(dir),
+    })
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,8 +368,15 @@ impl Maker {
     fn new(kind: Kind, body_size: usize) -> Self {
         // The template without padding is ~600 bytes; the padding brings it to `body_size`.
         let pad = "x".repeat(body_size.saturating_sub(620));
-        let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-        Self { kind, pad: Arc::from(pad), run }
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Self {
+            kind,
+            pad: Arc::from(pad),
+            run,
+        }
     }
 
     fn path(&self) -> &'static str {
@@ -318,19 +390,35 @@ impl Maker {
 
     fn uuid(&self, n: u64) -> String {
         let r = self.run;
-        format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (r >> 32) as u32, (r >> 16) as u16 & 0xffff, r as u16 & 0xfff, (n >> 48) as u16 & 0xfff, n & 0xffff_ffff_ffff)
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (r >> 32) as u32,
+            (r >> 16) as u16 & 0xffff,
+            r as u16 & 0xfff,
+            (n >> 48) as u16 & 0xfff,
+            n & 0xffff_ffff_ffff
+        )
     }
 
     fn request(&self, n: u64) -> Request<Full<Bytes>> {
         let pad = &self.pad;
-        let builder = Request::post(self.path()).header("host", "bench").header("content-type", "application/json");
+        let builder = Request::post(self.path())
+            .header("host", "bench")
+            .header("content-type", "application/json");
         let (builder, body) = match self.kind {
             Kind::Identus | Kind::Duplicate => {
-                let id = if self.kind == Kind::Duplicate { self.uuid(0) } else { self.uuid(n) };
+                let id = if self.kind == Kind::Duplicate {
+                    self.uuid(0)
+                } else {
+                    self.uuid(n)
+                };
                 let body = format!(
                     r#"{{"type":"ConnectionUpdated","id":"{id}","ts":"2024-05-01T10:20:30.123456Z","data":{{"connectionId":"{id}","thid":"0527aea1-d131-3948-a34d-03af39aba8b4","label":"Peter","myDid":"did:peer:12345","theirDid":"did:peer:67890","role":"Inviter","state":"ConnectionResponseSent","invitation":{{"id":"0527aea1-d131-3948-a34d-03af39aba8b4","type":"https://didcomm.org/out-of-band/2.0/invitation","from":"did:peer:1234457","invitationUrl":"https://my.domain.com/path?_oob={pad}"}},"createdAt":"2024-05-01T10:19:00.000001Z","updatedAt":"2024-05-01T10:20:30.100001Z","metaRetries":5,"self":"{id}","kind":"Connection"}},"walletId":"00000000-0000-0000-0000-000000000000"}}"#
                 );
-                (builder.header("authorization", format!("Bearer {IDENTUS_TOKEN}")), body)
+                (
+                    builder.header("authorization", format!("Bearer {IDENTUS_TOKEN}")),
+                    body,
+                )
             }
             Kind::Abp | Kind::WebhookHmac => {
                 let id = self.uuid(n);
@@ -338,9 +426,21 @@ impl Maker {
                     r#"{{"Id":"{id}","WebhookEvent":"NewUserRegistered","Attempt":1,"Data":{{"UserName":"john.doe","EmailAddress":"john.doe@example.com","TenantId":1,"Roles":["User"],"Profile":"{pad}"}},"CreationTimeUtc":"2024-05-01T10:20:30.1234567Z"}}"#
                 );
                 let sig = if self.kind == Kind::Abp {
-                    ("abp-webhook-signature", hookgate::verify::abp_signature::sign(ABP_SECRET.as_bytes(), body.as_bytes()))
+                    (
+                        "abp-webhook-signature",
+                        hookgate::verify::abp_signature::sign(
+                            ABP_SECRET.as_bytes(),
+                            body.as_bytes(),
+                        ),
+                    )
                 } else {
-                    ("x-signature", format!("sha256={}", hmac_hex(WEBHOOK_SECRET.as_bytes(), body.as_bytes())))
+                    (
+                        "x-signature",
+                        format!(
+                            "sha256={}",
+                            hmac_hex(WEBHOOK_SECRET.as_bytes(), body.as_bytes())
+                        ),
+                    )
                 };
                 (builder.header(sig.0, sig.1), body)
             }
@@ -349,7 +449,12 @@ impl Maker {
                 let body = format!(
                     "{{\n  \"identity\": {{\n    \"id\": \"{id}\",\n    \"schema_id\": \"default\",\n    \"schema_url\": \"\",\n    \"state\": \"active\",\n    \"traits\": {{ \"email\": \"user-{n}@example.com\", \"bio\": \"{pad}\" }},\n    \"verifiable_addresses\": [{{ \"id\": \"{id}\", \"value\": \"user-{n}@example.com\", \"verified\": false, \"via\": \"email\", \"status\": \"pending\", \"created_at\": \"0001-01-01T00:00:00Z\", \"updated_at\": \"0001-01-01T00:00:00Z\" }}],\n    \"metadata_public\": null,\n    \"created_at\": \"0001-01-01T00:00:00Z\",\n    \"updated_at\": \"0001-01-01T00:00:00Z\",\n    \"organization_id\": null\n  }}\n}}\n"
                 );
-                (builder.header("x-api-key", KRATOS_KEY).header("ory-webhook-trigger-id", id), body)
+                (
+                    builder
+                        .header("x-api-key", KRATOS_KEY)
+                        .header("ory-webhook-trigger-id", id),
+                    body,
+                )
             }
         };
         builder.body(Full::new(Bytes::from(body))).unwrap()
@@ -383,7 +488,13 @@ struct Tally {
     errors: u64,
 }
 
-async fn drive(addr: &str, maker: &Maker, load: Load, warmup: Duration, measure: Duration) -> (Histogram<u64>, u64, u64, f64) {
+async fn drive(
+    addr: &str,
+    maker: &Maker,
+    load: Load,
+    warmup: Duration,
+    measure: Duration,
+) -> (Histogram<u64>, u64, u64, f64) {
     let counter = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let start = Instant::now() + Duration::from_millis(50);
@@ -411,7 +522,8 @@ async fn drive(addr: &str, maker: &Maker, load: Load, warmup: Duration, measure:
                 let due = match load {
                     Load::Closed { .. } => Instant::now(),
                     Load::Open { rate, .. } => {
-                        let due = start + Duration::from_nanos(n.saturating_mul(1_000_000_000) / rate);
+                        let due =
+                            start + Duration::from_nanos(n.saturating_mul(1_000_000_000) / rate);
                         if due >= end {
                             break;
                         }
@@ -435,7 +547,11 @@ async fn drive(addr: &str, maker: &Maker, load: Load, warmup: Duration, measure:
                     match result {
                         Ok(status) if status.is_success() => {
                             ok += 1;
-                            let _ = hist.record(u64::try_from((done - due).as_micros()).unwrap_or(u64::MAX).max(1));
+                            let _ = hist.record(
+                                u64::try_from((done - due).as_micros())
+                                    .unwrap_or(u64::MAX)
+                                    .max(1),
+                            );
                         }
                         _ => errors += 1,
                     }
@@ -467,7 +583,9 @@ async fn drive(addr: &str, maker: &Maker, load: Load, warmup: Duration, measure:
 async fn connect(addr: &str) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr).await.ok()?;
     stream.set_nodelay(true).ok()?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
     tokio::spawn(conn);
     Some(sender)
 }
@@ -496,7 +614,15 @@ struct Row {
     ratio_cpu: Option<f64>,
 }
 
-async fn measure(server: &Server, scenario: &str, maker: &Maker, load: Load, body: usize, warmup: Duration, dur: Duration) -> Row {
+async fn measure(
+    server: &Server,
+    scenario: &str,
+    maker: &Maker,
+    load: Load,
+    body: usize,
+    warmup: Duration,
+    dur: Duration,
+) -> Row {
     server.reset_peak_rss();
     let cpu0 = server.cpu_seconds();
     let (hist, ok, errors, secs) = drive(&server.addr, maker, load, warmup, dur).await;
@@ -507,7 +633,9 @@ async fn measure(server: &Server, scenario: &str, maker: &Maker, load: Load, bod
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
     let load_name = match load {
         Load::Closed { connections } => format!("closed {connections}c"),
-        Load::Open { rate, connections } => format!("open {}k/s ({connections}c)", rate as f64 / 1000.0),
+        Load::Open { rate, connections } => {
+            format!("open {}k/s ({connections}c)", rate as f64 / 1000.0)
+        }
     };
     let row = Row {
         scenario: scenario.to_string(),
@@ -528,7 +656,15 @@ async fn measure(server: &Server, scenario: &str, maker: &Maker, load: Load, bod
     };
     eprintln!(
         "  {:<9} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
-        row.server, format!("{} {}", row.scenario, row.load), row.requests_per_s, row.p50_ms, row.p99_ms, row.p999_ms, row.cpu_us_per_request, row.peak_rss_mib, row.errors
+        row.server,
+        format!("{} {}", row.scenario, row.load),
+        row.requests_per_s,
+        row.p50_ms,
+        row.p99_ms,
+        row.p999_ms,
+        row.cpu_us_per_request,
+        row.peak_rss_mib,
+        row.errors
     );
     row
 }
@@ -543,14 +679,21 @@ struct Report {
     rows: Vec<Row>,
 }
 
-async fn run(quick: bool, out: &Path) {
-    let (warmup, dur) = if quick { (Duration::from_millis(500), Duration::from_secs(2)) } else { (Duration::from_secs(1), Duration::from_secs(5)) };
+async fn run(quick: bool, only: Option<&str>, out: &Path) {
+    let (warmup, dur) = if quick {
+        (Duration::from_millis(500), Duration::from_secs(2))
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(5))
+    };
     eprintln!("starting servers");
     let bare = start_bare().await;
     let hookgate = start_hookgate().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = hookgate.rss_mib();
-    eprintln!("  ready: bare {:.1} ms, hookgate {:.1} ms; hookgate idle RSS {:.1} MiB", bare.ready_ms, hookgate.ready_ms, idle_rss);
+    eprintln!(
+        "  ready: bare {:.1} ms, hookgate {:.1} ms; hookgate idle RSS {:.1} MiB",
+        bare.ready_ms, hookgate.ready_ms, idle_rss
+    );
 
     let small = 1536;
     let large = 64 * 1024;
@@ -567,35 +710,86 @@ async fn run(quick: bool, out: &Path) {
         ("identus 64KB", Kind::Identus, large, 32),
         ("identus 64KB", Kind::Identus, large, 256),
     ];
-    for (name, kind, body, connections) in closed {
+    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    for (name, kind, body, connections) in closed.into_iter().filter(|c| wanted(c.0)) {
         eprintln!("{name}, {body} B bodies, closed loop, {connections} connections");
         let maker = Maker::new(kind, body);
         if kind == Kind::Duplicate {
             // The one event exists before the measurement starts.
-            drive(&hookgate.addr, &maker, Load::Closed { connections: 1 }, Duration::ZERO, Duration::from_millis(100)).await;
+            drive(
+                &hookgate.addr,
+                &maker,
+                Load::Closed { connections: 1 },
+                Duration::ZERO,
+                Duration::from_millis(100),
+            )
+            .await;
         }
         for server in [&bare, &hookgate] {
-            rows.push(measure(server, name, &maker, Load::Closed { connections }, body, warmup, dur).await);
+            rows.push(
+                measure(
+                    server,
+                    name,
+                    &maker,
+                    Load::Closed { connections },
+                    body,
+                    warmup,
+                    dur,
+                )
+                .await,
+            );
         }
     }
-    for rate in [2_000u64, 10_000, 20_000] {
+    let rates: &[u64] = if wanted("open") { &[2_000, 10_000, 20_000] } else { &[] };
+    for &rate in rates {
         eprintln!("identus, {small} B bodies, open loop at {rate}/s");
         let maker = Maker::new(Kind::Identus, small);
         for server in [&bare, &hookgate] {
-            rows.push(measure(server, "identus", &maker, Load::Open { rate, connections: 256 }, small, warmup, dur).await);
+            rows.push(
+                measure(
+                    server,
+                    "identus",
+                    &maker,
+                    Load::Open {
+                        rate,
+                        connections: 256,
+                    },
+                    small,
+                    warmup,
+                    dur,
+                )
+                .await,
+            );
         }
     }
-    if let Some(webhook) = start_webhook().await {
-        eprintln!("adnanh/webhook (payload-hmac-sha256, runs /bin/true), {small} B bodies, closed loop, 32 connections");
+    if !wanted("webhook") {
+    } else if let Some(webhook) = start_webhook().await {
+        eprintln!(
+            "adnanh/webhook (payload-hmac-sha256, runs /bin/true), {small} B bodies, closed loop, 32 connections"
+        );
         let maker = Maker::new(Kind::WebhookHmac, small);
-        rows.push(measure(&webhook, "abp", &maker, Load::Closed { connections: 32 }, small, warmup, dur).await);
+        rows.push(
+            measure(
+                &webhook,
+                "abp",
+                &maker,
+                Load::Closed { connections: 32 },
+                small,
+                warmup,
+                dur,
+            )
+            .await,
+        );
     } else {
         eprintln!("adnanh/webhook not installed (apt-get install webhook): no comparison row");
     }
 
     // Ratios to the bare server in the same scenario and load.
-    let bare_rows: BTreeMap<(String, String), Row> =
-        rows.iter().filter(|r| r.server == "bare").map(|r| ((r.scenario.clone(), r.load.clone()), r.clone())).collect();
+    let bare_rows: BTreeMap<(String, String), Row> = rows
+        .iter()
+        .filter(|r| r.server == "bare")
+        .map(|r| ((r.scenario.clone(), r.load.clone()), r.clone()))
+        .collect();
     for r in rows.iter_mut().filter(|r| r.server != "bare") {
         if let Some(b) = bare_rows.get(&(r.scenario.clone(), r.load.clone())) {
             r.ratio_rps = Some(r.requests_per_s / b.requests_per_s);
@@ -605,7 +799,17 @@ async fn run(quick: bool, out: &Path) {
     }
     let report = Report {
         machine: machine(),
-        date: String::from_utf8(Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| o.stdout).unwrap_or_default()).unwrap_or_default().trim().to_string(),
+        date: String::from_utf8(
+            Command::new("date")
+                .arg("-u")
+                .arg("+%Y-%m-%d %H:%M UTC")
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default()
+        .trim()
+        .to_string(),
         hookgate_ready_ms: hookgate.ready_ms,
         bare_ready_ms: bare.ready_ms,
         hookgate_idle_rss_mib: idle_rss,
@@ -614,7 +818,11 @@ async fn run(quick: bool, out: &Path) {
     let table = table(&report);
     println!("{table}");
     std::fs::create_dir_all(out).unwrap();
-    std::fs::write(out.join("bench.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    std::fs::write(
+        out.join("bench.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
     std::fs::write(out.join("bench.md"), &table).unwrap();
     std::fs::write(out.join("bench.svg"), svg(&report)).unwrap();
     eprintln!("wrote {}/bench.{{json,md,svg}}", out.display());
@@ -622,10 +830,31 @@ async fn run(quick: bool, out: &Path) {
 
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string())).unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = mem.lines().find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0 / 1024.0;
+    let mem_gib = mem
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+        / 1024.0;
     format!("{cores} cores ({model}), {mem_gib:.0} GiB")
 }
 
@@ -635,14 +864,41 @@ fn ratio(r: Option<f64>) -> String {
 
 fn table(report: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Machine: {} — {}. hookgate ready in {:.0} ms (bare {:.0} ms), idle RSS {:.1} MiB.\n", report.machine, report.date, report.hookgate_ready_ms, report.bare_ready_ms, report.hookgate_idle_rss_mib);
-    let _ = writeln!(s, "| scenario | load | server | req/s | ×bare | p50 ms | p99 ms | ×bare | p99.9 ms | CPU µs/req | ×bare | peak RSS MiB | errors |");
-    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "Machine: {} — {}. hookgate ready in {:.0} ms (bare {:.0} ms), idle RSS {:.1} MiB.\n",
+        report.machine,
+        report.date,
+        report.hookgate_ready_ms,
+        report.bare_ready_ms,
+        report.hookgate_idle_rss_mib
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | load | server | req/s | ×bare | p50 ms | p99 ms | ×bare | p99.9 ms | CPU µs/req | ×bare | peak RSS MiB | errors |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &report.rows {
         let _ = writeln!(
             s,
             "| {} ({} B) | {} | {} | {:.0} | {} | {:.2} | {:.2} | {} | {:.2} | {:.1} | {} | {:.1} | {} |",
-            r.scenario, r.body_bytes, r.load, r.server, r.requests_per_s, ratio(r.ratio_rps), r.p50_ms, r.p99_ms, ratio(r.ratio_p99), r.p999_ms, r.cpu_us_per_request, ratio(r.ratio_cpu), r.peak_rss_mib, r.errors
+            r.scenario,
+            r.body_bytes,
+            r.load,
+            r.server,
+            r.requests_per_s,
+            ratio(r.ratio_rps),
+            r.p50_ms,
+            r.p99_ms,
+            ratio(r.ratio_p99),
+            r.p999_ms,
+            r.cpu_us_per_request,
+            ratio(r.ratio_cpu),
+            r.peak_rss_mib,
+            r.errors
         );
     }
     s
@@ -660,7 +916,13 @@ fn svg(report: &Report) -> String {
             }
             map.entry(key).or_default().push(r);
         }
-        order.into_iter().map(|k| { let v = map.remove(&k).unwrap_or_default(); (k, v) }).collect()
+        order
+            .into_iter()
+            .map(|k| {
+                let v = map.remove(&k).unwrap_or_default();
+                (k, v)
+            })
+            .collect()
     };
     let bar_h = 12.0;
     let group_gap = 10.0;
@@ -675,18 +937,49 @@ fn svg(report: &Report) -> String {
         "hookgate" => "#2f6fde",
         _ => "#e07b39",
     };
-    let max_rps = report.rows.iter().map(|r| r.requests_per_s).fold(1.0, f64::max);
+    let max_rps = report
+        .rows
+        .iter()
+        .map(|r| r.requests_per_s)
+        .fold(1.0, f64::max);
     let max_p99 = report.rows.iter().map(|r| r.p99_ms).fold(0.1, f64::max);
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total_h}" font-family="sans-serif" font-size="10">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total_h}" font-family="sans-serif" font-size="10">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="16" font-size="13" font-weight="bold">hookgate vs bare axum server — {} — {}</text>"#, report.machine, report.date);
-    let _ = writeln!(s, r#"<text x="{}" y="38" font-weight="bold">requests/s (higher is better)</text>"#, label_w);
-    let _ = writeln!(s, r#"<text x="{}" y="38" font-weight="bold">p99 latency, ms (lower is better; log scale)</text>"#, label_w + chart_w + 60.0);
-    for (i, (server, c)) in [("bare", color("bare")), ("hookgate", color("hookgate")), ("webhook", color("webhook"))].iter().enumerate() {
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="16" font-size="13" font-weight="bold">hookgate vs bare axum server — {} — {}</text>"#,
+        report.machine, report.date
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="38" font-weight="bold">requests/s (higher is better)</text>"#,
+        label_w
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="38" font-weight="bold">p99 latency, ms (lower is better; log scale)</text>"#,
+        label_w + chart_w + 60.0
+    );
+    for (i, (server, c)) in [
+        ("bare", color("bare")),
+        ("hookgate", color("hookgate")),
+        ("webhook", color("webhook")),
+    ]
+    .iter()
+    .enumerate()
+    {
         let x = width - 110.0;
         let y = 10.0 + i as f64 * 13.0;
-        let _ = writeln!(s, r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{c}"/><text x="{}" y="{}">{server}</text>"#, x + 14.0, y + 9.0);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{c}"/><text x="{}" y="{}">{server}</text>"#,
+            x + 14.0,
+            y + 9.0
+        );
     }
     let log_scale = |v: f64| {
         let lo = 0.05_f64.ln();
@@ -695,14 +988,34 @@ fn svg(report: &Report) -> String {
     };
     let mut y = top;
     for (name, rows) in &groups {
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, label_w - 8.0, y + rows.len() as f64 * bar_h / 2.0 + 3.0, xml(name));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            label_w - 8.0,
+            y + rows.len() as f64 * bar_h / 2.0 + 3.0,
+            xml(name)
+        );
         for r in rows {
             let w = r.requests_per_s / max_rps * chart_w;
             let c = color(&r.server);
-            let _ = writeln!(s, r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.0}</text>"#, bar_h - 2.0, label_w + w + 3.0, y + 9.0, r.requests_per_s);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.0}</text>"#,
+                bar_h - 2.0,
+                label_w + w + 3.0,
+                y + 9.0,
+                r.requests_per_s
+            );
             let x2 = label_w + chart_w + 60.0;
             let w2 = log_scale(r.p99_ms);
-            let _ = writeln!(s, r#"<rect x="{x2}" y="{y}" width="{w2:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.2}</text>"#, bar_h - 2.0, x2 + w2 + 3.0, y + 9.0, r.p99_ms);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x2}" y="{y}" width="{w2:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.2}</text>"#,
+                bar_h - 2.0,
+                x2 + w2 + 3.0,
+                y + 9.0,
+                r.p99_ms
+            );
             y += bar_h;
         }
         y += group_gap;
@@ -712,5 +1025,7 @@ fn svg(report: &Report) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

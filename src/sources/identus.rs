@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, sub_bytes};
+use super::{ParsedEvent, SourceError, sub_range};
 use crate::store::{IdentusKind, Projection};
 
 /// The envelope (`event-notification` `Event[A]`).
@@ -218,15 +218,18 @@ pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
         // A type this version does not know: stored as it is, without a projection.
         _ => (None, String::new(), None),
     };
-    let projection = kind.map(|kind| Projection::IdentusRecord {
-        wallet_id: env.wallet_id.to_string(),
-        kind,
-        record_id,
-        state,
-        ts: env.ts.to_string(),
-        ts_ns,
-        data: sub_bytes(body, env.data.get()),
-    });
+    let data = sub_range(body, env.data.get());
+    let projection = kind
+        .zip(data)
+        .map(|(kind, data)| Projection::IdentusRecord {
+            wallet_id: env.wallet_id.to_string(),
+            kind,
+            record_id,
+            state,
+            ts: env.ts.to_string(),
+            ts_ns,
+            data,
+        });
     Ok(ParsedEvent {
         event_type: Some(env.kind.into_owned()),
         dedupe_key: env.id.to_string(),
@@ -320,7 +323,7 @@ pub(crate) mod tests {
         else {
             panic!()
         };
-        assert_eq!(&data[..], br#"{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"}"#);
+        assert_eq!(&body[data], br#"{"did":"did:prism:4a5b5cf0a513e83b598bbea25cd6196746747f361a73ef77068268bc9bd732ff","status":"PUBLISHED"}"#);
         assert_eq!(ts_ns, 1_714_560_000_000_000_000);
     }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, body_digest, sub_bytes};
+use super::{ParsedEvent, SourceError, body_digest, sub_range};
 use crate::error::KratosMessages;
 use crate::store::Projection;
 
@@ -162,11 +162,11 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
         event_type: Some("identity".into()),
         dedupe_key,
         sender_id: trigger.or_else(|| header(REQUEST_ID)).map(str::to_string),
-        projection: Some(Projection::KratosIdentity {
+        projection: sub_range(body, raw.get()).map(|range| Projection::KratosIdentity {
             identity_id: id.to_string(),
             state: identity.state,
             schema_id: identity.schema_id,
-            identity: sub_bytes(body, raw.get()),
+            identity: range,
         }),
     })
 }
@@ -257,7 +257,7 @@ mod tests {
             assert!(identity_id.starts_with("3a5293f1") || identity_id.ends_with("0001"));
             assert_eq!(state.as_deref(), Some("active"));
             assert_eq!(
-                &raw[..],
+                &b[raw],
                 identity.as_bytes(),
                 "the projection keeps the identity bytes as sent"
             );

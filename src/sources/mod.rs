@@ -370,18 +370,12 @@ pub(crate) fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
-/// A slice of `body` for a `&str` that was parsed out of it (no copy); a copy if it is not.
-pub(crate) fn sub_bytes(body: &Bytes, part: &str) -> Bytes {
-    let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
-    match start {
-        Some(s)
-            if s.checked_add(part.len())
-                .is_some_and(|end| end <= body.len()) =>
-        {
-            body.slice(s..s + part.len())
-        }
-        _ => Bytes::copy_from_slice(part.as_bytes()),
-    }
+/// Where in `body` a `&str` parsed out of it lies, so a projection can point into the stored
+/// body instead of keeping a second copy. `None` if `part` is not inside `body`.
+pub(crate) fn sub_range(body: &[u8], part: &str) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= body.len()).then_some(start..end)
 }
 
 /// The handler behind every source route.
@@ -491,12 +485,12 @@ mod tests {
     }
 
     #[test]
-    fn sub_bytes_slices_without_copying() {
-        let body = Bytes::from_static(br#"{"a":{"b":1}}"#);
-        let inner = &std::str::from_utf8(&body).unwrap()[5..12];
-        let part = sub_bytes(&body, inner);
-        assert_eq!(&part[..], br#"{"b":1}"#);
-        assert_eq!(part.as_ptr(), body[5..].as_ptr());
-        assert_eq!(&sub_bytes(&body, "elsewhere")[..], b"elsewhere");
+    fn sub_range_finds_a_parsed_slice_in_the_body() {
+        let body = br#"{"a":{"b":1}}"#;
+        let inner = &std::str::from_utf8(body).unwrap()[5..12];
+        let range = sub_range(body, inner).unwrap();
+        assert_eq!(range, 5..12);
+        assert_eq!(&body[range], br#"{"b":1}"#);
+        assert_eq!(sub_range(body, "elsewhere"), None);
     }
 }

@@ -53,8 +53,8 @@ pub enum Projection {
         state: Option<String>,
         /// `identity.schema_id`.
         schema_id: Option<String>,
-        /// The identity JSON, exactly as received (a slice of the body).
-        identity: Bytes,
+        /// Where the identity JSON lies in the body (stored once, with the event).
+        identity: std::ops::Range<usize>,
     },
     /// The latest state of an Identus record, per wallet, kind and id. An older `ts` never
     /// overwrites a newer one, because the agent does not deliver in order.
@@ -71,8 +71,8 @@ pub enum Projection {
         ts: String,
         /// Envelope `ts` in nanoseconds since the epoch, for ordering.
         ts_ns: i64,
-        /// The `data` JSON, exactly as received (a slice of the body).
-        data: Bytes,
+        /// Where the `data` JSON lies in the body (stored once, with the event).
+        data: std::ops::Range<usize>,
     },
 }
 

@@ -34,9 +34,11 @@ const WRITER_CACHE_KIB: i64 = -16 * 1024;
 const READ_POOL_SIZE: usize = 4;
 
 const SCHEMA_V1: &str = r#"
+-- seq is assigned by the single writer; the event id (a v7 UUID) carries it, so looking an
+-- event up by id is a rowid lookup and no index on the id is needed.
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,
-    id          TEXT    NOT NULL UNIQUE,
+    id          TEXT    NOT NULL,
     source      TEXT    NOT NULL,
     kind        TEXT    NOT NULL,
     event_type  TEXT,
@@ -48,23 +50,27 @@ CREATE TABLE events (
     UNIQUE (source, dedupe_key)
 );
 CREATE INDEX events_by_source_type ON events (source, event_type, seq);
+-- Projections point into the body of the event that set them (body_start, body_len) rather
+-- than keeping a second copy of the JSON.
 CREATE TABLE kratos_identities (
     identity_id TEXT PRIMARY KEY,
-    event_id    TEXT NOT NULL,
+    event_seq   INTEGER NOT NULL,
     state       TEXT,
     schema_id   TEXT,
-    updated_at  TEXT NOT NULL,
-    identity    TEXT NOT NULL
+    updated_at  TEXT    NOT NULL,
+    body_start  INTEGER NOT NULL,
+    body_len    INTEGER NOT NULL
 );
 CREATE TABLE identus_records (
-    wallet_id   TEXT    NOT NULL,
     kind        TEXT    NOT NULL,
     record_id   TEXT    NOT NULL,
+    wallet_id   TEXT    NOT NULL,
     state       TEXT,
     ts          TEXT    NOT NULL,
     ts_ns       INTEGER NOT NULL,
-    event_id    TEXT    NOT NULL,
-    data        TEXT    NOT NULL,
+    event_seq   INTEGER NOT NULL,
+    body_start  INTEGER NOT NULL,
+    body_len    INTEGER NOT NULL,
     -- Kind and id first: the admin API looks records up by them, with or without a wallet.
     PRIMARY KEY (kind, record_id, wallet_id)
 ) WITHOUT ROWID;
@@ -265,15 +271,37 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// What the writer thread owns.
+struct Writer<'a> {
+    conn: Connection,
+    /// The `seq` the next new event gets. The writer assigns it (it is the only writer), so an
+    /// event's id can carry it and no index on the id is needed.
+    next_seq: i64,
+    shared: &'a Shared,
+}
+
 fn run_writer(
-    mut conn: Connection,
+    conn: Connection,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     shared: &Shared,
     checkpoint: &std::sync::mpsc::SyncSender<()>,
 ) {
-    let mut batch: Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)> =
-        Vec::with_capacity(max_batch);
+    let next_seq = match conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
+        r.get(0)
+    }) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "the store's writer cannot read the last sequence number; stopping");
+            return;
+        }
+    };
+    let mut w = Writer {
+        conn,
+        next_seq,
+        shared,
+    };
+    let mut batch: Batch = Vec::with_capacity(max_batch);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else {
@@ -292,9 +320,8 @@ fn run_writer(
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            commit_batch(&mut conn, &mut batch, shared);
-            maybe_checkpoint(&conn);
+        if !batch.is_empty() && w.commit_batch(&mut batch) {
+            maybe_checkpoint(&w.conn);
             // Full means a kick is already pending: the checkpoint thread will see this commit too.
             let _ = checkpoint.try_send(());
         }
@@ -306,12 +333,12 @@ fn run_writer(
             if let Msg::Write(ev, reply) = msg {
                 batch.push((ev, reply));
                 if batch.len() >= max_batch {
-                    commit_batch(&mut conn, &mut batch, shared);
+                    w.commit_batch(&mut batch);
                 }
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut conn, &mut batch, shared);
+            w.commit_batch(&mut batch);
         }
         let _ = ack.send(());
     }
@@ -319,56 +346,101 @@ fn run_writer(
 
 type Batch = Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)>;
 
-fn commit_batch(conn: &mut Connection, batch: &mut Batch, shared: &Shared) {
-    let started = Instant::now();
-    let size = batch.len();
-    let outcome = (|| -> rusqlite::Result<Vec<Appended>> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(batch.len());
-        for (ev, _) in batch.iter() {
-            results.push(insert_event(&tx, ev)?);
-        }
-        tx.commit()?;
-        Ok(results)
-    })();
-    metrics::histogram!("hookgate_store_commit_seconds").record(started.elapsed().as_secs_f64());
-    metrics::histogram!("hookgate_store_batch_size").record(size as f64);
-    match outcome {
-        Ok(results) => {
-            *shared
-                .last_failure
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
-            for ((_, reply), result) in batch.drain(..).zip(results) {
-                // The requester may have timed out; the event is stored either way.
-                let _ = reply.send(Ok(result));
+/// The sequence number an event id carries in its last 62 bits (RFC 9562 v7 `rand_b`, used as
+/// a counter), or `None` for an id hookgate did not make.
+pub(crate) fn seq_of(id: Uuid) -> Option<i64> {
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let b = id.as_bytes();
+    let tail: [u8; 8] = b[8..16].try_into().ok()?;
+    i64::try_from(u64::from_be_bytes(tail) & ((1 << 62) - 1)).ok()
+}
+
+/// A time-ordered v7 id: the received time in milliseconds, 12 random bits, and `seq`.
+fn event_id(seq: i64) -> Uuid {
+    let ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(0);
+    let rand_a =
+        u16::from_le_bytes(Uuid::new_v4().as_bytes()[0..2].try_into().unwrap_or([0, 0])) & 0x0fff;
+    let seq = u64::try_from(seq).unwrap_or(0) & ((1 << 62) - 1);
+    let mut b = [0u8; 16];
+    b[0..6].copy_from_slice(&ms.to_be_bytes()[2..8]);
+    b[6..8].copy_from_slice(&(0x7000 | rand_a).to_be_bytes());
+    b[8..16].copy_from_slice(&((0b10 << 62) | seq).to_be_bytes());
+    Uuid::from_bytes(b)
+}
+
+impl Writer<'_> {
+    /// Writes and commits a batch and answers each request. True when anything new was written.
+    fn commit_batch(&mut self, batch: &mut Batch) -> bool {
+        let started = Instant::now();
+        let size = batch.len();
+        let first_seq = self.next_seq;
+        let mut next_seq = first_seq;
+        let outcome = (|| -> rusqlite::Result<Vec<Appended>> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(batch.len());
+            for (ev, _) in batch.iter() {
+                results.push(insert_event(&tx, ev, &mut next_seq)?);
             }
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
-            *shared
-                .last_failure
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(reason.clone());
-            for (_, reply) in batch.drain(..) {
-                let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+            tx.commit()?;
+            Ok(results)
+        })();
+        metrics::histogram!("hookgate_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("hookgate_store_batch_size").record(size as f64);
+        match outcome {
+            Ok(results) => {
+                self.next_seq = next_seq;
+                *self
+                    .shared
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
+                for ((_, reply), result) in batch.drain(..).zip(results) {
+                    // The requester may have timed out; the event is stored either way.
+                    let _ = reply.send(Ok(result));
+                }
+                next_seq > first_seq
+            }
+            Err(e) => {
+                // Rolled back: the sequence numbers were not used.
+                let reason = e.to_string();
+                tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
+                *self
+                    .shared
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(reason.clone());
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+                false
             }
         }
     }
 }
 
-fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Result<Appended> {
-    let id = Uuid::now_v7();
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &NewEvent,
+    next_seq: &mut i64,
+) -> rusqlite::Result<Appended> {
+    let seq = *next_seq;
+    let id = event_id(seq);
     let mut id_buf = Uuid::encode_buffer();
     let id_str: &str = id.hyphenated().encode_lower(&mut id_buf);
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO events (seq, id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (source, dedupe_key) DO NOTHING",
         )?
         .execute(params![
+            seq,
             id_str,
             &*ev.source,
             ev.kind,
@@ -390,6 +462,14 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Resu
             duplicate: true,
         });
     }
+    *next_seq += 1;
+    let range = |r: &std::ops::Range<usize>| -> rusqlite::Result<(i64, i64)> {
+        let start = i64::try_from(r.start)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let len = i64::try_from(r.len())
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok((start, len))
+    };
     match &ev.projection {
         None => {}
         Some(Projection::KratosIdentity {
@@ -398,13 +478,15 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Resu
             schema_id,
             identity,
         }) => {
+            let (start, len) = range(identity)?;
             tx.prepare_cached(
-                "INSERT INTO kratos_identities (identity_id, event_id, state, schema_id, updated_at, identity)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (identity_id) DO UPDATE SET event_id = excluded.event_id, state = excluded.state,
-                   schema_id = excluded.schema_id, updated_at = excluded.updated_at, identity = excluded.identity",
+                "INSERT INTO kratos_identities (identity_id, event_seq, state, schema_id, updated_at, body_start, body_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (identity_id) DO UPDATE SET event_seq = excluded.event_seq, state = excluded.state,
+                   schema_id = excluded.schema_id, updated_at = excluded.updated_at,
+                   body_start = excluded.body_start, body_len = excluded.body_len",
             )?
-            .execute(params![identity_id, id_str, state, schema_id, ev.received_at, text(identity)?])?;
+            .execute(params![identity_id, seq, state, schema_id, ev.received_at, start, len])?;
         }
         Some(Projection::IdentusRecord {
             wallet_id,
@@ -415,24 +497,22 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Resu
             ts_ns,
             data,
         }) => {
+            let (start, len) = range(data)?;
             tx.prepare_cached(
-                "INSERT INTO identus_records (wallet_id, kind, record_id, state, ts, ts_ns, event_id, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO identus_records (kind, record_id, wallet_id, state, ts, ts_ns, event_seq, body_start, body_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (kind, record_id, wallet_id) DO UPDATE SET state = excluded.state, ts = excluded.ts,
-                   ts_ns = excluded.ts_ns, event_id = excluded.event_id, data = excluded.data
+                   ts_ns = excluded.ts_ns, event_seq = excluded.event_seq,
+                   body_start = excluded.body_start, body_len = excluded.body_len
                  WHERE excluded.ts_ns > identus_records.ts_ns",
             )?
-            .execute(params![wallet_id, kind.as_str(), record_id, state, ts, ts_ns, id_str, text(data)?])?;
+            .execute(params![kind.as_str(), record_id, wallet_id, state, ts, ts_ns, seq, start, len])?;
         }
     }
     Ok(Appended {
         event_id: id,
         duplicate: false,
     })
-}
-
-fn text(b: &Bytes) -> rusqlite::Result<&str> {
-    std::str::from_utf8(b).map_err(rusqlite::Error::Utf8Error)
 }
 
 /// Read connections, opened on demand and kept idle up to [`READ_POOL_SIZE`].
@@ -577,10 +657,15 @@ impl Store for SqliteStore {
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(seq) = seq_of(id) else {
+            return Ok(None);
+        };
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
-                .query_row([id.hyphenated().to_string()], event_from_row)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1 AND id = ?2"
+            ))?
+            .query_row(params![seq, id.hyphenated().to_string()], event_from_row)
+            .optional()
         })
         .await
     }
@@ -592,7 +677,8 @@ impl Store for SqliteStore {
         let identity_id = identity_id.to_string();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT identity_id, event_id, state, schema_id, updated_at, identity FROM kratos_identities WHERE identity_id = ?1",
+                "SELECT k.identity_id, e.id, k.state, k.schema_id, k.updated_at, substr(e.body, k.body_start + 1, k.body_len)
+                 FROM kratos_identities k JOIN events e ON e.seq = k.event_seq WHERE k.identity_id = ?1",
             )?
             .query_row([identity_id], |r| {
                 Ok(KratosIdentityRow {
@@ -601,7 +687,7 @@ impl Store for SqliteStore {
                     state: r.get(2)?,
                     schema_id: r.get(3)?,
                     updated_at: r.get(4)?,
-                    identity: Bytes::from(r.get::<_, String>(5)?),
+                    identity: Bytes::from(r.get::<_, Vec<u8>>(5)?),
                 })
             })
             .optional()
@@ -619,9 +705,10 @@ impl Store for SqliteStore {
         let wallet_id = wallet_id.map(str::to_string);
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT wallet_id, record_id, state, ts, event_id, data FROM identus_records
-                 WHERE kind = ?1 AND record_id = ?2 AND (?3 IS NULL OR wallet_id = ?3)
-                 ORDER BY ts_ns DESC LIMIT 1",
+                "SELECT r.wallet_id, r.record_id, r.state, r.ts, e.id, substr(e.body, r.body_start + 1, r.body_len)
+                 FROM identus_records r JOIN events e ON e.seq = r.event_seq
+                 WHERE r.kind = ?1 AND r.record_id = ?2 AND (?3 IS NULL OR r.wallet_id = ?3)
+                 ORDER BY r.ts_ns DESC LIMIT 1",
             )?
             .query_row(params![kind.as_str(), record_id, wallet_id], |r| {
                 Ok(IdentusRecordRow {
@@ -631,7 +718,7 @@ impl Store for SqliteStore {
                     state: r.get(2)?,
                     ts: r.get(3)?,
                     event_id: parse_uuid(4, r.get(4)?)?,
-                    data: Bytes::from(r.get::<_, String>(5)?),
+                    data: Bytes::from(r.get::<_, Vec<u8>>(5)?),
                 })
             })
             .optional()
@@ -660,5 +747,22 @@ impl Store for SqliteStore {
         if let Some(h) = checkpointer {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_v7_and_carry_their_sequence_number() {
+        for seq in [1_i64, 2, 4096, 1 << 40, (1 << 62) - 1] {
+            let id = event_id(seq);
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(seq_of(id), Some(seq));
+        }
+        assert!(event_id(1) < event_id(2) || event_id(1).as_bytes()[0..6] != event_id(2).as_bytes()[0..6]);
+        assert_eq!(seq_of(Uuid::new_v4()), None, "ids hookgate did not make are not looked up");
     }
 }
