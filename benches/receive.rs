@@ -393,7 +393,7 @@ impl Maker {
         format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
             (r >> 32) as u32,
-            (r >> 16) as u16 & 0xffff,
+            (r >> 16) as u16,
             r as u16 & 0xfff,
             (n >> 48) as u16 & 0xfff,
             n & 0xffff_ffff_ffff
@@ -956,8 +956,7 @@ fn svg(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="38" font-weight="bold">requests/s (higher is better)</text>"#,
-        label_w
+        r#"<text x="{label_w}" y="38" font-weight="bold">requests/s (higher is better)</text>"#
     );
     let _ = writeln!(
         s,
