@@ -50,7 +50,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--only NAME`: run only the scenarios whose name contains NAME (for tuning).
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let out = args
         .iter()
         .position(|a| a == "--out")
@@ -740,7 +744,11 @@ async fn run(quick: bool, only: Option<&str>, out: &Path) {
             );
         }
     }
-    let rates: &[u64] = if wanted("open") { &[2_000, 10_000, 20_000] } else { &[] };
+    let rates: &[u64] = if wanted("open") {
+        &[2_000, 10_000, 20_000]
+    } else {
+        &[]
+    };
     for &rate in rates {
         eprintln!("identus, {small} B bodies, open loop at {rate}/s");
         let maker = Maker::new(Kind::Identus, small);

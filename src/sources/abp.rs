@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{ParsedEvent, SourceError, body_digest};
+use super::{ParsedEvent, SourceError, body_digest, from_json};
 
 /// The payload, PascalCase as ABP writes it (camelCase accepted for custom serializer options).
 #[derive(Deserialize)]
@@ -51,11 +51,7 @@ pub fn parse(
             projection: None,
         });
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let p: Payload<'_> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| SourceError::from_json(body, "", e))?;
-    de.end()
-        .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    let p: Payload<'_> = from_json(body, "")?;
     if p.id.trim().is_empty() {
         return Err(SourceError::invalid("/Id", "must not be empty"));
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, sub_range};
+use super::{ParsedEvent, SourceError, from_json, sub_range};
 use crate::store::{IdentusKind, Projection};
 
 /// The envelope (`event-notification` `Event[A]`).
@@ -146,9 +146,7 @@ struct ManagedDid {
 }
 
 fn typed<T: DeserializeOwned>(raw: &RawValue) -> Result<T, SourceError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| SourceError::from_json(raw.get().as_bytes(), "/data", e))
+    from_json(raw.get().as_bytes(), "/data")
 }
 
 fn required(pointer: &str, value: &str) -> Result<(), SourceError> {
@@ -164,11 +162,7 @@ fn required(pointer: &str, value: &str) -> Result<(), SourceError> {
 /// # Errors
 /// 400 for bad JSON, 422 naming the field for an event that does not fit.
 pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let env: Envelope<'_> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| SourceError::from_json(body, "", e))?;
-    de.end()
-        .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    let env: Envelope<'_> = from_json(body, "")?;
     required("/type", &env.kind)?;
     required("/id", &env.id)?;
     required("/walletId", &env.wallet_id)?;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, body_digest, sub_range};
+use super::{ParsedEvent, SourceError, body_digest, from_json, sub_range};
 use crate::error::KratosMessages;
 use crate::store::Projection;
 
@@ -132,9 +132,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
             }],
         });
     };
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let identity: Identity = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| SourceError::from_json(raw.get().as_bytes(), "/identity", e))?;
+    let identity: Identity = from_json(raw.get().as_bytes(), "/identity")?;
     let id = identity.id.as_deref().unwrap_or_default();
     if id.is_empty() {
         return Err(SourceError::Invalid {

@@ -365,6 +365,27 @@ fn is_json(headers: &HeaderMap) -> Result<(), SourceError> {
     }
 }
 
+/// Deserializes `input` as `T`. The fast path is plain serde_json; only when that fails is the
+/// input parsed again, tracking the path, to name the field in the 400/422 answer.
+pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(
+    input: &'a [u8],
+    base: &str,
+) -> Result<T, SourceError> {
+    match serde_json::from_slice::<T>(input) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let mut de = serde_json::Deserializer::from_slice(input);
+            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(e) => Err(SourceError::from_json(input, base, e)),
+                // Only trailing bytes after the value make the first parse fail and this one pass.
+                Ok(_) => Err(SourceError::Malformed(format!(
+                    "the body is not valid JSON: {first}"
+                ))),
+            }
+        }
+    }
+}
+
 /// SHA-256 of the body, as a dedupe key for senders that give no id.
 pub(crate) fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))

@@ -363,16 +363,15 @@ pub(crate) fn seq_of(id: Uuid) -> Option<i64> {
     i64::try_from(u64::from_be_bytes(tail) & ((1 << 62) - 1)).ok()
 }
 
-/// A time-ordered v7 id: the received time in milliseconds, 12 random bits, and `seq`.
+/// A time-ordered v7 id: the received time in milliseconds, then `seq` as the counter (RFC 9562
+/// §6.2, method 1, with `rand_a` left zero), so ids sort in the order events were stored.
 fn event_id(seq: i64) -> Uuid {
     let ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(0);
-    let rand_a =
-        u16::from_le_bytes(Uuid::new_v4().as_bytes()[0..2].try_into().unwrap_or([0, 0])) & 0x0fff;
     let seq = u64::try_from(seq).unwrap_or(0) & ((1 << 62) - 1);
     let mut b = [0u8; 16];
     b[0..6].copy_from_slice(&ms.to_be_bytes()[2..8]);
-    b[6..8].copy_from_slice(&(0x7000 | rand_a).to_be_bytes());
+    b[6..8].copy_from_slice(&0x7000_u16.to_be_bytes());
     b[8..16].copy_from_slice(&((0b10 << 62) | seq).to_be_bytes());
     Uuid::from_bytes(b)
 }
@@ -768,7 +767,14 @@ mod tests {
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
             assert_eq!(seq_of(id), Some(seq));
         }
-        assert!(event_id(1) < event_id(2) || event_id(1).as_bytes()[0..6] != event_id(2).as_bytes()[0..6]);
-        assert_eq!(seq_of(Uuid::new_v4()), None, "ids hookgate did not make are not looked up");
+        assert!(
+            event_id(1) < event_id(2)
+                || event_id(1).as_bytes()[0..6] != event_id(2).as_bytes()[0..6]
+        );
+        assert_eq!(
+            seq_of(Uuid::new_v4()),
+            None,
+            "ids hookgate did not make are not looked up"
+        );
     }
 }
