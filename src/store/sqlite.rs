@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{
     Appended, EventPage, EventQuery, IdentusKind, IdentusRecordRow, KratosIdentityRow, NewEvent,
-    Projection, Store, StoreError, StoredEvent,
+    Projection, RecentKeys, Store, StoreError, StoredEvent,
 };
 use crate::config::StoreSettings;
 
@@ -92,6 +92,9 @@ struct Shared {
     writer_alive: AtomicBool,
     /// The reason the last commit failed, cleared by the next successful one.
     last_failure: Mutex<Option<String>>,
+    /// Recently committed dedupe keys, filled by the writer after each commit: retries are
+    /// answered from here without a trip through the writer.
+    recent: Mutex<RecentKeys>,
 }
 
 /// The SQLite store.
@@ -105,6 +108,9 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     reads: Arc<ReadPool>,
 }
+
+/// Keys kept per generation in [`RecentKeys`] (two generations: ~2 × this many, a few MiB).
+const RECENT_KEYS: usize = 8192;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
@@ -142,6 +148,7 @@ impl SqliteStore {
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
             last_failure: Mutex::new(None),
+            recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
         });
         let max_batch = settings.max_batch;
         let writer_shared = shared.clone();
@@ -405,7 +412,13 @@ impl Writer<'_> {
                     .last_failure
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = None;
-                for ((_, reply), result) in batch.drain(..).zip(results) {
+                let mut recent = self
+                    .shared
+                    .recent
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for ((ev, reply), result) in batch.drain(..).zip(results) {
+                    recent.insert(&ev.source, ev.dedupe_key, result.event_id);
                     // The requester may have timed out; the event is stored either way.
                     let _ = reply.send(Ok(result));
                 }
@@ -592,6 +605,18 @@ fn parse_uuid(col: usize, s: String) -> rusqlite::Result<Uuid> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        let recent = self
+            .shared
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event.source, &event.dedupe_key);
+        if let Some(event_id) = recent {
+            return Ok(Appended {
+                event_id,
+                duplicate: true,
+            });
+        }
         let (reply, outcome) = oneshot::channel();
         match self.queue.try_send(Msg::Write(event, reply)) {
             Ok(()) => {}
