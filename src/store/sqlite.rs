@@ -29,7 +29,7 @@ use super::{
 use crate::config::StoreSettings;
 
 /// The writer's page cache, in KiB (as a negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = -16 * 1024;
+const WRITER_CACHE_KIB: i64 = -8 * 1024;
 /// Idle read connections kept open.
 const READ_POOL_SIZE: usize = 4;
 

@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -261,14 +262,15 @@ fn reject(src: &SourceState, headers: &HeaderMap, failure: Failure) -> Response 
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
 async fn read_body(
-    body: axum::body::Body,
+    mut body: axum::body::Body,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, SourceError> {
+    let mut announced = None;
     if let Some(len) = headers.get(CONTENT_LENGTH) {
         match len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
             Some(n) if n > limit as u64 => return Err(SourceError::TooLarge { limit }),
-            Some(_) => {}
+            Some(n) => announced = usize::try_from(n).ok(),
             None => {
                 return Err(SourceError::BadRequest(
                     "the Content-Length header is not a number".into(),
@@ -276,18 +278,32 @@ async fn read_body(
             }
         }
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(SourceError::TooLarge { limit })
-        }
-        Err(e) => {
+    // A body that arrives in one chunk is kept as it is (no copy). One that arrives in several
+    // is copied once into a buffer sized from Content-Length, each chunk freed as it is copied,
+    // so a request never holds its body twice.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             tracing::debug!(error = %e, "request body could not be read");
-            Err(SourceError::BadRequest(
-                "the request body could not be read in full".into(),
-            ))
+            SourceError::BadRequest("the request body could not be read in full".into())
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        let so_far = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        if so_far + data.len() > limit {
+            return Err(SourceError::TooLarge { limit });
+        }
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            None => buf.extend_from_slice(&data),
+            Some(f) => {
+                buf.reserve(announced.unwrap_or(0).max(f.len() + data.len()));
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&data);
+            }
         }
     }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 /// The single value of a header that must appear at most once.
