@@ -1,7 +1,9 @@
 //! The receive-path benchmark: hookgate beside a bare server, in one run.
 //!
 //! ```text
-//! cargo bench --bench receive                 # full run (~4 minutes), table + JSON + SVG
+//! cargo bench --bench receive                 # full run (~10 minutes: 3 runs per row), table + JSON + SVG
+//! cargo bench --bench receive -- --repeat 5   # runs per row (the row shows their median)
+//! cargo bench --bench receive -- --only abp   # only the scenarios whose name contains "abp"
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
 //! ```
@@ -41,6 +43,8 @@ const KRATOS_KEY: &str = "bench-kratos-key-0123456789";
 const IDENTUS_TOKEN: &str = "bench-identus-token-0123456789";
 const ABP_SECRET: &str = "whs_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const WEBHOOK_SECRET: &str = "bench-webhook-hmac-secret";
+/// The one event the duplicate scenario sends again and again.
+const DUPLICATE_ID: &str = "d0d0d0d0-0000-4000-8000-000000000001";
 
 fn main() {
     if std::env::var(ROLE_VAR).as_deref() == Ok("bare") {
@@ -50,6 +54,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--only NAME`: run only the scenarios whose name contains NAME (for tuning).
+    let repeats = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(if quick { 1 } else { 3 })
+        .max(1);
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -66,7 +77,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(quick, only.as_deref(), &out));
+    rt.block_on(run(quick, repeats, only.as_deref(), &out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,6 +394,16 @@ impl Maker {
         }
     }
 
+    /// The same scenario with new ids, so that a repeated measurement inserts new events.
+    fn fresh(&self) -> Self {
+        static RUNS: AtomicU64 = AtomicU64::new(1);
+        let mut m = self.clone();
+        m.run = m
+            .run
+            .wrapping_add(RUNS.fetch_add(1, Ordering::Relaxed) << 20);
+        m
+    }
+
     fn path(&self) -> &'static str {
         match self.kind {
             Kind::Identus | Kind::Duplicate => "/identus/events",
@@ -412,7 +433,7 @@ impl Maker {
         let (builder, body) = match self.kind {
             Kind::Identus | Kind::Duplicate => {
                 let id = if self.kind == Kind::Duplicate {
-                    self.uuid(0)
+                    DUPLICATE_ID.to_string()
                 } else {
                     self.uuid(n)
                 };
@@ -499,6 +520,7 @@ async fn drive(
     warmup: Duration,
     measure: Duration,
 ) -> (Histogram<u64>, u64, u64, f64) {
+    let maker = &maker.fresh();
     let counter = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let start = Instant::now() + Duration::from_millis(50);
@@ -612,6 +634,8 @@ struct Row {
     p999_ms: f64,
     cpu_us_per_request: f64,
     peak_rss_mib: f64,
+    /// Measurements this row is the median of (peak RSS: the highest; ok/errors: the sum).
+    repeats: usize,
     /// Ratios to the bare server's figures in the same scenario (throughput: higher is better).
     ratio_rps: Option<f64>,
     ratio_p99: Option<f64>,
@@ -654,6 +678,7 @@ async fn measure(
         p999_ms: q(0.999),
         cpu_us_per_request: if total > 0.0 { cpu * 1e6 / total } else { 0.0 },
         peak_rss_mib: server.peak_rss_mib(),
+        repeats: 1,
         ratio_rps: None,
         ratio_p99: None,
         ratio_cpu: None,
@@ -673,6 +698,38 @@ async fn measure(
     row
 }
 
+/// One row per server: the median of each figure over the repeated measurements.
+fn medians(samples: Vec<Row>) -> Vec<Row> {
+    let mut servers: Vec<String> = Vec::new();
+    for r in &samples {
+        if !servers.contains(&r.server) {
+            servers.push(r.server.clone());
+        }
+    }
+    servers
+        .iter()
+        .filter_map(|server| {
+            let rs: Vec<&Row> = samples.iter().filter(|r| &r.server == server).collect();
+            let median = |f: fn(&Row) -> f64| {
+                let mut v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+                v.sort_by(|a, b| a.total_cmp(b));
+                v.get(v.len() / 2).copied().unwrap_or(0.0)
+            };
+            let mut row = (*rs.first()?).clone();
+            row.requests_per_s = median(|r| r.requests_per_s);
+            row.p50_ms = median(|r| r.p50_ms);
+            row.p99_ms = median(|r| r.p99_ms);
+            row.p999_ms = median(|r| r.p999_ms);
+            row.cpu_us_per_request = median(|r| r.cpu_us_per_request);
+            row.peak_rss_mib = rs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+            row.ok = rs.iter().map(|r| r.ok).sum();
+            row.errors = rs.iter().map(|r| r.errors).sum();
+            row.repeats = rs.len();
+            Some(row)
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct Report {
     machine: String,
@@ -680,10 +737,14 @@ struct Report {
     hookgate_ready_ms: f64,
     bare_ready_ms: f64,
     hookgate_idle_rss_mib: f64,
+    /// Each row is the median of this many measurements, bare and hookgate alternating.
+    repeats: usize,
+    /// Seconds measured per run (after a warm-up).
+    seconds_per_run: f64,
     rows: Vec<Row>,
 }
 
-async fn run(quick: bool, only: Option<&str>, out: &Path) {
+async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
     let (warmup, dur) = if quick {
         (Duration::from_millis(500), Duration::from_secs(2))
     } else {
@@ -729,20 +790,24 @@ async fn run(quick: bool, only: Option<&str>, out: &Path) {
             )
             .await;
         }
-        for server in [&bare, &hookgate] {
-            rows.push(
-                measure(
-                    server,
-                    name,
-                    &maker,
-                    Load::Closed { connections },
-                    body,
-                    warmup,
-                    dur,
-                )
-                .await,
-            );
+        let mut samples = Vec::new();
+        for _ in 0..repeats {
+            for server in [&bare, &hookgate] {
+                samples.push(
+                    measure(
+                        server,
+                        name,
+                        &maker,
+                        Load::Closed { connections },
+                        body,
+                        warmup,
+                        dur,
+                    )
+                    .await,
+                );
+            }
         }
+        rows.extend(medians(samples));
     }
     let rates: &[u64] = if wanted("open") {
         &[2_000, 10_000, 20_000]
@@ -752,23 +817,17 @@ async fn run(quick: bool, only: Option<&str>, out: &Path) {
     for &rate in rates {
         eprintln!("identus, {small} B bodies, open loop at {rate}/s");
         let maker = Maker::new(Kind::Identus, small);
-        for server in [&bare, &hookgate] {
-            rows.push(
-                measure(
-                    server,
-                    "identus",
-                    &maker,
-                    Load::Open {
-                        rate,
-                        connections: 256,
-                    },
-                    small,
-                    warmup,
-                    dur,
-                )
-                .await,
-            );
+        let mut samples = Vec::new();
+        for _ in 0..repeats {
+            for server in [&bare, &hookgate] {
+                let load = Load::Open {
+                    rate,
+                    connections: 256,
+                };
+                samples.push(measure(server, "identus", &maker, load, small, warmup, dur).await);
+            }
         }
+        rows.extend(medians(samples));
     }
     if !wanted("webhook") {
     } else if let Some(webhook) = start_webhook().await {
@@ -821,6 +880,8 @@ async fn run(quick: bool, only: Option<&str>, out: &Path) {
         hookgate_ready_ms: hookgate.ready_ms,
         bare_ready_ms: bare.ready_ms,
         hookgate_idle_rss_mib: idle_rss,
+        repeats,
+        seconds_per_run: dur.as_secs_f64(),
         rows,
     };
     let table = table(&report);
@@ -874,9 +935,11 @@ fn table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Machine: {} — {}. hookgate ready in {:.0} ms (bare {:.0} ms), idle RSS {:.1} MiB.\n",
+        "Machine: {} — {}. Each row: median of {} run(s) of {:.0} s (bare and hookgate alternating), load generator on the same cores. hookgate ready {:.0} ms after start (bare {:.0} ms), idle RSS {:.1} MiB.\n",
         report.machine,
         report.date,
+        report.repeats,
+        report.seconds_per_run,
         report.hookgate_ready_ms,
         report.bare_ready_ms,
         report.hookgate_idle_rss_mib

@@ -22,9 +22,9 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use bytes::BytesMut;
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -288,7 +288,9 @@ async fn read_body(
             tracing::debug!(error = %e, "request body could not be read");
             SourceError::BadRequest("the request body could not be read in full".into())
         })?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         let so_far = first.as_ref().map_or(0, Bytes::len) + buf.len();
         if so_far + data.len() > limit {
             return Err(SourceError::TooLarge { limit });
