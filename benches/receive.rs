@@ -511,6 +511,9 @@ struct Tally {
     hist: Option<Histogram<u64>>,
     ok: u64,
     errors: u64,
+    /// When the last measured answer arrived: past the window's end when the server fell behind
+    /// an open-loop rate, so the achieved rate is counted over the time it really took.
+    last_done: Option<Instant>,
 }
 
 async fn drive(
@@ -538,6 +541,7 @@ async fn drive(
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
             let (mut ok, mut errors) = (0u64, 0u64);
+            let mut last_done: Option<Instant> = None;
             let mut sender = match connect(&addr).await {
                 Some(s) => s,
                 None => return,
@@ -570,6 +574,7 @@ async fn drive(
                 .await;
                 let done = Instant::now();
                 if due >= measure_from {
+                    last_done = Some(last_done.map_or(done, |l| l.max(done)));
                     match result {
                         Ok(status) if status.is_success() => {
                             ok += 1;
@@ -592,6 +597,10 @@ async fn drive(
             let mut t = tally.lock().unwrap();
             t.ok += ok;
             t.errors += errors;
+            t.last_done = match (t.last_done, last_done) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             match &mut t.hist {
                 Some(h) => h.add(&hist).unwrap(),
                 None => t.hist = Some(hist),
@@ -603,7 +612,11 @@ async fn drive(
     }
     let t = std::mem::take(&mut *tally.lock().unwrap());
     let hist = t.hist.unwrap_or_else(|| Histogram::new(3).unwrap());
-    (hist, t.ok, t.errors, measure.as_secs_f64())
+    let took = t
+        .last_done
+        .map_or(measure, |l| l.saturating_duration_since(measure_from))
+        .max(measure);
+    (hist, t.ok, t.errors, took.as_secs_f64())
 }
 
 async fn connect(addr: &str) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {

@@ -15,7 +15,6 @@ pub mod kratos;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -400,16 +399,23 @@ pub(crate) fn sub_range(body: &[u8], part: &str) -> Option<std::ops::Range<usize
 }
 
 /// The handler behind every source route.
-pub async fn receive(
-    State(src): State<Arc<SourceState>>,
-    headers: HeaderMap,
-    Extension(body): Extension<VerifiedBody>,
-) -> Response {
-    if let Err(e) = is_json(&headers) {
+pub async fn receive(State(src): State<Arc<SourceState>>, req: Request) -> Response {
+    // The request itself rather than extractors: a `HeaderMap` extractor clones every header.
+    let (mut parts, _) = req.into_parts();
+    let headers = &parts.headers;
+    let Some(body) = parts.extensions.remove::<VerifiedBody>() else {
+        tracing::error!(source = %src.id, "a source route was reached without verification");
+        return crate::error::problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "the request could not be handled",
+        );
+    };
+    if let Err(e) = is_json(headers) {
         return src.error_response(e);
     }
     let body = body.into_bytes();
-    let parsed = match src.parse(&headers, &body) {
+    let parsed = match src.parse(headers, &body) {
         Ok(p) => p,
         Err(e) => {
             // Only where the problem is: the details may quote values from the body.
@@ -428,7 +434,7 @@ pub async fn receive(
         dedupe_key: parsed.dedupe_key,
         sender_id: parsed.sender_id,
         received_at,
-        headers: src.stored_headers(&headers),
+        headers: src.stored_headers(headers),
         body,
         projection: parsed.projection,
     };
@@ -457,15 +463,21 @@ pub async fn receive(
     }
 }
 
+/// The in-flight gauge, registered once (a registry lookup per request otherwise).
+fn in_flight() -> &'static metrics::Gauge {
+    static GAUGE: std::sync::OnceLock<metrics::Gauge> = std::sync::OnceLock::new();
+    GAUGE.get_or_init(|| metrics::gauge!("hookgate_requests_in_flight"))
+}
+
 /// Counts requests per source and status, and the requests in flight.
 pub async fn track(State(src): State<Arc<SourceState>>, req: Request, next: Next) -> Response {
     struct InFlight;
     impl Drop for InFlight {
         fn drop(&mut self) {
-            metrics::gauge!("hookgate_requests_in_flight").decrement(1.0);
+            in_flight().decrement(1.0);
         }
     }
-    metrics::gauge!("hookgate_requests_in_flight").increment(1.0);
+    in_flight().increment(1.0);
     let _guard = InFlight;
     tracing::Span::current().record("source", &*src.id);
     let res = next.run(req).await;
