@@ -1079,25 +1079,25 @@ fn svg(report: &Report) -> String {
             xml(name)
         );
         for r in rows {
-            let w = r.requests_per_s / max_rps * chart_w;
             let c = color(&r.server);
-            let _ = writeln!(
-                s,
-                r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.0}</text>"#,
-                bar_h - 2.0,
-                label_w + w + 3.0,
-                y + 9.0,
-                r.requests_per_s
+            let mut bar = |x: f64, w: f64, label: String| {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x}" y="{y}" width="{w:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{label}</text>"#,
+                    bar_h - 2.0,
+                    x + w + 3.0,
+                    y + 9.0
+                );
+            };
+            bar(
+                label_w,
+                r.requests_per_s / max_rps * chart_w,
+                format!("{:.0}", r.requests_per_s),
             );
-            let x2 = label_w + chart_w + 60.0;
-            let w2 = log_scale(r.p99_ms);
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x2}" y="{y}" width="{w2:.1}" height="{}" fill="{c}"/><text x="{:.1}" y="{}">{:.2}</text>"#,
-                bar_h - 2.0,
-                x2 + w2 + 3.0,
-                y + 9.0,
-                r.p99_ms
+            bar(
+                label_w + chart_w + 60.0,
+                log_scale(r.p99_ms),
+                format!("{:.2}", r.p99_ms),
             );
             y += bar_h;
         }

@@ -171,6 +171,15 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// GET on the public listener.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn kratos(&self, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
         let mut h = vec![
             ("content-type", "application/json"),

@@ -9,30 +9,15 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_and_readiness_answer_and_unknown_paths_are_404() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/healthz").await;
     assert_eq!(res.status(), 200);
-    let res = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/readyz").await;
     assert_eq!(res.status(), 200);
     let res = app
         .post("/nowhere", &[("content-type", "application/json")], "{}")
         .await;
     assert_eq!(res.status(), 404);
-    let res = app
-        .client
-        .get(format!("{}/identus/events", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/identus/events").await;
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "POST");
     app.stop().await;
@@ -162,12 +147,7 @@ async fn when_the_store_cannot_take_a_write_the_answer_is_503_and_it_recovers_al
     let res = app.identus(IDENTUS_CONNECTION).await;
     assert_eq!(res.status(), 503, "never a 2xx without a commit");
     assert!(res.headers().contains_key("retry-after"));
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503, "readiness reports the failing store");
 
     db.execute_batch("COMMIT").unwrap();
@@ -177,12 +157,7 @@ async fn when_the_store_cannot_take_a_write_the_answer_is_503_and_it_recovers_al
         !dup,
         "the refused event was not stored, so the retry is its first copy"
     );
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     assert_eq!(app.all_events().await.len(), 2);
     app.stop().await;
