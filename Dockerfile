@@ -20,6 +20,8 @@ WORKDIR /build
 # 1. Dependencies only: the manifest and lock file with placeholder sources, so that this layer
 #    (the slow part) is rebuilt only when Cargo.toml or Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
+# Build settings (SQLite's fdatasync) apply to the dependency layer too.
+COPY .cargo ./.cargo
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
