@@ -4,6 +4,7 @@
 //! cargo bench --bench receive                 # full run (~10 minutes: 3 runs per row), table + JSON + SVG
 //! cargo bench --bench receive -- --repeat 5   # runs per row (the row shows their median)
 //! cargo bench --bench receive -- --only abp   # only the scenarios whose name contains "abp"
+//! cargo bench --bench receive -- --report docs/bench.json --out docs   # redraw a saved run
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
 //! ```
@@ -35,7 +36,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 const ROLE_VAR: &str = "HOOKGATE_BENCH_ROLE";
@@ -53,7 +54,6 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only NAME`: run only the scenarios whose name contains NAME (for tuning).
     let repeats = args
         .iter()
         .position(|a| a == "--repeat")
@@ -61,6 +61,7 @@ fn main() {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(if quick { 1 } else { 3 })
         .max(1);
+    // `--only NAME`: run only the scenarios whose name contains NAME (for tuning).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -72,6 +73,17 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench")));
+    // `--report FILE`: redraw the table and plot of a saved run (its bench.json) into --out.
+    if let Some(saved) = args
+        .iter()
+        .position(|a| a == "--report")
+        .and_then(|i| args.get(i + 1))
+    {
+        let report: Report =
+            serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
+        write_report(report, &out);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -633,7 +645,7 @@ async fn connect(addr: &str) -> Option<hyper::client::conn::http1::SendRequest<F
 // Measurements and report
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 struct Row {
     scenario: String,
     server: String,
@@ -653,6 +665,12 @@ struct Row {
     ratio_rps: Option<f64>,
     ratio_p99: Option<f64>,
     ratio_cpu: Option<f64>,
+    #[serde(default)]
+    ratio_p50: Option<f64>,
+    #[serde(default)]
+    ratio_p999: Option<f64>,
+    #[serde(default)]
+    ratio_rss: Option<f64>,
 }
 
 async fn measure(
@@ -695,6 +713,9 @@ async fn measure(
         ratio_rps: None,
         ratio_p99: None,
         ratio_cpu: None,
+        ratio_p50: None,
+        ratio_p999: None,
+        ratio_rss: None,
     };
     eprintln!(
         "  {:<9} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
@@ -743,7 +764,7 @@ fn medians(samples: Vec<Row>) -> Vec<Row> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Report {
     machine: String,
     date: String,
@@ -864,19 +885,6 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         eprintln!("adnanh/webhook not installed (apt-get install webhook): no comparison row");
     }
 
-    // Ratios to the bare server in the same scenario and load.
-    let bare_rows: BTreeMap<(String, String), Row> = rows
-        .iter()
-        .filter(|r| r.server == "bare")
-        .map(|r| ((r.scenario.clone(), r.load.clone()), r.clone()))
-        .collect();
-    for r in rows.iter_mut().filter(|r| r.server != "bare") {
-        if let Some(b) = bare_rows.get(&(r.scenario.clone(), r.load.clone())) {
-            r.ratio_rps = Some(r.requests_per_s / b.requests_per_s);
-            r.ratio_p99 = Some(r.p99_ms / b.p99_ms);
-            r.ratio_cpu = Some(r.cpu_us_per_request / b.cpu_us_per_request);
-        }
-    }
     let report = Report {
         machine: machine(),
         date: String::from_utf8(
@@ -897,6 +905,12 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         seconds_per_run: dur.as_secs_f64(),
         rows,
     };
+    write_report(report, out);
+}
+
+/// Adds the ratios to the bare server, prints the table and writes bench.{json,md,svg}.
+fn write_report(mut report: Report, out: &Path) {
+    add_ratios(&mut report.rows);
     let table = table(&report);
     println!("{table}");
     std::fs::create_dir_all(out).unwrap();
@@ -908,6 +922,25 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
     std::fs::write(out.join("bench.md"), &table).unwrap();
     std::fs::write(out.join("bench.svg"), svg(&report)).unwrap();
     eprintln!("wrote {}/bench.{{json,md,svg}}", out.display());
+}
+
+/// Each figure as a ratio to the bare server's in the same scenario and load.
+fn add_ratios(rows: &mut [Row]) {
+    let bare: BTreeMap<(String, String), Row> = rows
+        .iter()
+        .filter(|r| r.server == "bare")
+        .map(|r| ((r.scenario.clone(), r.load.clone()), r.clone()))
+        .collect();
+    for r in rows.iter_mut().filter(|r| r.server != "bare") {
+        if let Some(b) = bare.get(&(r.scenario.clone(), r.load.clone())) {
+            r.ratio_rps = Some(r.requests_per_s / b.requests_per_s);
+            r.ratio_p50 = Some(r.p50_ms / b.p50_ms);
+            r.ratio_p99 = Some(r.p99_ms / b.p99_ms);
+            r.ratio_p999 = Some(r.p999_ms / b.p999_ms);
+            r.ratio_cpu = Some(r.cpu_us_per_request / b.cpu_us_per_request);
+            r.ratio_rss = Some(r.peak_rss_mib / b.peak_rss_mib);
+        }
+    }
 }
 
 fn machine() -> String {
@@ -959,16 +992,16 @@ fn table(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| scenario | load | server | req/s | ×bare | p50 ms | p99 ms | ×bare | p99.9 ms | CPU µs/req | ×bare | peak RSS MiB | errors |"
+        "| scenario | load | server | req/s | ×bare | p50 ms | ×bare | p99 ms | ×bare | p99.9 ms | ×bare | CPU µs/req | ×bare | peak RSS MiB | ×bare | errors |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "| {} ({} B) | {} | {} | {:.0} | {} | {:.2} | {:.2} | {} | {:.2} | {:.1} | {} | {:.1} | {} |",
+            "| {} ({} B) | {} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {:.1} | {} | {:.1} | {} | {} |",
             r.scenario,
             r.body_bytes,
             r.load,
@@ -976,12 +1009,15 @@ fn table(report: &Report) -> String {
             r.requests_per_s,
             ratio(r.ratio_rps),
             r.p50_ms,
+            ratio(r.ratio_p50),
             r.p99_ms,
             ratio(r.ratio_p99),
             r.p999_ms,
+            ratio(r.ratio_p999),
             r.cpu_us_per_request,
             ratio(r.ratio_cpu),
             r.peak_rss_mib,
+            ratio(r.ratio_rss),
             r.errors
         );
     }
