@@ -62,6 +62,8 @@ pub struct SourceState {
     pub store: Arc<dyn Store>,
     /// This source's metric handles, registered once.
     pub metrics: SourceMetrics,
+    /// The header carrying this source's credential (never stored), worked out once.
+    credential_header: Option<HeaderName>,
 }
 
 /// Metric handles of one source, registered at start-up so the request path does no registry
@@ -121,6 +123,7 @@ impl SourceState {
         let verifier = Verifier::from_settings(&s.verify);
         Self {
             metrics: SourceMetrics::new(&id, verifier.scheme()),
+            credential_header: verifier.credential_header(),
             id,
             kind: s.kind,
             verifier,
@@ -173,11 +176,11 @@ impl SourceState {
 
     /// Selected headers as a JSON object, leaving out this source's credential header.
     fn stored_headers(&self, headers: &HeaderMap) -> String {
-        let secret = self.verifier.credential_header();
+        let secret = self.credential_header.as_ref();
         let mut out = Vec::with_capacity(160);
         out.push(b'{');
         for name in STORED_HEADERS {
-            if secret.as_ref().is_some_and(|s| s.as_str() == *name) {
+            if secret.is_some_and(|s| s.as_str() == *name) {
                 continue;
             }
             if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
@@ -438,18 +441,22 @@ pub async fn receive(State(src): State<Arc<SourceState>>, req: Request) -> Respo
         body,
         projection: parsed.projection,
     };
-    let event_type = event.event_type.clone();
-    let sender_id = event.sender_id.clone();
+    // The accepted line needs these after the event has moved into the store; copy them only
+    // when that line will be written.
+    let logged = tracing::enabled!(tracing::Level::INFO)
+        .then(|| (event.event_type.clone(), event.sender_id.clone()));
     match src.store.append(event).await {
         Ok(appended) => {
-            tracing::info!(
-                source = %src.id,
-                event_type = event_type.as_deref().unwrap_or(""),
-                event_id = %appended.event_id,
-                sender_id = sender_id.as_deref().unwrap_or(""),
-                duplicate = appended.duplicate,
-                "event accepted"
-            );
+            if let Some((event_type, sender_id)) = logged {
+                tracing::info!(
+                    source = %src.id,
+                    event_type = event_type.as_deref().unwrap_or(""),
+                    event_id = %appended.event_id,
+                    sender_id = sender_id.as_deref().unwrap_or(""),
+                    duplicate = appended.duplicate,
+                    "event accepted"
+                );
+            }
             src.accepted(appended)
         }
         Err(StoreError::Busy) => {

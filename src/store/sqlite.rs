@@ -602,6 +602,14 @@ fn parse_uuid(col: usize, s: String) -> rusqlite::Result<Uuid> {
     })
 }
 
+/// Waits, off the runtime, for a store thread to finish (once; later calls return at once).
+async fn join_thread(slot: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(h) = handle {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
@@ -761,22 +769,9 @@ impl Store for SqliteStore {
         if self.queue.send(Msg::Close(ack)).await.is_ok() {
             let _ = done.await;
         }
-        let handle = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(h) = checkpointer {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        // The writer first (it stops the checkpoint thread by dropping its kicks), then that.
+        join_thread(&self.writer).await;
+        join_thread(&self.checkpointer).await;
     }
 }
 

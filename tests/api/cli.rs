@@ -39,37 +39,31 @@ fn check_config_accepts_a_valid_file_and_names_every_bad_field() {
     );
 
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
+    let check_bad = |text: String| {
+        std::fs::write(&bad, text).unwrap();
+        let out = hookgate(
+            &["--config", bad.to_str().unwrap(), "check-config"],
+            &[],
+            b"",
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check_bad(
         TEST_CONFIG
             .replace("secrets: [identus-token-1]", "secrets: []")
             .replace("request_timeout: 2s", "request_timeout: 2 fortnights"),
-    )
-    .unwrap();
-    let out = hookgate(
-        &["--config", bad.to_str().unwrap(), "check-config"],
-        &[],
-        b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("server.request_timeout: `2 fortnights` is not a duration"),
         "{err}"
     );
 
-    std::fs::write(
-        &bad,
-        TEST_CONFIG.replace("secrets: [identus-token-1]", "secrets: []"),
-    )
-    .unwrap();
-    let out = hookgate(
-        &["--config", bad.to_str().unwrap(), "check-config"],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_bad(TEST_CONFIG.replace("secrets: [identus-token-1]", "secrets: []"));
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("sources.identus.verify.secrets: at least one secret is required"),
         "{err}"
