@@ -4,8 +4,12 @@
 mod abp;
 mod admin;
 mod cli;
+mod faults;
+mod fuzz_corpus;
 mod helpers;
+mod hostile;
 mod identus;
 mod kratos;
 mod operations;
+mod properties;
 mod verification;
