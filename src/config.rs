@@ -81,6 +81,10 @@ pub struct ServerSettings {
     /// Requests handled at once; more are shed with 503 and `Retry-After`.
     #[serde(deserialize_with = "lenient_usize")]
     pub max_concurrent_requests: usize,
+    /// Connections open at once; past it a new connection gets 503 and is closed. Idle
+    /// connections are closed after `request_timeout`.
+    #[serde(deserialize_with = "lenient_usize")]
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -91,6 +95,7 @@ impl Default for ServerSettings {
             request_timeout: HumanDuration(Duration::from_secs(10)),
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
             max_concurrent_requests: 1024,
+            max_connections: 10_000,
         }
     }
 }
@@ -714,6 +719,9 @@ impl Settings {
         }
         if self.server.max_concurrent_requests == 0 {
             e.push("server.max_concurrent_requests: must be at least 1".into());
+        }
+        if self.server.max_connections == 0 {
+            e.push("server.max_connections: must be at least 1".into());
         }
         match &self.admin.token {
             None => e.push("admin.token: is required (the bearer token for /admin/...)".into()),

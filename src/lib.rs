@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod serve;
 pub mod sign;
 pub mod sources;
 pub mod startup;

@@ -25,6 +25,7 @@ use tracing::Level;
 use crate::admin::{self, AdminState};
 use crate::config::{Scheme, Settings};
 use crate::error::{problem, unavailable};
+use crate::serve;
 use crate::sources::{self, SourceState};
 use crate::store::{self, Store};
 use crate::telemetry;
@@ -38,7 +39,11 @@ pub struct Application {
     admin_router: Router,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
+    limits: serve::Limits,
 }
+
+/// Connections the admin listener serves at once (it is internal: scrapers and operators).
+const ADMIN_MAX_CONNECTIONS: usize = 256;
 
 impl Application {
     /// Opens the store and binds both listeners (port 0 picks a free port, for tests).
@@ -86,6 +91,10 @@ impl Application {
             admin_router,
             store,
             shutdown_timeout: settings.server.shutdown_timeout.0,
+            limits: serve::Limits {
+                header_timeout: settings.server.request_timeout.0,
+                max_connections: settings.server.max_connections,
+            },
         })
     }
 
@@ -120,16 +129,21 @@ impl Application {
             admin = %self.admin.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "hookgate is listening"
         );
-        let mut public = tokio::spawn(
-            axum::serve(self.public, self.public_router)
-                .with_graceful_shutdown(token.clone().cancelled_owned())
-                .into_future(),
-        );
-        let mut admin = tokio::spawn(
-            axum::serve(self.admin, self.admin_router)
-                .with_graceful_shutdown(token.clone().cancelled_owned())
-                .into_future(),
-        );
+        let mut public = tokio::spawn(serve::serve(
+            self.public,
+            self.public_router,
+            self.limits,
+            token.clone(),
+        ));
+        let mut admin = tokio::spawn(serve::serve(
+            self.admin,
+            self.admin_router,
+            serve::Limits {
+                max_connections: ADMIN_MAX_CONNECTIONS,
+                ..self.limits
+            },
+            token.clone(),
+        ));
         let upkeep = tokio::spawn(async {
             let handle = telemetry::metrics_handle();
             let mut tick = tokio::time::interval(Duration::from_secs(5));
