@@ -41,9 +41,10 @@ pub fn parse(
     envelope: bool,
     allowed: Option<&HashSet<String>>,
 ) -> Result<ParsedEvent, SourceError> {
+    super::check_depth(body)?;
     if !envelope {
         serde_json::from_slice::<IgnoredAny>(body)
-            .map_err(|e| SourceError::Malformed(format!("the body is not valid JSON: {e}")))?;
+            .map_err(|e| SourceError::malformed(&e))?;
         return Ok(ParsedEvent {
             event_type: None,
             dedupe_key: body_digest(body),

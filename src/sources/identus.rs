@@ -162,6 +162,7 @@ fn required(pointer: &str, value: &str) -> Result<(), SourceError> {
 /// # Errors
 /// 400 for bad JSON, 422 naming the field for an event that does not fit.
 pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
+    super::check_depth(body)?;
     let env: Envelope<'_> = from_json(body, "")?;
     required("/type", &env.kind)?;
     required("/id", &env.id)?;

@@ -201,6 +201,10 @@ impl SourceState {
     }
 }
 
+/// The deepest nesting of arrays and objects a body may have: serde_json's own recursion limit,
+/// which every parse of a body (and of a stored body, later) goes through.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// What a source's parser found in a valid payload.
 #[derive(Debug)]
 pub struct ParsedEvent {
@@ -252,6 +256,20 @@ impl SourceError {
         }
     }
 
+    /// 400 for a body that is not JSON; 422 for JSON nested deeper than [`MAX_JSON_DEPTH`]
+    /// (it may be valid JSON, but no sender's format comes near that depth, and parsing it
+    /// further would only spend stack).
+    pub fn malformed(e: &serde_json::Error) -> Self {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            SourceError::invalid(
+                "",
+                format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
+            )
+        } else {
+            SourceError::Malformed(format!("the body is not valid JSON: {e}"))
+        }
+    }
+
     /// A 422 for one field.
     pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         SourceError::Invalid {
@@ -276,7 +294,7 @@ impl SourceError {
             || inner.is_eof()
             || serde_json::from_slice::<IgnoredAny>(body).is_err()
         {
-            return SourceError::Malformed(format!("the body is not valid JSON: {inner}"));
+            return SourceError::malformed(&inner);
         }
         let mut pointer = base.to_string();
         for seg in path.iter() {
@@ -380,12 +398,46 @@ pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(
             match serde_path_to_error::deserialize::<_, T>(&mut de) {
                 Err(e) => Err(SourceError::from_json(input, base, e)),
                 // Only trailing bytes after the value make the first parse fail and this one pass.
-                Ok(_) => Err(SourceError::Malformed(format!(
-                    "the body is not valid JSON: {first}"
-                ))),
+                Ok(_) => Err(SourceError::malformed(&first)),
             }
         }
     }
+}
+
+/// Refuses a body whose arrays and objects nest deeper than [`MAX_JSON_DEPTH`], with 422.
+///
+/// serde_json limits the depth of what it deserializes, but not of what it skips (unknown fields,
+/// raw values), and every format here has places where any JSON is allowed: without this check a
+/// body could be stored that no consumer's JSON parser would read back. One pass over the bytes,
+/// no allocation; strings are skipped so brackets inside them do not count.
+pub(crate) fn check_depth(body: &[u8]) -> Result<(), SourceError> {
+    let mut depth = 0usize;
+    let mut bytes = body.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'"' => loop {
+                match bytes.next() {
+                    Some(b'\\') => {
+                        bytes.next();
+                    }
+                    Some(b'"') | None => break,
+                    Some(_) => {}
+                }
+            },
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(SourceError::invalid(
+                        "",
+                        format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// SHA-256 of the body, as a dedupe key for senders that give no id.
@@ -532,5 +584,77 @@ mod tests {
         assert_eq!(range, 5..12);
         assert_eq!(&body[range], br#"{"b":1}"#);
         assert_eq!(sub_range(body, "elsewhere"), None);
+    }
+
+    /// `depth` nested arrays around a number.
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    /// Each sender's sample with `value` put where its format allows any JSON.
+    fn samples_with(value: &str) -> Vec<(&'static str, Result<ParsedEvent, SourceError>)> {
+        let identity = include_str!("../../tests/fixtures/kratos_guide_identity.json")
+            .replacen('{', &format!("{{\"extra\":{value},"), 1);
+        let kratos_body = Bytes::from(format!("{{\"identity\":{identity}}}"));
+        let identus_body = Bytes::from(
+            include_str!("../../tests/fixtures/identus_connection.json")
+                .replacen("\"data\":{", &format!("\"data\":{{\"extra\":{value},"), 1),
+        );
+        let abp_body = Bytes::from(format!(
+            "{{\"Id\":\"e1\",\"WebhookEvent\":\"Deep\",\"Attempt\":1,\"Data\":{value}}}"
+        ));
+        vec![
+            ("kratos", kratos::parse(&HeaderMap::new(), &kratos_body)),
+            ("identus", identus::parse(&identus_body)),
+            ("abp", abp::parse(&abp_body, true, None)),
+            ("abp bare", abp::parse(&Bytes::from(value.to_string()), false, None)),
+        ]
+    }
+
+    #[test]
+    fn json_nested_past_the_limit_is_a_422_naming_the_limit() {
+        for (parser, outcome) in samples_with(&nested(MAX_JSON_DEPTH + 1)) {
+            match outcome {
+                Err(SourceError::Invalid { errors, .. }) => {
+                    assert!(
+                        errors[0].detail.contains("nested deeper than 128 levels"),
+                        "{parser}: {errors:?}"
+                    );
+                }
+                other => panic!("{parser}: {other:?}"),
+            }
+        }
+        // Far past it (a stack overflow in a recursive parser without a limit).
+        for (parser, outcome) in samples_with(&nested(100_000)) {
+            assert!(
+                matches!(outcome, Err(SourceError::Invalid { .. })),
+                "{parser}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_towards_the_depth() {
+        let deep_text = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(500), "{".repeat(500));
+        assert_eq!(check_depth(deep_text.as_bytes()), Ok(()));
+        assert!(check_depth(nested(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_depth(nested(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        // Unbalanced or truncated input is left to the parser.
+        assert_eq!(check_depth(b"]]]}}\"\\"), Ok(()));
+    }
+
+    #[test]
+    fn json_nested_within_the_limit_is_accepted() {
+        // The value sits one or two levels down in each format.
+        for (parser, outcome) in samples_with(&nested(MAX_JSON_DEPTH - 3)) {
+            assert!(outcome.is_ok(), "{parser}: {outcome:?}");
+        }
+        // Broken JSON stays a 400.
+        for (parser, outcome) in samples_with("[[[1,]]]") {
+            assert!(
+                matches!(outcome, Err(SourceError::Malformed(_))),
+                "{parser}: {outcome:?}"
+            );
+        }
     }
 }
