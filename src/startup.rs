@@ -51,6 +51,7 @@ impl Application {
     /// # Errors
     /// When the store cannot be opened or a listener cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        catch_file_size_signal();
         let store = store::connect(&settings.store).await?;
         let metrics = telemetry::metrics_handle();
         let mut sources = Vec::with_capacity(settings.sources.len());
@@ -290,6 +291,31 @@ async fn readyz(State(store): State<Arc<dyn Store>>) -> Response {
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             unavailable("the store is not reachable", 5)
+        }
+    }
+}
+
+/// Turns SIGXFSZ (a write past the process's file size limit, `RLIMIT_FSIZE`) into a failed
+/// write: by default the signal kills the process, which would lose every request in flight. A
+/// failed write fails the commit, so requests get 503 and the store recovers when it can write.
+fn catch_file_size_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    let mut last: Option<tokio::time::Instant> = None;
+                    while s.recv().await.is_some() {
+                        // Every failed write raises one: say so once a minute at most.
+                        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                            last = Some(tokio::time::Instant::now());
+                            tracing::warn!("a write went past the file size limit (SIGXFSZ); the store answers 503 until it can write again");
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGXFSZ cannot be caught; a file size limit would stop hookgate"),
         }
     }
 }

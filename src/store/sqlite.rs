@@ -84,13 +84,15 @@ enum Msg {
     Write(NewEvent, oneshot::Sender<Result<Appended, StoreError>>),
     /// Commit everything queued so far, then stop.
     Close(oneshot::Sender<()>),
+    /// Write and commit one small row, to find out whether a failed store works again.
+    Probe(oneshot::Sender<Result<(), String>>),
 }
 
 /// State shared between the store handle and its writer thread.
 struct Shared {
     /// False once the writer thread has stopped (closed, or died).
     writer_alive: AtomicBool,
-    /// The reason the last commit failed, cleared by the next successful one.
+    /// The reason the last commit failed, cleared by the next successful one (or probe).
     last_failure: Mutex<Option<String>>,
     /// Recently committed dedupe keys, filled by the writer after each commit: retries are
     /// answered from here without a trip through the writer.
@@ -108,6 +110,9 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     reads: Arc<ReadPool>,
 }
+
+/// How long a readiness check waits for the writer's probe commit.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keys kept per generation in [`RecentKeys`] (two generations: ~2 × this many, a few MiB).
 const RECENT_KEYS: usize = 8192;
@@ -274,11 +279,25 @@ fn run_checkpointer(conn: &Connection, kicks: &std::sync::mpsc::Receiver<()>) {
     checkpoint("TRUNCATE");
 }
 
+/// One row the writer rewrites to find out whether a store that failed a commit (disk full,
+/// locked, read-only) can commit again, without waiting for an event to try.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at TEXT NOT NULL
+);
+"#;
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))?;
+    }
+    if version < 2 {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
         ))?;
     }
     Ok(())
@@ -315,6 +334,7 @@ fn run_writer(
         shared,
     };
     let mut batch: Batch = Vec::with_capacity(max_batch);
+    let mut probes = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else {
@@ -328,6 +348,7 @@ fn run_writer(
                     closing = Some(ack);
                     break;
                 }
+                Msg::Probe(reply) => probes.push(reply),
             }
             if batch.len() < max_batch {
                 next = rx.try_recv().ok();
@@ -337,6 +358,12 @@ fn run_writer(
             maybe_checkpoint(&w.conn);
             // Full means a kick is already pending: the checkpoint thread will see this commit too.
             let _ = checkpoint.try_send(());
+        }
+        if !probes.is_empty() {
+            let outcome = w.probe();
+            for reply in probes.drain(..) {
+                let _ = reply.send(outcome.clone());
+            }
         }
     }
     if let Some(ack) = closing {
@@ -384,6 +411,36 @@ fn event_id(seq: i64) -> Uuid {
 }
 
 impl Writer<'_> {
+    /// Commits one write to the probe row: clears the last failure when it works, records it
+    /// when it does not.
+    fn probe(&mut self) -> Result<(), String> {
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let outcome = self
+            .conn
+            .execute(
+                "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                [at],
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let mut failure = self
+            .shared
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &outcome {
+            Ok(()) => {
+                if failure.take().is_some() {
+                    tracing::info!("the store commits again");
+                }
+            }
+            Err(reason) => *failure = Some(reason.clone()),
+        }
+        outcome
+    }
+
     /// Writes and commits a batch and answers each request. True when anything new was written.
     fn commit_batch(&mut self, batch: &mut Batch) -> bool {
         let started = Instant::now();
@@ -648,16 +705,32 @@ impl Store for SqliteStore {
                 "the store's writer has stopped".into(),
             ));
         }
-        if let Some(reason) = self
+        let failed = self
             .shared
             .last_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
-            return Err(StoreError::Unavailable(format!(
-                "the last commit failed: {reason}"
-            )));
+            .is_some();
+        if failed {
+            // Find out whether the fault has cleared (no event may arrive to try while a load
+            // balancer keeps traffic away from an instance that is not ready).
+            let (reply, outcome) = oneshot::channel();
+            self.queue
+                .try_send(Msg::Probe(reply))
+                .map_err(|_| StoreError::Busy)?;
+            match tokio::time::timeout(PROBE_TIMEOUT, outcome).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(reason))) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "the store cannot commit: {reason}"
+                    )));
+                }
+                Ok(Err(_)) | Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "the store's writer did not answer a probe".into(),
+                    ));
+                }
+            }
         }
         self.read(|c| {
             c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
