@@ -78,11 +78,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
             inner: stream,
             state: state.clone(),
         });
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|req: hyper::Request<Incoming>| -> Request { req.map(axum::body::Body::new) }),
-        );
+        let service = TowerToHyperService::new(router.clone().map_request(
+            |req: hyper::Request<Incoming>| -> Request { req.map(axum::body::Body::new) },
+        ));
         let conn = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             let conn = pin!(conn);

@@ -310,12 +310,16 @@ fn catch_file_size_signal() {
                         // Every failed write raises one: say so once a minute at most.
                         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                             last = Some(tokio::time::Instant::now());
-                            tracing::warn!("a write went past the file size limit (SIGXFSZ); the store answers 503 until it can write again");
+                            tracing::warn!(
+                                "a write went past the file size limit (SIGXFSZ); the store answers 503 until it can write again"
+                            );
                         }
                     }
                 });
             }
-            Err(e) => tracing::warn!(error = %e, "SIGXFSZ cannot be caught; a file size limit would stop hookgate"),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGXFSZ cannot be caught; a file size limit would stop hookgate")
+            }
         }
     }
 }

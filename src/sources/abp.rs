@@ -43,8 +43,7 @@ pub fn parse(
 ) -> Result<ParsedEvent, SourceError> {
     super::check_depth(body)?;
     if !envelope {
-        serde_json::from_slice::<IgnoredAny>(body)
-            .map_err(|e| SourceError::malformed(&e))?;
+        serde_json::from_slice::<IgnoredAny>(body).map_err(|e| SourceError::malformed(&e))?;
         return Ok(ParsedEvent {
             event_type: None,
             dedupe_key: body_digest(body),

@@ -110,6 +110,7 @@ struct RecoveryAddress {
 /// 400 for bad JSON, 422 (ids 1, 2, 4) for a body that does not fit.
 pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
     super::check_depth(body)?;
+    super::require_object(body, "")?;
     let outer: Body<'_> = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) if e.is_syntax() || e.is_eof() => return Err(SourceError::malformed(&e)),

@@ -290,9 +290,13 @@ impl SourceError {
     ) -> Self {
         let path = e.path().clone();
         let inner = e.into_inner();
-        if inner.is_syntax()
-            || inner.is_eof()
-            || serde_json::from_slice::<IgnoredAny>(body).is_err()
+        // A number past f64's range is valid JSON (RFC 8259 sets no limit) that does not fit
+        // the field: 422 naming it, like any other value that does not fit.
+        let out_of_range = inner.to_string().starts_with("number out of range");
+        if !out_of_range
+            && (inner.is_syntax()
+                || inner.is_eof()
+                || serde_json::from_slice::<IgnoredAny>(body).is_err())
         {
             return SourceError::malformed(&inner);
         }
@@ -385,12 +389,28 @@ fn is_json(headers: &HeaderMap) -> Result<(), SourceError> {
     }
 }
 
+/// Refuses valid JSON that is not an object where an object is expected, with 422 at `pointer`.
+///
+/// serde's derived structs also read a JSON array, field by field in order; no sender writes
+/// its events that way, and accepting `["id","type",…]` as an event would store what is not the
+/// sender's format. Input that is not JSON at all is left to the parser (400).
+pub(crate) fn require_object(input: &[u8], pointer: &str) -> Result<(), SourceError> {
+    let first = input
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first == Some(&b'{') || serde_json::from_slice::<IgnoredAny>(input).is_err() {
+        return Ok(());
+    }
+    Err(SourceError::invalid(pointer, "must be a JSON object"))
+}
+
 /// Deserializes `input` as `T`. The fast path is plain serde_json; only when that fails is the
 /// input parsed again, tracking the path, to name the field in the 400/422 answer.
 pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(
     input: &'a [u8],
     base: &str,
 ) -> Result<T, SourceError> {
+    require_object(input, base)?;
     match serde_json::from_slice::<T>(input) {
         Ok(v) => Ok(v),
         Err(first) => {
@@ -593,12 +613,18 @@ mod tests {
 
     /// Each sender's sample with `value` put where its format allows any JSON.
     fn samples_with(value: &str) -> Vec<(&'static str, Result<ParsedEvent, SourceError>)> {
-        let identity = include_str!("../../tests/fixtures/kratos_guide_identity.json")
-            .replacen('{', &format!("{{\"extra\":{value},"), 1);
+        let identity = include_str!("../../tests/fixtures/kratos_guide_identity.json").replacen(
+            '{',
+            &format!("{{\"extra\":{value},"),
+            1,
+        );
         let kratos_body = Bytes::from(format!("{{\"identity\":{identity}}}"));
         let identus_body = Bytes::from(
-            include_str!("../../tests/fixtures/identus_connection.json")
-                .replacen("\"data\":{", &format!("\"data\":{{\"extra\":{value},"), 1),
+            include_str!("../../tests/fixtures/identus_connection.json").replacen(
+                "\"data\":{",
+                &format!("\"data\":{{\"extra\":{value},"),
+                1,
+            ),
         );
         let abp_body = Bytes::from(format!(
             "{{\"Id\":\"e1\",\"WebhookEvent\":\"Deep\",\"Attempt\":1,\"Data\":{value}}}"
@@ -607,7 +633,10 @@ mod tests {
             ("kratos", kratos::parse(&HeaderMap::new(), &kratos_body)),
             ("identus", identus::parse(&identus_body)),
             ("abp", abp::parse(&abp_body, true, None)),
-            ("abp bare", abp::parse(&Bytes::from(value.to_string()), false, None)),
+            (
+                "abp bare",
+                abp::parse(&Bytes::from(value.to_string()), false, None),
+            ),
         ]
     }
 

@@ -111,6 +111,10 @@ pub struct SqliteStore {
     reads: Arc<ReadPool>,
 }
 
+/// What the probe commit writes: more than a batch of ordinary events needs, so a store with
+/// room for the probe (a disk that is not quite full) has room for events too.
+const PROBE_BYTES: i64 = 64 * 1024;
+
 /// How long a readiness check waits for the writer's probe commit.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -283,8 +287,9 @@ fn run_checkpointer(conn: &Connection, kicks: &std::sync::mpsc::Receiver<()>) {
 /// locked, read-only) can commit again, without waiting for an event to try.
 const SCHEMA_V2: &str = r#"
 CREATE TABLE probe (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    at TEXT NOT NULL
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    at  TEXT NOT NULL,
+    pad BLOB
 );
 "#;
 
@@ -411,8 +416,8 @@ fn event_id(seq: i64) -> Uuid {
 }
 
 impl Writer<'_> {
-    /// Commits one write to the probe row: clears the last failure when it works, records it
-    /// when it does not.
+    /// Commits a write of [`PROBE_BYTES`] to the probe row: clears the last failure when it
+    /// works, records it when it does not.
     fn probe(&mut self) -> Result<(), String> {
         let at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
@@ -420,8 +425,9 @@ impl Writer<'_> {
         let outcome = self
             .conn
             .execute(
-                "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                [at],
+                "INSERT INTO probe (id, at, pad) VALUES (1, ?1, zeroblob(?2)) \
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
+                params![at, PROBE_BYTES],
             )
             .map(|_| ())
             .map_err(|e| e.to_string());

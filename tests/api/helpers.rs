@@ -353,3 +353,122 @@ pub async fn accepted(res: reqwest::Response) -> (String, bool) {
     assert_eq!(body["event_id"], header.as_str());
     (header, body["duplicate"].as_bool().unwrap())
 }
+
+/// The real binary, started by [`start_binary`].
+pub struct Binary {
+    pub child: std::process::Child,
+    /// `host:port` of the public listener.
+    pub public: String,
+    /// `host:port` of the admin listener.
+    pub admin: String,
+    /// Its stdout, a JSON log line each.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts the real binary on [`TEST_CONFIG`] with JSON logs at info and its store in `dir`,
+/// with `env` set (`HOOKGATE__SERVER__…` overrides) and run through `wrapper` (a command that
+/// execs the rest, such as `prlimit --fsize=N --`). Returns once it listens. The caller waits
+/// for it (after SIGTERM or SIGKILL).
+#[allow(clippy::zombie_processes)]
+pub fn start_binary(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Binary {
+    let config = TEST_CONFIG.replace("level: warn", "level: info\n  format: json")
+        + &format!(
+            "store:\n  url: sqlite://{}\n",
+            dir.join("hookgate.db").display()
+        );
+    let file = dir.join("bin.yaml");
+    std::fs::write(&file, config).unwrap();
+    let bin = env!("CARGO_BIN_EXE_hookgate");
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = std::process::Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => std::process::Command::new(bin),
+    };
+    cmd.args(["--config", file.to_str().unwrap(), "serve"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("hookgate logs that it listens");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["fields"]["message"] == "hookgate is listening" {
+            let public = v["fields"]["public"].as_str().unwrap().to_string();
+            let admin = v["fields"]["admin"].as_str().unwrap().to_string();
+            return Binary {
+                child,
+                public,
+                admin,
+                logs: rx,
+            };
+        }
+    }
+}
+
+impl Binary {
+    /// A client for the admin API of this process.
+    pub async fn admin_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        let res = client
+            .get(format!("http://{}{path}", self.admin))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    /// Every stored event (all pages), from the admin API.
+    pub async fn all_events(&self, client: &reqwest::Client) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self
+                .admin_json(client, &format!("/admin/events?limit=1000&after={after}"))
+                .await;
+            out.extend(page["events"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(n) => after = n.to_string(),
+                None => return out,
+            }
+        }
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}

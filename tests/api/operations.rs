@@ -1,7 +1,5 @@
 //! Operations: health, limits (413, 408, 503), the store's 503, restarts, SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::helpers::*;
@@ -185,65 +183,15 @@ async fn stored_events_survive_a_restart_and_retries_still_dedupe() {
     app.stop().await;
 }
 
-/// Starts the real binary with JSON logs; returns it, its public address and its log lines.
-/// The caller waits for it (after SIGTERM).
-#[allow(clippy::zombie_processes)]
-fn start_binary(
-    dir: &std::path::Path,
-) -> (
-    std::process::Child,
-    String,
-    String,
-    std::sync::mpsc::Receiver<String>,
-) {
-    let config = TEST_CONFIG.replace("level: warn", "level: info\n  format: json")
-        + &format!(
-            "store:\n  url: sqlite://{}\n",
-            dir.join("hookgate.db").display()
-        );
-    let file = dir.join("bin.yaml");
-    std::fs::write(&file, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["--config", file.to_str().unwrap(), "serve"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("hookgate logs that it listens");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["fields"]["message"] == "hookgate is listening" {
-            let public = v["fields"]["public"].as_str().unwrap().to_string();
-            let admin = v["fields"]["admin"].as_str().unwrap().to_string();
-            return (child, public, admin, rx);
-        }
-    }
-}
-
-fn sigterm(child: &std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut child, public, admin, logs) = start_binary(tmp.path());
+    let Binary {
+        mut child,
+        public,
+        admin,
+        logs,
+    } = start_binary(tmp.path(), &[], &[]);
     let client = reqwest::Client::new();
     let auth = format!("Bearer {IDENTUS_TOKEN}");
     let res = client
@@ -262,7 +210,11 @@ async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
     write_all(&mut s, head.as_bytes()).await;
     write_all(&mut s, &IDENTUS_CONNECTION.as_bytes()[..40]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sigterm(&child);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     write_all(&mut s, &IDENTUS_CONNECTION.as_bytes()[40..]).await;
     let answer = read_response(&mut s, Duration::from_secs(5)).await;
