@@ -3,6 +3,7 @@
 //! - A request head must arrive within `request_timeout` (hyper's header read timeout), so a
 //!   client trickling header bytes (slowloris) is cut off; when part of a request had arrived it
 //!   gets `408` before the close. The same timer closes keep-alive connections left idle.
+//! - A request head of at most [`MAX_HEADERS`] fields and [`MAX_HEAD_BYTES`] bytes (431 past it).
 //! - At most `max_connections` connections at once; a connection past it is answered `503` with
 //!   `Retry-After` and closed, so idle or slow clients cannot starve the others of file
 //!   descriptors or memory.
@@ -40,6 +41,12 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// Header fields a request may carry (431 past it).
+pub const MAX_HEADERS: usize = 100;
+/// Bytes the request line and header fields may take together (431 past it): room for large
+/// cookies and long tokens, not for a client that sends headers without end.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/problem+json\r\ncontent-length: 103\r\n\r\n{\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head took too long\"}";
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-type: application/problem+json\r\ncontent-length: 117\r\n\r\n{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"too many open connections; retry shortly\"}";
 
@@ -50,7 +57,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_headers(100);
+        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {

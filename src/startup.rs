@@ -76,7 +76,10 @@ impl Application {
             token: Arc::new(Bearer::new(SecretDigests::new([token]))),
             metrics,
         })
-        .layer(TraceLayer::new_for_http());
+        // The path only: a query string may carry what a caller should not have put there.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::debug_span!("admin", method = %req.method(), path = %req.uri().path())
+        }));
         let public = TcpListener::bind(&settings.server.listen)
             .await
             .with_context(|| {

@@ -380,7 +380,7 @@ async fn a_full_disk_means_503_and_not_ready_then_recovery_without_restart() {
     assert!(metrics.contains("status=\"503\""), "503s are counted");
 
     // Space comes back.
-    let pid = bin.child.id().to_string();
+    let pid = bin.pid().to_string();
     let raised = std::process::Command::new("prlimit")
         .args(["--pid", &pid, "--fsize=unlimited:unlimited"])
         .status()

@@ -354,9 +354,10 @@ pub async fn accepted(res: reqwest::Response) -> (String, bool) {
     (header, body["duplicate"].as_bool().unwrap())
 }
 
-/// The real binary, started by [`start_binary`].
+/// The real binary, started by [`start_binary`]; killed if dropped while running (a failing
+/// test leaves no process behind).
 pub struct Binary {
-    pub child: std::process::Child,
+    child: Option<std::process::Child>,
     /// `host:port` of the public listener.
     pub public: String,
     /// `host:port` of the admin listener.
@@ -408,20 +409,23 @@ pub fn start_binary(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Binar
             }
         }
     });
+    // Killed on drop from here on, if it never says it listens.
+    let mut bin = Binary {
+        child: Some(child),
+        public: String::new(),
+        admin: String::new(),
+        logs: rx,
+    };
     loop {
-        let line = rx
+        let line = bin
+            .logs
             .recv_timeout(Duration::from_secs(30))
-            .expect("hookgate logs that it listens");
+            .expect("hookgate logs that it listens (at info)");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if v["fields"]["message"] == "hookgate is listening" {
-            let public = v["fields"]["public"].as_str().unwrap().to_string();
-            let admin = v["fields"]["admin"].as_str().unwrap().to_string();
-            return Binary {
-                child,
-                public,
-                admin,
-                logs: rx,
-            };
+            bin.public = v["fields"]["public"].as_str().unwrap().to_string();
+            bin.admin = v["fields"]["admin"].as_str().unwrap().to_string();
+            return bin;
         }
     }
 }
@@ -455,10 +459,15 @@ impl Binary {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(std::process::Child::id).unwrap()
+    }
+
     /// Sends a signal (`TERM`, `KILL`) with kill(1).
     pub fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success(), "kill -{name}");
@@ -466,9 +475,19 @@ impl Binary {
 
     /// Waits for the process to exit.
     pub async fn wait(mut self) -> std::process::ExitStatus {
-        tokio::task::spawn_blocking(move || self.child.wait())
+        let mut child = self.child.take().unwrap();
+        tokio::task::spawn_blocking(move || child.wait())
             .await
             .unwrap()
             .unwrap()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -186,12 +186,9 @@ async fn stored_events_survive_a_restart_and_retries_still_dedupe() {
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let Binary {
-        mut child,
-        public,
-        admin,
-        logs,
-    } = start_binary(tmp.path(), &[], &[]);
+    let mut bin = start_binary(tmp.path(), &[], &[]);
+    let (public, admin) = (bin.public.clone(), bin.admin.clone());
+    let logs = std::mem::replace(&mut bin.logs, std::sync::mpsc::channel().1);
     let client = reqwest::Client::new();
     let auth = format!("Bearer {IDENTUS_TOKEN}");
     let res = client
@@ -210,11 +207,7 @@ async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
     write_all(&mut s, head.as_bytes()).await;
     write_all(&mut s, &IDENTUS_CONNECTION.as_bytes()[..40]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    bin.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     write_all(&mut s, &IDENTUS_CONNECTION.as_bytes()[40..]).await;
     let answer = read_response(&mut s, Duration::from_secs(5)).await;
@@ -224,10 +217,7 @@ async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
     );
     drop(s);
 
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = bin.wait().await;
     assert!(status.success(), "exit status {status:?}");
     assert!(
         tokio::net::TcpStream::connect(&admin).await.is_err(),
