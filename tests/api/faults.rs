@@ -409,3 +409,38 @@ async fn a_full_disk_means_503_and_not_ready_then_recovery_without_restart() {
         refused.len()
     );
 }
+
+/// A store that cannot be created (its folder is a file) stops the start with an error naming
+/// the field and the path, and exit code 1: hookgate never listens without a store.
+#[test]
+fn a_store_that_cannot_be_created_stops_the_start_naming_store_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_a_folder = tmp.path().join("not-a-folder");
+    std::fs::write(&not_a_folder, "a file").unwrap();
+    let db = not_a_folder.join("hookgate.db");
+    let config = TEST_CONFIG.to_string() + &format!("store:\n  url: sqlite://{}\n", db.display());
+    let file = tmp.path().join("bin.yaml");
+    std::fs::write(&file, config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hookgate started without a usable store");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("store.url"), "{stderr}");
+    assert!(stderr.contains("not-a-folder"), "{stderr}");
+}
