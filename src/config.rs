@@ -492,29 +492,66 @@ impl LoadOptions {
 /// Every problem found, each naming the field (or file) it is about.
 pub fn load(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
     let environment = opts.environment();
-    let mut builder = config::Config::builder();
+    let mut files = Vec::new();
     if opts.files.is_empty() {
         let dir = opts
             .config_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("config"));
-        builder = add_file(builder, &dir.join("default.yaml"), false)?;
+        read_file(&mut files, &dir.join("default.yaml"), false)?;
         if let Some(env) = &environment {
-            builder = add_file(builder, &dir.join(format!("{env}.yaml")), false)?;
+            read_file(&mut files, &dir.join(format!("{env}.yaml")), false)?;
         }
     } else {
         for f in &opts.files {
-            builder = add_file(builder, f, true)?;
+            read_file(&mut files, f, true)?;
         }
+    }
+    load_texts(&files, opts)
+}
+
+/// Like [`load`] with `yaml` as the only configuration file and `env` as the whole environment:
+/// reads no file and not the process environment (for tests and the config fuzz target).
+///
+/// # Errors
+/// Every problem found, each naming the field it is about.
+pub fn load_from_str(yaml: &str, env: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+    let opts = LoadOptions {
+        env: Some(env.clone()),
+        ..LoadOptions::default()
+    };
+    load_texts(
+        &[("the configuration".to_string(), yaml.to_string())],
+        &opts,
+    )
+}
+
+/// Merges the files' texts (named for errors) with the environment, expands, checks.
+fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+    let environment = opts.environment();
+    let env: Vec<(String, String)> = match &opts.env {
+        Some(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        // Variables that are not valid UTF-8 cannot be hookgate's (nor expand into a value).
+        None => std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    };
+    refuse_subscripts(files, &env)?;
+    let mut builder = config::Config::builder();
+    for (name, text) in files {
+        // Parse each file alone first, so that a YAML error names the file.
+        if let Err(e) = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Yaml))
+            .build()
+        {
+            return Err(ConfigErrors::one(format!("{name}: not valid YAML: {e}")));
+        }
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Yaml));
     }
     let env_source = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
         .separator("__")
-        .source(
-            opts.env
-                .as_ref()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        );
+        .source(Some(env.into_iter().collect()));
     builder = builder.add_source(env_source);
     let merged = builder
         .build()
@@ -538,6 +575,50 @@ pub fn load(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
     Ok(settings)
 }
 
+/// Refuses `[` in variable names and mapping keys. The `config` crate reads `key[N]` as "element
+/// N of list `key`" and grows the list to N first, so one key like `sources[200000000]` would
+/// take gigabytes before any check could run (found by the `config_yaml` fuzz target).
+fn refuse_subscripts(
+    files: &[(String, String)],
+    env: &[(String, String)],
+) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    for (name, _) in env {
+        if name.starts_with(ENV_PREFIX) && name.contains('[') {
+            errors.push(format!(
+                "{name}: `[` is not allowed in a variable name (set a list as comma-separated values)"
+            ));
+        }
+    }
+    for (file, text) in files {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_start().trim_start_matches("- ");
+            if line.starts_with('#') {
+                continue;
+            }
+            // The key: what comes before the first `: ` (or a final `:`), outside flow values.
+            let key = line
+                .split_once(": ")
+                .map(|(k, _)| k)
+                .or_else(|| line.strip_suffix(':'));
+            if let Some(key) = key.filter(|k| !k.starts_with(['{', '[', '"', '\''])) {
+                if key.contains('[') {
+                    errors.push(format!(
+                        "{file}, line {}: `[` is not allowed in a key (`{}`)",
+                        n + 1,
+                        key.chars().take(40).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
 /// Names the field in a deserialization error, pointing into a missing field when that is the error.
 fn field_error(path: &str, inner: &str) -> String {
     let path = if path == "." { "" } else { path };
@@ -559,26 +640,17 @@ fn field_error(path: &str, inner: &str) -> String {
     }
 }
 
-fn add_file(
-    builder: config::ConfigBuilder<config::builder::DefaultState>,
+fn read_file(
+    files: &mut Vec<(String, String)>,
     path: &Path,
     required: bool,
-) -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigErrors> {
+) -> Result<(), ConfigErrors> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            // Parse once here, so that a YAML error names the file.
-            if let Err(e) = config::Config::builder()
-                .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
-                .build()
-            {
-                return Err(ConfigErrors::one(format!(
-                    "{}: not valid YAML: {e}",
-                    path.display()
-                )));
-            }
-            Ok(builder.add_source(config::File::from_str(&text, config::FileFormat::Yaml)))
+            files.push((path.display().to_string(), text));
+            Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(builder),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(()),
         Err(e) => Err(ConfigErrors::one(format!(
             "{}: cannot be read: {e}",
             path.display()
@@ -1173,5 +1245,80 @@ sources:
             "postgres://u:[redacted]@h/db"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn load_from_str_layers_expands_and_checks_like_load() {
+        let text = MINIMAL.replace("[\"k1\"]", "[\"${KRATOS_KEY:-fallback}\"]");
+        let env: HashMap<String, String> = [
+            ("KRATOS_KEY", "from-env"),
+            ("HOOKGATE__SERVER__LISTEN", "127.0.0.1:1234"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = load_from_str(&text, &env).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:1234");
+        assert_eq!(s.server.body_limit, ByteSize(1024 * 1024));
+        assert_eq!(
+            s.sources["kratos"].verify.secrets[0].expose_secret(),
+            "from-env"
+        );
+        let s = load_from_str(&text, &HashMap::new()).unwrap();
+        assert_eq!(
+            s.sources["kratos"].verify.secrets[0].expose_secret(),
+            "fallback"
+        );
+
+        let production: HashMap<String, String> =
+            [(ENV_NAME_VAR.to_string(), "production".to_string())].into();
+        let errs = errors_of(load_from_str(
+            &MINIMAL.replace("admin-token-1234567890", "change-me"),
+            &production,
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("admin.token: is a placeholder")),
+            "{errs:?}"
+        );
+        let errs = errors_of(load_from_str("sources: [", &HashMap::new()));
+        assert!(
+            errs[0].starts_with("the configuration: not valid YAML"),
+            "{errs:?}"
+        );
+        let errs = errors_of(load_from_str(
+            &MINIMAL.replace("path: /kratos", "path: /kratos\n    pth: /typo"),
+            &HashMap::new(),
+        ));
+        assert!(
+            errs[0].starts_with("sources.kratos.pth: unknown field `pth`"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn list_subscripts_in_keys_and_variable_names_are_refused_before_merging() {
+        // Each of these made the `config` crate grow a list to the index (gigabytes).
+        let errs = errors_of(load_from_str("sources[200000000]: 1\n", &HashMap::new()));
+        assert!(
+            errs[0].contains("line 1: `[` is not allowed in a key"),
+            "{errs:?}"
+        );
+        let env: HashMap<String, String> = [(
+            "HOOKGATE__SOURCES__KR[-200000001]__VERIFY__SECRETS".to_string(),
+            "x".to_string(),
+        )]
+        .into();
+        let errs = errors_of(load_from_str(MINIMAL, &env));
+        assert!(
+            errs[0].starts_with(
+                "HOOKGATE__SOURCES__KR[-200000001]__VERIFY__SECRETS: `[` is not allowed"
+            ),
+            "{errs:?}"
+        );
+        // Brackets in values (flow lists) are fine.
+        assert!(load_from_str(MINIMAL, &HashMap::new()).is_ok());
+        assert!(MINIMAL.contains("[\"k1\"]"));
     }
 }

@@ -15,6 +15,8 @@
 pub mod admin;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod serve;
 pub mod sign;
 pub mod sources;

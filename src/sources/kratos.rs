@@ -114,6 +114,9 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     let outer: Body<'_> = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) if e.is_syntax() || e.is_eof() => return Err(SourceError::malformed(&e)),
+        Err(e) if serde_json::from_slice::<IgnoredAny>(body).is_err() => {
+            return Err(SourceError::malformed(&e));
+        }
         Err(_) => {
             return Err(SourceError::invalid(
                 "",

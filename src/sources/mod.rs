@@ -242,7 +242,10 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// A short description that quotes nothing from the body (for logs above debug).
+    /// A short description for logs above debug: where the payload is wrong, never a value
+    /// from the body. The pointers name keys as the sender wrote them; a key that is not a
+    /// plain name (over 64 characters, or anything but letters, digits and `_-.$@`) shows as
+    /// `*`, so a sender cannot write into the log line.
     pub fn summary(&self) -> String {
         match self {
             SourceError::TooLarge { limit } => format!("body over {limit} bytes"),
@@ -250,8 +253,21 @@ impl SourceError {
             SourceError::UnsupportedMediaType(_) => "content type is not JSON".into(),
             SourceError::Malformed(_) => "body is not valid JSON".into(),
             SourceError::Invalid { errors, .. } => {
-                let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
-                format!("payload does not fit at {}", pointers.join(", "))
+                let mut out = String::from("payload does not fit at ");
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    for segment in e.pointer.split('/').skip(1) {
+                        out.push('/');
+                        let plain = segment.len() <= 64
+                            && segment
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_-.$@~".contains(c));
+                        out.push_str(if plain { segment } else { "*" });
+                    }
+                }
+                out
             }
         }
     }
@@ -293,10 +309,8 @@ impl SourceError {
         // A number past f64's range is valid JSON (RFC 8259 sets no limit) that does not fit
         // the field: 422 naming it, like any other value that does not fit.
         let out_of_range = inner.to_string().starts_with("number out of range");
-        if !out_of_range
-            && (inner.is_syntax()
-                || inner.is_eof()
-                || serde_json::from_slice::<IgnoredAny>(body).is_err())
+        if (!out_of_range && (inner.is_syntax() || inner.is_eof()))
+            || serde_json::from_slice::<IgnoredAny>(body).is_err()
         {
             return SourceError::malformed(&inner);
         }
@@ -447,6 +461,11 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<(), SourceError> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
+                    // Broken JSON stays a 400 however deep it is (skipping values has no depth
+                    // limit in serde_json, so this parse is safe).
+                    if serde_json::from_slice::<IgnoredAny>(body).is_err() {
+                        return Err(SourceError::Malformed("the body is not valid JSON".into()));
+                    }
                     return Err(SourceError::invalid(
                         "",
                         format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
@@ -684,6 +703,51 @@ mod tests {
                 matches!(outcome, Err(SourceError::Malformed(_))),
                 "{parser}: {outcome:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_summary_names_keys_that_are_plain_names_and_hides_the_others() {
+        let e = SourceError::Invalid {
+            kratos_id: kratos::MSG_INVALID_FIELD,
+            errors: vec![
+                crate::error::FieldError {
+                    pointer: "/identity/credentials/line\nbreak/version".into(),
+                    detail: "invalid".into(),
+                },
+                crate::error::FieldError {
+                    pointer: "/data/connectionId".into(),
+                    detail: "invalid".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            e.summary(),
+            "payload does not fit at /identity/credentials/*/version, /data/connectionId"
+        );
+    }
+
+    #[test]
+    fn broken_json_is_a_400_whatever_else_is_wrong_with_it() {
+        let deep_and_broken = format!("{}1", "[".repeat(MAX_JSON_DEPTH + 5));
+        for body in [
+            "1[",
+            "\"state\"{}",
+            "1e999\u{fe}",
+            "[-1e999",
+            deep_and_broken.as_str(),
+        ] {
+            let body = Bytes::from(body.to_string());
+            for (parser, outcome) in [
+                ("kratos", kratos::parse(&HeaderMap::new(), &body)),
+                ("identus", identus::parse(&body)),
+                ("abp", abp::parse(&body, true, None)),
+            ] {
+                assert!(
+                    matches!(outcome, Err(SourceError::Malformed(_))),
+                    "{parser} {body:?}: {outcome:?}"
+                );
+            }
         }
     }
 }

@@ -1,0 +1,461 @@
+//! Fuzz entry points: one plain function per libFuzzer target in `tests/fuzz`.
+//!
+//! Each function feeds arbitrary bytes to a parser that untrusted input reaches, exactly as the
+//! request path does, and checks a few invariants that must hold for every input. None of them
+//! may panic: a panic is a bug. `tests/api/fuzz_corpus.rs` replays the kept corpus and every
+//! regression input through [`TARGETS`], so `cargo test` runs the same code as the fuzzer.
+//!
+//! Input formats:
+//! - payload targets (`kratos`, `identus`, `abp_envelope`, `abp_bare`): the whole input is the
+//!   request body.
+//! - header targets (`api_key_header`, `api_key_cookie`, `basic`, `bearer`, `abp_signature`): the
+//!   bytes before the first `\n` are the credential header, the rest is the body. `\r` (never valid
+//!   in a header value) separates several values of that header. An input whose header part is
+//!   not a valid header value is skipped, as the HTTP server would refuse it.
+//! - `config_yaml`: the bytes before the first NUL are the YAML text; after it, `NAME=value`
+//!   lines form the environment.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::IgnoredAny;
+use sha2::{Digest, Sha256};
+
+use crate::sources::{ParsedEvent, SourceError};
+use crate::store::Projection;
+use crate::verify::abp_signature::{self, AbpSignature};
+use crate::verify::api_key::ApiKey;
+use crate::verify::basic::Basic;
+use crate::verify::bearer::Bearer;
+use crate::verify::{Failure, SecretDigests};
+
+/// A fuzz target: takes any bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its file in `tests/fuzz/fuzz_targets`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("kratos", kratos),
+    ("identus", identus),
+    ("abp_envelope", abp_envelope),
+    ("abp_bare", abp_bare),
+    ("api_key_header", api_key_header),
+    ("api_key_cookie", api_key_cookie),
+    ("basic", basic),
+    ("bearer", bearer),
+    ("abp_signature", abp_signature),
+    ("config_yaml", config_yaml),
+];
+
+/// A string that, placed in a body, must never show up in [`SourceError::summary`].
+pub const MARKER: &str = "M4RK3R";
+
+/// A fixed 32-byte random secret: no fuzz input should ever match it.
+const RANDOM_SECRET: &[u8] = b"TN6Oa5yAFccZSJ4SCZnOth4EEqqz1PYG";
+/// The API key the header and cookie targets also accept (the development default).
+const API_KEY: &[u8] = b"dev-only-kratos-api-key";
+/// The cookie the cookie target reads.
+const COOKIE_NAME: &str = "hook_key";
+/// The `user:password` the basic target also accepts (PROTOCOLS.md §1.1 vector).
+const BASIC_PAIR: &[u8] = b"kratos:s3cret";
+/// `base64(BASIC_PAIR)`.
+const BASIC_B64: &[u8] = b"a3JhdG9zOnMzY3JldA==";
+/// The token the bearer target also accepts (the development default).
+const BEARER_TOKEN: &[u8] = b"dev-only-identus-token";
+/// The ABP subscription secret of PROTOCOLS.md §6.1/§6.2, so the seed vectors verify.
+const ABP_SECRET: &[u8] = b"whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
+/// The trigger id the Kratos target sends with its second parse.
+const TRIGGER: &str = "5f8e6a7c-0000-4000-8000-000000000001";
+
+struct Verifiers {
+    header: ApiKey,
+    header_random: ApiKey,
+    cookie: ApiKey,
+    cookie_random: ApiKey,
+    basic: Basic,
+    basic_random: Basic,
+    bearer: Bearer,
+    bearer_random: Bearer,
+    abp: AbpSignature,
+    abp_random: AbpSignature,
+    abp_events: HashSet<String>,
+}
+
+static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
+    let with = |known: &'static [u8]| SecretDigests::new([RANDOM_SECRET, known]);
+    let random = || SecretDigests::new([RANDOM_SECRET]);
+    let api_key_header = HeaderName::from_static(crate::verify::api_key::DEFAULT_HEADER);
+    Verifiers {
+        header: ApiKey::header(api_key_header.clone(), with(API_KEY)),
+        header_random: ApiKey::header(api_key_header, random()),
+        cookie: ApiKey::cookie(COOKIE_NAME.into(), with(API_KEY)),
+        cookie_random: ApiKey::cookie(COOKIE_NAME.into(), random()),
+        basic: Basic::new(with(BASIC_PAIR)),
+        basic_random: Basic::new(random()),
+        bearer: Bearer::new(with(BEARER_TOKEN)),
+        bearer_random: Bearer::new(random()),
+        abp: AbpSignature::new([RANDOM_SECRET, ABP_SECRET]),
+        abp_random: AbpSignature::new([RANDOM_SECRET]),
+        abp_events: ["NewUserRegistered", "TenantDeleted"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    }
+});
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<IgnoredAny>(body).is_ok()
+}
+
+/// What must hold for any answer of a payload parser.
+fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>) {
+    match r {
+        Ok(p) => {
+            assert!(
+                !p.dedupe_key.is_empty(),
+                "{target}: accepted with an empty dedupe key"
+            );
+            assert!(is_json(body), "{target}: accepted a body that is not JSON");
+            match &p.projection {
+                Some(Projection::KratosIdentity {
+                    identity: range, ..
+                })
+                | Some(Projection::IdentusRecord { data: range, .. }) => {
+                    let part = body.get(range.clone());
+                    assert!(
+                        part.is_some_and(is_json),
+                        "{target}: projection range {range:?} is not a JSON value of the body"
+                    );
+                }
+                None => {}
+            }
+        }
+        Err(e) => {
+            if let SourceError::Invalid { errors, .. } = e {
+                assert!(!errors.is_empty(), "{target}: 422 naming no field");
+                if depth_limited(e) {
+                    let brackets = body.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+                    assert!(
+                        brackets > crate::sources::MAX_JSON_DEPTH,
+                        "{target}: refused as too deep with {brackets} brackets"
+                    );
+                } else {
+                    // 422 is for JSON that does not fit; bytes that are not JSON at all get
+                    // 400. (The depth check comes first, so it may answer 422 to broken JSON.)
+                    assert!(
+                        is_json(body),
+                        "{target}: a body that is not JSON was answered 422 (not 400): {e:?}"
+                    );
+                }
+            }
+            // The summary names keys (its pointers say where the payload is wrong), never
+            // values: the marker may show only where the body uses it as a key.
+            if contains(body, MARKER.as_bytes()) && !used_as_key(body) {
+                let summary = e.summary();
+                assert!(
+                    !summary.contains(MARKER),
+                    "{target}: the summary quotes the body: {summary:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The 422 for JSON nested deeper than [`crate::sources::MAX_JSON_DEPTH`].
+fn depth_limited(e: &SourceError) -> bool {
+    let detail = format!(
+        "the JSON is nested deeper than {} levels",
+        crate::sources::MAX_JSON_DEPTH
+    );
+    matches!(e, SourceError::Invalid { errors, .. }
+        if errors.len() == 1 && errors[0].pointer.is_empty() && errors[0].detail == detail)
+}
+
+/// Whether [`MARKER`] appears as an object key (`"M4RK3R"` then optional whitespace and `:`).
+fn used_as_key(body: &[u8]) -> bool {
+    let quoted = format!("{MARKER}\"");
+    body.windows(quoted.len())
+        .enumerate()
+        .filter(|(_, w)| *w == quoted.as_bytes())
+        .any(|(i, _)| {
+            body.get(i + quoted.len()..)
+                .and_then(|rest| rest.iter().find(|b| !b.is_ascii_whitespace()))
+                == Some(&b':')
+        })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `kratos`: the whole input is the body; parsed without and with a trigger id header.
+pub fn kratos(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    let plain = crate::sources::kratos::parse(&HeaderMap::new(), &body);
+    check_parsed("kratos", data, &plain);
+    if let Ok(p) = &plain {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+        assert_eq!(
+            p.dedupe_key, digest,
+            "kratos: without a trigger id the key is the body digest"
+        );
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("ory-webhook-trigger-id", HeaderValue::from_static(TRIGGER));
+    let triggered = crate::sources::kratos::parse(&headers, &body);
+    check_parsed("kratos", data, &triggered);
+    assert_eq!(
+        plain.is_ok(),
+        triggered.is_ok(),
+        "kratos: a header changed whether the body is accepted"
+    );
+    if let Ok(p) = &triggered {
+        assert_eq!(p.dedupe_key, format!("trigger:{TRIGGER}"));
+    }
+}
+
+/// `identus`: the whole input is the body.
+pub fn identus(data: &[u8]) {
+    let r = crate::sources::identus::parse(&Bytes::copy_from_slice(data));
+    check_parsed("identus", data, &r);
+    if let Ok(p) = &r {
+        assert_eq!(p.sender_id.as_deref(), Some(p.dedupe_key.as_str()));
+        assert!(
+            p.event_type
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty())
+        );
+    }
+}
+
+/// `abp` with `envelope: true`: without and with an `events` allow-list.
+pub fn abp_envelope(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    let open = crate::sources::abp::parse(&body, true, None);
+    check_parsed("abp_envelope", data, &open);
+    if let Ok(p) = &open {
+        assert!(!p.dedupe_key.trim().is_empty());
+    }
+    let allowed = &VERIFIERS.abp_events;
+    let listed = crate::sources::abp::parse(&body, true, Some(allowed));
+    check_parsed("abp_envelope", data, &listed);
+    if let Ok(p) = &listed {
+        assert!(open.is_ok(), "abp_envelope: an allow-list let more through");
+        assert!(
+            p.event_type.as_ref().is_some_and(|t| allowed.contains(t)),
+            "abp_envelope: accepted a webhook outside the allow-list"
+        );
+    }
+}
+
+/// `abp` with `envelope: false` (bare data, keyed by its digest).
+pub fn abp_bare(data: &[u8]) {
+    let r = crate::sources::abp::parse(&Bytes::copy_from_slice(data), false, None);
+    check_parsed("abp_bare", data, &r);
+    match &r {
+        Ok(p) => assert_eq!(
+            p.dedupe_key,
+            format!("sha256:{}", hex::encode(Sha256::digest(data)))
+        ),
+        Err(e) => assert!(
+            depth_limited(e) || !is_json(data),
+            "abp_bare: refused valid JSON: {e:?}"
+        ),
+    }
+}
+
+/// Splits a header-target input into the header's values and the body; `None` when a value is
+/// not a valid header value.
+fn header_input(data: &[u8]) -> Option<(Vec<HeaderValue>, &[u8])> {
+    let (head, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &data[data.len()..]),
+    };
+    let values = if head.is_empty() {
+        Vec::new()
+    } else {
+        head.split(|b| *b == b'\r')
+            .map(HeaderValue::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?
+    };
+    Some((values, body))
+}
+
+fn headers_with(name: &HeaderName, values: &[HeaderValue]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for v in values {
+        h.append(name.clone(), v.clone());
+    }
+    h
+}
+
+/// The failures every single-header scheme gives for no value and for several values.
+fn check_count(target: &str, values: &[HeaderValue], r: Result<(), Failure>) {
+    match values.len() {
+        0 => assert_eq!(r, Err(Failure::Missing), "{target}: no header"),
+        1 => assert_ne!(
+            r,
+            Err(Failure::Missing),
+            "{target}: one header is not missing"
+        ),
+        _ => assert_eq!(r, Err(Failure::Repeated), "{target}: several headers"),
+    }
+}
+
+/// `api_key` in the `X-Api-Key` header.
+pub fn api_key_header(data: &[u8]) {
+    let Some((values, _)) = header_input(data) else {
+        return;
+    };
+    let v = &*VERIFIERS;
+    let headers = headers_with(&HeaderName::from_static("x-api-key"), &values);
+    let r = v.header.verify(&headers);
+    check_count("api_key_header", &values, r);
+    if r.is_ok() {
+        assert_eq!(
+            values[0].as_bytes(),
+            API_KEY,
+            "api_key_header: accepted a wrong key"
+        );
+    }
+    assert!(
+        v.header_random.verify(&headers).is_err(),
+        "api_key_header: a random secret matched"
+    );
+}
+
+/// `api_key` in the `hook_key` cookie, among all `Cookie` headers.
+pub fn api_key_cookie(data: &[u8]) {
+    let Some((values, _)) = header_input(data) else {
+        return;
+    };
+    let v = &*VERIFIERS;
+    let headers = headers_with(&http::header::COOKIE, &values);
+    let r = v.cookie.verify(&headers);
+    if values.is_empty() {
+        assert_eq!(r, Err(Failure::Missing));
+    }
+    if r.is_ok() {
+        assert!(
+            values
+                .iter()
+                .any(|h| contains(h.as_bytes(), API_KEY) && contains(h.as_bytes(), b"hook_key")),
+            "api_key_cookie: accepted without the key"
+        );
+    }
+    assert!(
+        v.cookie_random.verify(&headers).is_err(),
+        "api_key_cookie: a random secret matched"
+    );
+}
+
+/// `Authorization: Basic`.
+pub fn basic(data: &[u8]) {
+    let Some((values, _)) = header_input(data) else {
+        return;
+    };
+    let v = &*VERIFIERS;
+    let headers = headers_with(&http::header::AUTHORIZATION, &values);
+    let r = v.basic.verify(&headers);
+    check_count("basic", &values, r);
+    if r.is_ok() {
+        let value = values[0].as_bytes();
+        assert!(
+            value.len() > 6
+                && value[..6].eq_ignore_ascii_case(b"basic ")
+                && value[6..].trim_ascii() == BASIC_B64,
+            "basic: accepted {value:?}"
+        );
+    }
+    assert!(
+        v.basic_random.verify(&headers).is_err(),
+        "basic: a random secret matched"
+    );
+}
+
+/// `Authorization: Bearer`.
+pub fn bearer(data: &[u8]) {
+    let Some((values, _)) = header_input(data) else {
+        return;
+    };
+    let v = &*VERIFIERS;
+    let headers = headers_with(&http::header::AUTHORIZATION, &values);
+    let r = v.bearer.verify(&headers);
+    check_count("bearer", &values, r);
+    if r.is_ok() {
+        let value = values[0].as_bytes();
+        assert!(
+            value.len() > 7
+                && value[..7].eq_ignore_ascii_case(b"bearer ")
+                && value[7..].trim_ascii() == BEARER_TOKEN,
+            "bearer: accepted {value:?}"
+        );
+    }
+    assert!(
+        v.bearer_random.verify(&headers).is_err(),
+        "bearer: a random secret matched"
+    );
+}
+
+/// `abp-webhook-signature` over the body.
+pub fn abp_signature(data: &[u8]) {
+    let Some((values, body)) = header_input(data) else {
+        return;
+    };
+    let v = &*VERIFIERS;
+    let headers = headers_with(&HeaderName::from_static(abp_signature::HEADER), &values);
+    let r = v.abp.verify(&headers, body);
+    check_count("abp_signature", &values, r);
+    if r.is_ok() {
+        // The one accepted signature: HMAC(ABP_SECRET, body), in any case, dashed or not.
+        let want = abp_signature::sign(ABP_SECRET, body).replace('-', "");
+        let got: String = String::from_utf8_lossy(values[0].as_bytes().trim_ascii())
+            .replace('-', "")
+            .to_ascii_uppercase();
+        assert_eq!(
+            got,
+            want.to_ascii_uppercase(),
+            "abp_signature: accepted a wrong signature"
+        );
+    }
+    assert!(
+        v.abp_random.verify(&headers, body).is_err(),
+        "abp_signature: a random secret matched"
+    );
+}
+
+/// The configuration loader: YAML text, then after a NUL the environment as `NAME=value` lines.
+pub fn config_yaml(data: &[u8]) {
+    let (yaml, env) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &data[data.len()..]),
+    };
+    let Ok(yaml) = std::str::from_utf8(yaml) else {
+        return;
+    };
+    let env: HashMap<String, String> = String::from_utf8_lossy(env)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match crate::config::load_from_str(yaml, &env) {
+        Ok(settings) => {
+            let production = env
+                .get(crate::config::ENV_NAME_VAR)
+                .is_some_and(|e| e == "production");
+            assert!(
+                settings.validate(production).is_ok(),
+                "config_yaml: loaded settings fail their own validation"
+            );
+            // What start-up does with each source.
+            for s in settings.sources.values() {
+                let verifier = crate::verify::Verifier::from_settings(&s.verify);
+                let _ = verifier.credential_header();
+                let _ = settings.body_limit_for(s);
+            }
+        }
+        Err(e) => assert!(!e.0.is_empty(), "config_yaml: an error with no message"),
+    }
+}
