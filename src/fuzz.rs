@@ -353,49 +353,58 @@ pub fn api_key_cookie(data: &[u8]) {
 
 /// `Authorization: Basic`.
 pub fn basic(data: &[u8]) {
-    let Some((values, _)) = header_input(data) else {
-        return;
-    };
     let v = &*VERIFIERS;
-    let headers = headers_with(&http::header::AUTHORIZATION, &values);
-    let r = v.basic.verify(&headers);
-    check_count("basic", &values, r);
-    if r.is_ok() {
-        let value = values[0].as_bytes();
-        assert!(
-            value.len() > 6
-                && value[..6].eq_ignore_ascii_case(b"basic ")
-                && value[6..].trim_ascii() == BASIC_B64,
-            "basic: accepted {value:?}"
-        );
-    }
-    assert!(
-        v.basic_random.verify(&headers).is_err(),
-        "basic: a random secret matched"
+    authorization_target(
+        data,
+        "basic",
+        b"basic ",
+        BASIC_B64,
+        |h| v.basic.verify(h),
+        |h| v.basic_random.verify(h),
     );
 }
 
 /// `Authorization: Bearer`.
 pub fn bearer(data: &[u8]) {
+    let v = &*VERIFIERS;
+    authorization_target(
+        data,
+        "bearer",
+        b"bearer ",
+        BEARER_TOKEN,
+        |h| v.bearer.verify(h),
+        |h| v.bearer_random.verify(h),
+    );
+}
+
+/// What `basic` and `bearer` share: `Authorization: <scheme> <credential>` is accepted only
+/// with the configured credential, and never by a verifier holding a random secret.
+fn authorization_target(
+    data: &[u8],
+    target: &str,
+    scheme: &[u8],
+    credential: &[u8],
+    verify: impl Fn(&HeaderMap) -> Result<(), Failure>,
+    verify_random: impl Fn(&HeaderMap) -> Result<(), Failure>,
+) {
     let Some((values, _)) = header_input(data) else {
         return;
     };
-    let v = &*VERIFIERS;
     let headers = headers_with(&http::header::AUTHORIZATION, &values);
-    let r = v.bearer.verify(&headers);
-    check_count("bearer", &values, r);
+    let r = verify(&headers);
+    check_count(target, &values, r);
     if r.is_ok() {
         let value = values[0].as_bytes();
         assert!(
-            value.len() > 7
-                && value[..7].eq_ignore_ascii_case(b"bearer ")
-                && value[7..].trim_ascii() == BEARER_TOKEN,
-            "bearer: accepted {value:?}"
+            value.len() > scheme.len()
+                && value[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && value[scheme.len()..].trim_ascii() == credential,
+            "{target}: accepted {value:?}"
         );
     }
     assert!(
-        v.bearer_random.verify(&headers).is_err(),
-        "bearer: a random secret matched"
+        verify_random(&headers).is_err(),
+        "{target}: a random secret matched"
     );
 }
 
