@@ -296,6 +296,11 @@ fn cases() -> Vec<Case> {
         },
     ];
     // The same checks for a Kratos sender: its answers are in Kratos' own format.
+    let deep = format!(
+        "{{\"identity\":{}1{}}}",
+        "{\"a\":".repeat(200),
+        "}".repeat(200)
+    );
     cases.push(Case {
         name: "Kratos: JSON nested past the limit",
         request: post(
@@ -303,14 +308,26 @@ fn cases() -> Vec<Case> {
             &[
                 "content-type: application/json",
                 &format!("x-api-key: {KRATOS_KEY}"),
-                "content-length: 1002",
+                &format!("content-length: {}", deep.len()),
             ],
-            format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200))
-                .as_bytes()
-                .get(..1002)
-                .unwrap_or_default(),
+            deep.as_bytes(),
         ),
         status: 422,
+    });
+    // Broken JSON stays a 400, however deep.
+    let deep_and_broken = "{\"a\":".repeat(200);
+    cases.push(Case {
+        name: "Kratos: broken JSON nested past the limit",
+        request: post(
+            "/kratos/sync-identity",
+            &[
+                "content-type: application/json",
+                &format!("x-api-key: {KRATOS_KEY}"),
+                &format!("content-length: {}", deep_and_broken.len()),
+            ],
+            deep_and_broken.as_bytes(),
+        ),
+        status: 400,
     });
     cases
 }
