@@ -20,10 +20,9 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 
-use crate::sources::{ParsedEvent, SourceError};
+use crate::sources::{ParsedEvent, SourceError, valid_json};
 use crate::store::Projection;
 use crate::verify::abp_signature::{self, AbpSignature};
 use crate::verify::api_key::ApiKey;
@@ -104,10 +103,6 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
     }
 });
 
-fn is_json(body: &[u8]) -> bool {
-    serde_json::from_slice::<IgnoredAny>(body).is_ok()
-}
-
 /// What must hold for any answer of a payload parser.
 fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>) {
     match r {
@@ -116,7 +111,10 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
                 !p.dedupe_key.is_empty(),
                 "{target}: accepted with an empty dedupe key"
             );
-            assert!(is_json(body), "{target}: accepted a body that is not JSON");
+            assert!(
+                valid_json(body),
+                "{target}: accepted a body that is not JSON"
+            );
             match &p.projection {
                 Some(Projection::KratosIdentity {
                     identity: range, ..
@@ -124,7 +122,7 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
                 | Some(Projection::IdentusRecord { data: range, .. }) => {
                     let part = body.get(range.clone());
                     assert!(
-                        part.is_some_and(is_json),
+                        part.is_some_and(valid_json),
                         "{target}: projection range {range:?} is not a JSON value of the body"
                     );
                 }
@@ -144,7 +142,7 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
                     // 422 is for JSON that does not fit; bytes that are not JSON at all get
                     // 400. (The depth check comes first, so it may answer 422 to broken JSON.)
                     assert!(
-                        is_json(body),
+                        valid_json(body),
                         "{target}: a body that is not JSON was answered 422 (not 400): {e:?}"
                     );
                 }
@@ -259,7 +257,7 @@ pub fn abp_bare(data: &[u8]) {
             format!("sha256:{}", hex::encode(Sha256::digest(data)))
         ),
         Err(e) => assert!(
-            depth_limited(e) || !is_json(data),
+            depth_limited(e) || !valid_json(data),
             "abp_bare: refused valid JSON: {e:?}"
         ),
     }

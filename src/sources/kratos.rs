@@ -113,8 +113,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     super::require_object(body, "")?;
     let outer: Body<'_> = match serde_json::from_slice(body) {
         Ok(b) => b,
-        Err(e) if e.is_syntax() || e.is_eof() => return Err(SourceError::malformed(&e)),
-        Err(e) if serde_json::from_slice::<IgnoredAny>(body).is_err() => {
+        Err(e) if e.is_syntax() || e.is_eof() || !super::valid_json(body) => {
             return Err(SourceError::malformed(&e));
         }
         Err(_) => {

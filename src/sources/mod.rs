@@ -277,13 +277,18 @@ impl SourceError {
     /// further would only spend stack).
     pub fn malformed(e: &serde_json::Error) -> Self {
         if e.to_string().starts_with("recursion limit exceeded") {
-            SourceError::invalid(
-                "",
-                format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
-            )
+            SourceError::too_deep()
         } else {
             SourceError::Malformed(format!("the body is not valid JSON: {e}"))
         }
+    }
+
+    /// The 422 for JSON nested deeper than [`MAX_JSON_DEPTH`].
+    fn too_deep() -> Self {
+        SourceError::invalid(
+            "",
+            format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
+        )
     }
 
     /// A 422 for one field.
@@ -309,9 +314,7 @@ impl SourceError {
         // A number past f64's range is valid JSON (RFC 8259 sets no limit) that does not fit
         // the field: 422 naming it, like any other value that does not fit.
         let out_of_range = inner.to_string().starts_with("number out of range");
-        if (!out_of_range && (inner.is_syntax() || inner.is_eof()))
-            || serde_json::from_slice::<IgnoredAny>(body).is_err()
-        {
+        if (!out_of_range && (inner.is_syntax() || inner.is_eof())) || !valid_json(body) {
             return SourceError::malformed(&inner);
         }
         let mut pointer = base.to_string();
@@ -412,7 +415,7 @@ pub(crate) fn require_object(input: &[u8], pointer: &str) -> Result<(), SourceEr
     let first = input
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first == Some(&b'{') || serde_json::from_slice::<IgnoredAny>(input).is_err() {
+    if first == Some(&b'{') || !valid_json(input) {
         return Ok(());
     }
     Err(SourceError::invalid(pointer, "must be a JSON object"))
@@ -463,13 +466,10 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<(), SourceError> {
                 if depth > MAX_JSON_DEPTH {
                     // Broken JSON stays a 400 however deep it is (skipping values has no depth
                     // limit in serde_json, so this parse is safe).
-                    if serde_json::from_slice::<IgnoredAny>(body).is_err() {
-                        return Err(SourceError::Malformed("the body is not valid JSON".into()));
-                    }
-                    return Err(SourceError::invalid(
-                        "",
-                        format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
-                    ));
+                    return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+                        Err(e) => SourceError::malformed(&e),
+                        Ok(_) => SourceError::too_deep(),
+                    });
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -477,6 +477,12 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<(), SourceError> {
         }
     }
     Ok(())
+}
+
+/// Whether `input` is one JSON value (of any depth: serde_json skips values without recursing).
+/// For error paths, where a parse into a type failed and the answer is 400 or 422.
+pub(crate) fn valid_json(input: &[u8]) -> bool {
+    serde_json::from_slice::<IgnoredAny>(input).is_ok()
 }
 
 /// SHA-256 of the body, as a dedupe key for senders that give no id.

@@ -99,6 +99,28 @@ struct Shared {
     recent: Mutex<RecentKeys>,
 }
 
+impl Shared {
+    /// Whether the last commit failed.
+    fn failed(&self) -> bool {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
+    fn set_failure(&self, failure: Option<String>) {
+        let mut last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failure.is_none() && last.is_some() {
+            tracing::info!("the store commits again");
+        }
+        *last = failure;
+    }
+}
+
 /// The SQLite store.
 pub struct SqliteStore {
     /// Queue to the writer; bounded by `store.queue_capacity`.
@@ -419,6 +441,10 @@ impl Writer<'_> {
     /// Commits a write of [`PROBE_BYTES`] to the probe row: clears the last failure when it
     /// works, records it when it does not.
     fn probe(&mut self) -> Result<(), String> {
+        // A batch committed since the failure was seen has answered the question already.
+        if !self.shared.failed() {
+            return Ok(());
+        }
         let at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -431,19 +457,7 @@ impl Writer<'_> {
             )
             .map(|_| ())
             .map_err(|e| e.to_string());
-        let mut failure = self
-            .shared
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &outcome {
-            Ok(()) => {
-                if failure.take().is_some() {
-                    tracing::info!("the store commits again");
-                }
-            }
-            Err(reason) => *failure = Some(reason.clone()),
-        }
+        self.shared.set_failure(outcome.as_ref().err().cloned());
         outcome
     }
 
@@ -470,11 +484,7 @@ impl Writer<'_> {
         match outcome {
             Ok(results) => {
                 self.next_seq = next_seq;
-                *self
-                    .shared
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = None;
+                self.shared.set_failure(None);
                 let mut recent = self
                     .shared
                     .recent
@@ -491,11 +501,7 @@ impl Writer<'_> {
                 // Rolled back: the sequence numbers were not used.
                 let reason = e.to_string();
                 tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
-                *self
-                    .shared
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(reason.clone());
+                self.shared.set_failure(Some(reason.clone()));
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
                 }
@@ -711,13 +717,7 @@ impl Store for SqliteStore {
                 "the store's writer has stopped".into(),
             ));
         }
-        let failed = self
-            .shared
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        if failed {
+        if self.shared.failed() {
             // Find out whether the fault has cleared (no event may arrive to try while a load
             // balancer keeps traffic away from an instance that is not ready).
             let (reply, outcome) = oneshot::channel();

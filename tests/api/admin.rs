@@ -22,14 +22,7 @@ async fn the_admin_api_needs_the_token_but_metrics_do_not() {
             IDENTUS_DID,
         )
         .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metrics.status(), 200);
-    let text = metrics.text().await.unwrap();
+    let text = metrics_text(&app.client, &app.admin).await;
     for name in [
         r#"hookgate_requests_total{source="identus",status="200"}"#,
         r#"hookgate_requests_total{source="identus",status="401"}"#,

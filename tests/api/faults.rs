@@ -103,6 +103,40 @@ fn load(
         .collect()
 }
 
+/// Sends each of `numbers` again, as a sender retrying what it was not told was stored; every
+/// retry must be acknowledged, and its id is recorded in `acked`.
+async fn retry_all<'a>(
+    client: &reqwest::Client,
+    public: &str,
+    run: &str,
+    numbers: impl IntoIterator<Item = &'a usize>,
+    acked: &mut HashMap<usize, String>,
+) {
+    for n in numbers {
+        match send(client, public, &event(run, *n)).await {
+            Outcome::Acked(id) => {
+                acked.insert(*n, id);
+            }
+            other => panic!("retry of event {n}: {other:?}"),
+        }
+    }
+}
+
+/// Splits outcomes into the acknowledged (with their ids) and the rest.
+fn partition(outcomes: BTreeMap<usize, Outcome>) -> (HashMap<usize, String>, Vec<usize>) {
+    let mut acked = HashMap::new();
+    let mut failed = Vec::new();
+    for (n, o) in outcomes {
+        match o {
+            Outcome::Acked(id) => {
+                acked.insert(n, id);
+            }
+            Outcome::Failed(_) => failed.push(n),
+        }
+    }
+    (acked, failed)
+}
+
 /// A pseudo-random number of milliseconds in `lo..hi` (no RNG crate needed).
 fn random_ms(lo: u64, hi: u64) -> u64 {
     let r = u64::from_le_bytes(
@@ -201,30 +235,16 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_retries_store_each_o
             "every request has an outcome ({} of {sent})",
             outcomes.len()
         );
-        for (n, o) in outcomes {
-            match o {
-                Outcome::Acked(id) => {
-                    acked.insert(n, id);
-                }
-                Outcome::Failed(_) => {
-                    in_flight_at_kill += 1;
-                    unacked.insert(n);
-                }
-            }
-        }
+        let (round_acked, round_failed) = partition(outcomes);
+        acked.extend(round_acked);
+        in_flight_at_kill += round_failed.len();
+        unacked.extend(round_failed);
     }
     // After the last kill: a restart finds every acknowledged event, then the senders retry.
     let bin = start_binary(tmp.path(), &[], &[]);
     let stored_before_retry = check_store(&bin, &client, &run, &acked, 50).await;
     let committed_unacked = unacked.intersection(&stored_before_retry).count();
-    for n in &unacked {
-        match send(&client, &bin.public, &event(&run, *n)).await {
-            Outcome::Acked(id) => {
-                acked.insert(*n, id);
-            }
-            other => panic!("retry of event {n} after restart: {other:?}"),
-        }
-    }
+    retry_all(&client, &bin.public, &run, &unacked, &mut acked).await;
     // A retry of something already acknowledged is a duplicate with the same id.
     for (n, id) in acked.iter().take(50) {
         let res = client
@@ -277,29 +297,11 @@ async fn sigterm_under_load_acknowledges_only_what_was_committed_and_exits_0() {
         s.await.unwrap();
     }
     let outcomes = outcomes.lock().unwrap().clone();
-    let acked: HashMap<usize, String> = outcomes
-        .iter()
-        .filter_map(|(n, o)| match o {
-            Outcome::Acked(id) => Some((*n, id.clone())),
-            Outcome::Failed(_) => None,
-        })
-        .collect();
-    let failed: Vec<usize> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-        .map(|(n, _)| *n)
-        .collect();
+    let (acked, failed) = partition(outcomes);
     let bin = start_binary(tmp.path(), &[], &[]);
     check_store(&bin, &client, &run, &acked, 20).await;
     let mut all = acked.clone();
-    for n in &failed {
-        match send(&client, &bin.public, &event(&run, *n)).await {
-            Outcome::Acked(id) => {
-                all.insert(*n, id);
-            }
-            other => panic!("retry of {n}: {other:?}"),
-        }
-    }
+    retry_all(&client, &bin.public, &run, &failed, &mut all).await;
     let stored = check_store(&bin, &client, &run, &all, 0).await;
     assert_eq!(stored.len(), all.len());
     assert!(!acked.is_empty());
@@ -369,14 +371,7 @@ async fn a_full_disk_means_503_and_not_ready_then_recovery_without_restart() {
         503,
         "not ready while full"
     );
-    let metrics = client
-        .get(format!("http://{}/metrics", bin.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, &format!("http://{}", bin.admin)).await;
     assert!(metrics.contains("status=\"503\""), "503s are counted");
 
     // Space comes back.
@@ -391,14 +386,7 @@ async fn a_full_disk_means_503_and_not_ready_then_recovery_without_restart() {
         200,
         "ready again without a restart or a new event"
     );
-    for n in &refused {
-        match send(&client, &bin.public, &event(&run, *n)).await {
-            Outcome::Acked(id) => {
-                acked.insert(*n, id);
-            }
-            other => panic!("retry of {n} after space came back: {other:?}"),
-        }
-    }
+    retry_all(&client, &bin.public, &run, &refused, &mut acked).await;
     let stored = check_store(&bin, &client, &run, &acked, 20).await;
     assert_eq!(stored.len(), acked.len());
     bin.signal("TERM");

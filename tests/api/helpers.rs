@@ -491,3 +491,10 @@ impl Drop for Binary {
         }
     }
 }
+
+/// The Prometheus text of the admin listener at `admin` (`http://host:port`), which must be 200.
+pub async fn metrics_text(client: &reqwest::Client, admin: &str) -> String {
+    let res = client.get(format!("{admin}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "GET /metrics");
+    res.text().await.unwrap()
+}

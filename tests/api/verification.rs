@@ -146,15 +146,7 @@ async fn failed_verification_is_401_with_one_body_and_leaves_no_trace() {
         app.all_events().await.is_empty(),
         "no failed request left a trace"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app.client, &app.admin).await;
     assert!(
         metrics.contains(
             r#"hookgate_verification_failures_total{source="abp",scheme="abp_signature"}"#
