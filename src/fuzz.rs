@@ -16,14 +16,13 @@
 //!   lines form the environment.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use crate::sources::{ParsedEvent, SourceError, valid_json};
-use crate::store::Projection;
+use crate::sources::{self, Kind, Options, ParsedEvent, SourceError, valid_json};
 use crate::verify::abp_signature::{self, AbpSignature};
 use crate::verify::api_key::ApiKey;
 use crate::verify::basic::Basic;
@@ -64,6 +63,8 @@ const BASIC_B64: &[u8] = b"a3JhdG9zOnMzY3JldA==";
 const BEARER_TOKEN: &[u8] = b"dev-only-identus-token";
 /// The ABP subscription secret of PROTOCOLS.md §6.1/§6.2, so the seed vectors verify.
 const ABP_SECRET: &[u8] = b"whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
+/// The allow-list of the `abp_envelope` target's second parse.
+const ABP_EVENTS: [&str; 2] = ["NewUserRegistered", "TenantDeleted"];
 /// The trigger id the Kratos target sends with its second parse.
 const TRIGGER: &str = "5f8e6a7c-0000-4000-8000-000000000001";
 
@@ -79,6 +80,24 @@ struct Verifiers {
     abp: AbpSignature,
     abp_random: AbpSignature,
     abp_events: HashSet<String>,
+    kratos: Arc<dyn Kind>,
+    identus: Arc<dyn Kind>,
+    abp_envelope: Arc<dyn Kind>,
+    abp_listed: Arc<dyn Kind>,
+    abp_bare: Arc<dyn Kind>,
+}
+
+/// A kind built through the registry from `options` (a JSON object), as `serve` builds it.
+fn kind(name: &str, options: serde_json::Value) -> Arc<dyn Kind> {
+    let options: Options = serde_json::from_value(options).unwrap_or_default();
+    let registration = sources::registration(name);
+    match registration.map(|r| (r.build)(&options)) {
+        Some(Ok(kind)) => kind,
+        other => panic!(
+            "the fuzz harness cannot build kind {name}: {:?}",
+            other.map(|r| r.err())
+        ),
+    }
 }
 
 static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
@@ -96,10 +115,12 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
         bearer_random: Bearer::new(random()),
         abp: AbpSignature::new([RANDOM_SECRET, ABP_SECRET]),
         abp_random: AbpSignature::new([RANDOM_SECRET]),
-        abp_events: ["NewUserRegistered", "TenantDeleted"]
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        abp_events: ABP_EVENTS.into_iter().map(String::from).collect(),
+        kratos: kind("kratos", serde_json::json!({})),
+        identus: kind("identus", serde_json::json!({})),
+        abp_envelope: kind("abp", serde_json::json!({})),
+        abp_listed: kind("abp", serde_json::json!({ "events": ABP_EVENTS })),
+        abp_bare: kind("abp", serde_json::json!({ "envelope": false })),
     }
 });
 
@@ -115,18 +136,13 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
                 valid_json(body),
                 "{target}: accepted a body that is not JSON"
             );
-            match &p.projection {
-                Some(Projection::KratosIdentity {
-                    identity: range, ..
-                })
-                | Some(Projection::IdentusRecord { data: range, .. }) => {
-                    let part = body.get(range.clone());
-                    assert!(
-                        part.is_some_and(valid_json),
-                        "{target}: projection range {range:?} is not a JSON value of the body"
-                    );
-                }
-                None => {}
+            if let Some(p) = &p.projection {
+                let range = &p.range;
+                let part = body.get(range.clone());
+                assert!(
+                    part.is_some_and(valid_json),
+                    "{target}: projection range {range:?} is not a JSON value of the body"
+                );
             }
         }
         Err(e) => {
@@ -135,7 +151,7 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
                 if depth_limited(e) {
                     let brackets = body.iter().filter(|b| matches!(b, b'[' | b'{')).count();
                     assert!(
-                        brackets > crate::sources::MAX_JSON_DEPTH,
+                        brackets > sources::MAX_JSON_DEPTH,
                         "{target}: refused as too deep with {brackets} brackets"
                     );
                 } else {
@@ -160,11 +176,11 @@ fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>)
     }
 }
 
-/// The 422 for JSON nested deeper than [`crate::sources::MAX_JSON_DEPTH`].
+/// The 422 for JSON nested deeper than [`sources::MAX_JSON_DEPTH`].
 fn depth_limited(e: &SourceError) -> bool {
     let detail = format!(
         "the JSON is nested deeper than {} levels",
-        crate::sources::MAX_JSON_DEPTH
+        sources::MAX_JSON_DEPTH
     );
     matches!(e, SourceError::Invalid { errors, .. }
         if errors.len() == 1 && errors[0].pointer.is_empty() && errors[0].detail == detail)
@@ -190,7 +206,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// `kratos`: the whole input is the body; parsed without and with a trigger id header.
 pub fn kratos(data: &[u8]) {
     let body = Bytes::copy_from_slice(data);
-    let plain = crate::sources::kratos::parse(&HeaderMap::new(), &body);
+    let kratos = &VERIFIERS.kratos;
+    let plain = kratos.parse(&HeaderMap::new(), &body);
     check_parsed("kratos", data, &plain);
     if let Ok(p) = &plain {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
@@ -201,7 +218,7 @@ pub fn kratos(data: &[u8]) {
     }
     let mut headers = HeaderMap::new();
     headers.insert("ory-webhook-trigger-id", HeaderValue::from_static(TRIGGER));
-    let triggered = crate::sources::kratos::parse(&headers, &body);
+    let triggered = kratos.parse(&headers, &body);
     check_parsed("kratos", data, &triggered);
     assert_eq!(
         plain.is_ok(),
@@ -215,7 +232,9 @@ pub fn kratos(data: &[u8]) {
 
 /// `identus`: the whole input is the body.
 pub fn identus(data: &[u8]) {
-    let r = crate::sources::identus::parse(&Bytes::copy_from_slice(data));
+    let r = VERIFIERS
+        .identus
+        .parse(&HeaderMap::new(), &Bytes::copy_from_slice(data));
     check_parsed("identus", data, &r);
     if let Ok(p) = &r {
         assert_eq!(p.sender_id.as_deref(), Some(p.dedupe_key.as_str()));
@@ -230,13 +249,13 @@ pub fn identus(data: &[u8]) {
 /// `abp` with `envelope: true`: without and with an `events` allow-list.
 pub fn abp_envelope(data: &[u8]) {
     let body = Bytes::copy_from_slice(data);
-    let open = crate::sources::abp::parse(&body, true, None);
+    let open = VERIFIERS.abp_envelope.parse(&HeaderMap::new(), &body);
     check_parsed("abp_envelope", data, &open);
     if let Ok(p) = &open {
         assert!(!p.dedupe_key.trim().is_empty());
     }
     let allowed = &VERIFIERS.abp_events;
-    let listed = crate::sources::abp::parse(&body, true, Some(allowed));
+    let listed = VERIFIERS.abp_listed.parse(&HeaderMap::new(), &body);
     check_parsed("abp_envelope", data, &listed);
     if let Ok(p) = &listed {
         assert!(open.is_ok(), "abp_envelope: an allow-list let more through");
@@ -249,7 +268,9 @@ pub fn abp_envelope(data: &[u8]) {
 
 /// `abp` with `envelope: false` (bare data, keyed by its digest).
 pub fn abp_bare(data: &[u8]) {
-    let r = crate::sources::abp::parse(&Bytes::copy_from_slice(data), false, None);
+    let r = VERIFIERS
+        .abp_bare
+        .parse(&HeaderMap::new(), &Bytes::copy_from_slice(data));
     check_parsed("abp_bare", data, &r);
     match &r {
         Ok(p) => assert_eq!(
@@ -447,7 +468,7 @@ pub fn config_yaml(data: &[u8]) {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    match crate::config::load_from_str(yaml, &env) {
+    match crate::startup::load_settings_from_str(yaml, &env) {
         Ok(settings) => {
             let production = env
                 .get(crate::config::ENV_NAME_VAR)
@@ -461,6 +482,10 @@ pub fn config_yaml(data: &[u8]) {
                 let verifier = crate::verify::Verifier::from_settings(&s.verify);
                 let _ = verifier.credential_header();
                 let _ = settings.body_limit_for(s);
+                assert!(
+                    sources::build(s).is_ok(),
+                    "config_yaml: a checked source's kind does not build"
+                );
             }
         }
         Err(e) => assert!(!e.0.is_empty(), "config_yaml: an error with no message"),

@@ -2,22 +2,33 @@
 //! Hyperledger Identus Cloud Agents and ASP.NET Boilerplate applications, exactly once.
 //!
 //! # Layout
-//! - [`config`]: the `Settings` tree, layered from YAML files and `HOOKGATE__…` variables.
-//! - [`telemetry`]: logging (pretty or JSON) and the Prometheus recorder.
-//! - [`startup`]: [`startup::Application`]: listeners, routers, the tower stack, shutdown.
-//! - [`verify`]: one verifier per scheme and the middleware that runs them.
-//! - [`sources`]: the typed payloads of each sender kind and the receive handler.
-//! - [`store`]: the `Store` trait and its SQLite backend (group commit).
-//! - [`admin`]: the admin API and `/metrics`.
-//! - [`error`]: problem+json and Kratos `messages` answers.
+//! One folder per stage of the path an event takes. Each module's own doc says what it
+//! promises and what it may call; calls only go down this list (no two modules call each
+//! other), and `tests/api/layout.rs` checks it.
+//!
+//! - [`startup`]: [`startup::Application`]: the configuration checked whole, the store, the
+//!   source routes, the listeners, and the order things stop in. It may call everything below.
+//! - [`admin`]: the admin listener: the read API over events and projections, `/metrics`.
+//! - [`receive`]: the source routes (a table that can change at run time) and the pipeline
+//!   of a request: verify, read the body, parse, store, answer.
+//! - [`sources`]: one file per sender kind behind the `Kind` trait, listed in `sources::KINDS`.
+//! - [`verify`]: one file per verification scheme; a leaf, also used to sign (`hookgate sign`).
 //! - [`sign`]: `hookgate sign`, the headers a sender would send.
+//! - [`http`]: the accept loop, the layer stack, health routes, problem+json answers.
+//! - [`store`]: the store traits (events, projections) and the SQLite backend.
+//! - [`telemetry`]: logging (pretty or JSON) and the Prometheus recorder.
+//! - [`shutdown`]: the signals that stop hookgate, and the one that must not (SIGXFSZ).
+//! - [`config`]: the `Settings` tree: types, loading, validation. It calls nothing.
+//! - `fuzz` (with the `fuzzing` feature only): the entry points of the fuzz targets.
 
 pub mod admin;
 pub mod config;
-pub mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
-pub mod serve;
+pub mod http;
+pub mod receive;
+pub mod shutdown;
 pub mod sign;
 pub mod sources;
 pub mod startup;

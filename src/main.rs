@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hookgate::config::{self, LoadOptions};
+use hookgate::config::LoadOptions;
+use hookgate::shutdown::shutdown_signal;
 use hookgate::sign::{self, SignScheme};
-use hookgate::startup::{Application, shutdown_signal};
+use hookgate::startup::{Application, load_settings};
 use hookgate::telemetry;
 
 /// A webhook receiver for Ory Kratos, Hyperledger Identus and ASP.NET Boilerplate.
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::CheckConfig => match config::load(&opts) {
+        Command::CheckConfig => match load_settings(&opts) {
             Ok(s) => {
                 let ids: Vec<&str> = s.sources.keys().map(String::as_str).collect();
                 println!(
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => {
-            let settings = match config::load(&opts) {
+            let settings = match load_settings(&opts) {
                 Ok(s) => s,
                 Err(e) => {
                     eprint!("{e}");

@@ -1,35 +1,60 @@
-//! Building and running the application: listeners, routers, the tower stack, shutdown.
+//! Building and running the application: the configuration checked whole, the store, the
+//! source routes, both listeners, and the order things stop in.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{BoxError, Json, Router};
-use http::{HeaderName, StatusCode};
+use axum::Router;
+use http::HeaderName;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::admin::{self, AdminState};
-use crate::config::{Scheme, Settings};
-use crate::error::{problem, unavailable};
-use crate::serve;
-use crate::sources::{self, SourceState};
+use crate::config::{self, ConfigErrors, LoadOptions, Scheme, Settings};
+use crate::http::{health, serve, stack};
+use crate::receive::{Routes, Source};
+use crate::shutdown::catch_file_size_signal;
+use crate::sources;
 use crate::store::{self, Store};
 use crate::telemetry;
 use crate::verify::{self, SecretDigests, bearer::Bearer};
+
+/// Loads the configuration and checks all of it, as `serve` and `check-config` do: what
+/// [`config::load`] checks and each source's kind and options ([`sources::check`]), every
+/// error of both in one list.
+///
+/// # Errors
+/// Every problem found, each naming its field.
+pub fn load_settings(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+    let settings = config::read(opts)?;
+    checked(settings, opts.environment().as_deref())
+}
+
+/// [`load_settings`] with `yaml` as the only file and `env` as the whole environment.
+///
+/// # Errors
+/// Every problem found, each naming its field.
+pub fn load_settings_from_str(
+    yaml: &str,
+    env: &HashMap<String, String>,
+) -> Result<Settings, ConfigErrors> {
+    let settings = config::read_from_str(yaml, env)?;
+    checked(settings, env.get(config::ENV_NAME_VAR).map(String::as_str))
+}
+
+fn checked(settings: Settings, environment: Option<&str>) -> Result<Settings, ConfigErrors> {
+    let mut errors = settings.problems(Settings::is_production(environment));
+    errors.extend(sources::check(&settings));
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
 
 /// A built application: listeners bound, store open, routers ready.
 pub struct Application {
@@ -37,6 +62,7 @@ pub struct Application {
     admin: TcpListener,
     public_router: Router,
     admin_router: Router,
+    routes: Routes,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
     limits: serve::Limits,
@@ -54,31 +80,47 @@ impl Application {
         catch_file_size_signal();
         let store = store::connect(&settings.store).await?;
         let metrics = telemetry::metrics_handle();
-        let mut sources = Vec::with_capacity(settings.sources.len());
+        let routes = Routes::default();
+        let mut sensitive: Vec<HeaderName> = vec![
+            http::header::AUTHORIZATION,
+            http::header::COOKIE,
+            HeaderName::from_static(verify::abp_signature::HEADER),
+            HeaderName::from_static(verify::api_key::DEFAULT_HEADER),
+        ];
         for (id, s) in &settings.sources {
-            if s.verify.scheme == Scheme::None {
+            if s.verify.scheme.scheme() == Scheme::None {
                 tracing::warn!(source = %id, path = %s.path, "source has verify.scheme `none`: anyone who can reach it can store events");
             }
-            sources.push((
-                s.path.clone(),
-                Arc::new(SourceState::new(id, s, &settings, store.clone())),
-            ));
+            let kind = sources::build(s).map_err(|errors| {
+                let all: Vec<String> = errors
+                    .into_iter()
+                    .map(|(field, why)| format!("sources.{id}.{field}: {why}"))
+                    .collect();
+                anyhow::anyhow!(all.join("; "))
+            })?;
+            let source = Source::new(id, s, kind, settings.body_limit_for(s), store.clone());
+            if let Some(h) = source.credential_header() {
+                sensitive.push(h.clone());
+            }
+            routes
+                .add(Arc::new(source))
+                .with_context(|| format!("sources.{id}.path"))?;
         }
-        let public_router = public_router(&settings, &sources, store.clone());
+        let public_router = stack::public(
+            health::router(store.clone()).merge(routes.router()),
+            &settings.server,
+            sensitive,
+        );
         let token = settings
             .admin
             .token
             .as_ref()
             .map(|t| t.expose_secret().as_bytes())
             .unwrap_or_default();
-        let admin_router = admin::router(AdminState {
+        let admin_router = stack::admin(admin::router(AdminState {
             store: store.clone(),
             token: Arc::new(Bearer::new(SecretDigests::new([token]))),
             metrics,
-        })
-        // The path only: a query string may carry what a caller should not have put there.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            tracing::debug_span!("admin", method = %req.method(), path = %req.uri().path())
         }));
         let public = TcpListener::bind(&settings.server.listen)
             .await
@@ -93,6 +135,7 @@ impl Application {
             admin,
             public_router,
             admin_router,
+            routes,
             store,
             shutdown_timeout: settings.server.shutdown_timeout.0,
             limits: serve::Limits {
@@ -108,6 +151,16 @@ impl Application {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or_default()
+    }
+
+    /// The table of source routes: a source added here is served at once.
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// The admin listener's port.
@@ -189,164 +242,134 @@ impl Application {
     }
 }
 
-fn public_router(
-    settings: &Settings,
-    sources: &[(String, Arc<SourceState>)],
-    store: Arc<dyn Store>,
-) -> Router {
-    let mut router = Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/readyz", get(readyz).with_state(store));
-    let mut sensitive: Vec<HeaderName> = vec![
-        http::header::AUTHORIZATION,
-        http::header::COOKIE,
-        HeaderName::from_static(verify::abp_signature::HEADER),
-        HeaderName::from_static(verify::api_key::DEFAULT_HEADER),
-    ];
-    for (path, src) in sources {
-        if let Some(h) = src.verifier.credential_header() {
-            sensitive.push(h);
-        }
-        let r = Router::new()
-            .route(path, post(sources::receive))
-            .route_layer(from_fn_with_state(src.clone(), verify::verify_request))
-            .route_layer(from_fn_with_state(src.clone(), sources::track))
-            .with_state(src.clone());
-        router = router.merge(r);
-    }
-    let timeout = settings.server.request_timeout.0;
-    router
-        .fallback(|| async {
-            problem(
-                StatusCode::NOT_FOUND,
-                "Not Found",
-                "no source is configured at this path",
-            )
-        })
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request| {
-                            let request_id = req
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            tracing::info_span!(
-                                "request",
-                                request_id = %request_id,
-                                method = %req.method(),
-                                path = %req.uri().path(),
-                                source = tracing::field::Empty,
-                            )
-                        })
-                        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                        .on_failure(DefaultOnFailure::new().level(Level::WARN)),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CatchPanicLayer::custom(|_| {
-                    problem(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Internal Server Error",
-                        "the request could not be handled",
-                    )
-                }))
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(settings.server.max_concurrent_requests)
-                .layer(from_fn_with_state(timeout, request_timeout)),
-        )
-}
+#[cfg(test)]
+mod tests {
+    //! The whole check: what `config` checks and what each kind checks, in one run.
 
-async fn overloaded(err: BoxError) -> Response {
-    if err.is::<tower::load_shed::error::Overloaded>() {
-        unavailable("hookgate is at its concurrency limit; retry shortly", 1)
-    } else {
-        tracing::error!(error = %err, "unexpected middleware error");
-        problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            "the request could not be handled",
-        )
-    }
-}
+    use std::path::{Path, PathBuf};
 
-async fn request_timeout(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => problem(
-            StatusCode::REQUEST_TIMEOUT,
-            "Request Timeout",
-            "the request took longer than the server's request timeout",
-        ),
-    }
-}
+    use super::*;
 
-async fn readyz(State(store): State<Arc<dyn Store>>) -> Response {
-    match store.ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            unavailable("the store is not reachable", 5)
+    const MINIMAL: &str = r#"
+admin:
+  token: admin-token-1234567890
+store:
+  url: sqlite://x.db
+sources:
+  kratos:
+    kind: kratos
+    path: /kratos
+    verify: { scheme: api_key, header: X-Api-Key, secrets: ["k1"] }
+"#;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn opts(files: Vec<PathBuf>) -> LoadOptions {
+        LoadOptions {
+            files,
+            config_dir: None,
+            env: Some(HashMap::new()),
         }
     }
-}
 
-/// Turns SIGXFSZ (a write past the process's file size limit, `RLIMIT_FSIZE`) into a failed
-/// write: by default the signal kills the process, which would lose every request in flight. A
-/// failed write fails the commit, so requests get 503 and the store recovers when it can write.
-fn catch_file_size_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
-            Ok(mut s) => {
-                tokio::spawn(async move {
-                    let mut last: Option<tokio::time::Instant> = None;
-                    while s.recv().await.is_some() {
-                        // Every failed write raises one: say so once a minute at most.
-                        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                            last = Some(tokio::time::Instant::now());
-                            tracing::warn!(
-                                "a write went past the file size limit (SIGXFSZ); the store answers 503 until it can write again"
-                            );
-                        }
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "SIGXFSZ cannot be caught; a file size limit would stop hookgate")
-            }
+    fn errors_of(r: Result<Settings, ConfigErrors>) -> Vec<String> {
+        match r {
+            Ok(_) => panic!("expected configuration errors"),
+            Err(e) => e.0,
         }
     }
-}
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    #[test]
+    fn unknown_keys_are_rejected_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "a.yaml",
+            &MINIMAL.replace("path: /kratos", "path: /kratos\n    pth: /typo"),
+        );
+        let errs = errors_of(load_settings(&opts(vec![f])));
+        assert!(
+            errs[0].starts_with("sources.kratos.pth: unknown field `pth`"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn cross_field_mistakes_are_all_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+admin: { token: t }
+sources:
+  Bad:
+    kind: identus
+    path: identus
+    verify: { scheme: bearer, header: X-Key, secrets: [""] }
+    events: [A]
+  b:
+    kind: kratos
+    path: /k
+    verify: { scheme: api_key, in: cookie, secrets: [k] }
+"#;
+        let f = write(dir.path(), "a.yaml", text);
+        let errs = errors_of(load_settings(&opts(vec![f])));
+        for want in [
+            "sources.Bad: a source id may hold only",
+            "sources.Bad.path: must start with `/`",
+            "sources.Bad.events: only `abp` sources",
+            "sources.Bad.verify.header: only `api_key`",
+            "sources.Bad.verify.secrets[0]: must not be empty",
+            "sources.b.verify.cookie: `in: cookie` needs the cookie name",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "missing {want:?} in {errs:#?}"
+            );
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    }
+
+    #[test]
+    fn an_unknown_kind_is_named_with_the_kinds_there_are() {
+        let errs = errors_of(load_settings_from_str(
+            &MINIMAL.replace("kind: kratos", "kind: github"),
+            &HashMap::new(),
+        ));
+        assert!(
+            errs[0].starts_with("sources.kratos.kind: unknown variant `github`"),
+            "{}",
+            errs[0]
+        );
+        let errs = errors_of(load_settings_from_str(
+            &MINIMAL.replace("path: /kratos", "path: /kratos\n    pth: /typo"),
+            &HashMap::new(),
+        ));
+        assert!(
+            errs[0].starts_with("sources.kratos.pth: unknown field `pth`"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_of_every_source_is_reported_in_one_run() {
+        let text = MINIMAL.replace(
+            "path: /kratos",
+            "path: /kratos\n    pth: /typo\n    evnts: [A]\n    envelope: false",
+        );
+        let errs = errors_of(load_settings_from_str(&text, &HashMap::new()));
+        for want in [
+            "sources.kratos.pth: unknown field",
+            "sources.kratos.evnts: unknown field",
+            "sources.kratos.envelope: only `abp` sources take `envelope`",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "missing {want:?} in {errs:#?}"
+            );
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

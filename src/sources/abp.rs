@@ -8,12 +8,83 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{ParsedEvent, SourceError, body_digest, from_json};
+use super::json::{body_digest, check_depth, from_json};
+use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError, read_options};
+use crate::config::de::lenient_bool_opt;
+
+/// `kind: abp`, with its options `events` and `envelope`.
+pub const KIND: Registration = Registration {
+    name: "abp",
+    options: &["events", "envelope"],
+    build,
+};
+
+/// The options of an `abp` source.
+#[derive(Debug, Default, Deserialize)]
+struct AbpOptions {
+    /// Accept only these webhook names (others get 422).
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    /// `false` for publishers set to `SendExactSameData` (the body is the bare data).
+    #[serde(default, deserialize_with = "lenient_bool_opt")]
+    envelope: Option<bool>,
+}
+
+fn build(options: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    let o: AbpOptions = read_options(options)?;
+    let mut errors = Vec::new();
+    if let Some(events) = &o.events {
+        if o.envelope == Some(false) {
+            errors.push((
+                "events".into(),
+                "a source with `envelope: false` receives bare data with no webhook name to filter on; remove `events`".into(),
+            ));
+        }
+        if events.iter().any(|n| n.trim().is_empty()) {
+            errors.push(("events".into(), "names must not be empty".into()));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Arc::new(Abp {
+        envelope: o.envelope.unwrap_or(true),
+        events: o.events.map(|e| e.into_iter().collect()),
+    }))
+}
+
+/// ASP.NET Boilerplate.
+#[derive(Debug)]
+pub struct Abp {
+    /// False when the body is the bare data (`SendExactSameData`).
+    envelope: bool,
+    /// The allowed webhook names, if restricted.
+    events: Option<HashSet<String>>,
+}
+
+impl Abp {
+    /// Whether bodies are `WebhookPayload` envelopes (`envelope`, default true).
+    pub fn envelope(&self) -> bool {
+        self.envelope
+    }
+}
+
+impl Kind for Abp {
+    fn name(&self) -> &'static str {
+        KIND.name
+    }
+
+    fn parse(&self, _: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
+        parse(body, self.envelope, self.events.as_ref())
+    }
+}
 
 /// The payload, PascalCase as ABP writes it (camelCase accepted for custom serializer options).
 #[derive(Deserialize)]
@@ -41,7 +112,7 @@ pub fn parse(
     envelope: bool,
     allowed: Option<&HashSet<String>>,
 ) -> Result<ParsedEvent, SourceError> {
-    super::check_depth(body)?;
+    check_depth(body)?;
     if !envelope {
         serde_json::from_slice::<IgnoredAny>(body).map_err(|e| SourceError::malformed(&e))?;
         return Ok(ParsedEvent {

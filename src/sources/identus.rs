@@ -5,14 +5,51 @@
 //! states its own OpenAPI file does not list, and a 422 would make it drop the event.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, from_json, sub_range};
-use crate::store::{IdentusKind, Projection};
+use super::json::{check_depth, from_json, sub_range};
+use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError};
+use crate::store::Projection;
+
+/// `kind: identus`. It takes no options.
+pub const KIND: Registration = Registration {
+    name: "identus",
+    options: &[],
+    build,
+};
+
+fn build(_: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    Ok(Arc::new(Identus))
+}
+
+/// The Hyperledger Identus Cloud Agent.
+#[derive(Debug)]
+pub struct Identus;
+
+impl Kind for Identus {
+    fn name(&self) -> &'static str {
+        KIND.name
+    }
+
+    fn parse(&self, _: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
+        parse(body)
+    }
+}
+
+/// The projection views, one per record kind: the latest state per wallet and record id.
+pub const CONNECTIONS: &str = "identus/connections";
+/// `IssueCredentialRecordUpdated`, keyed by `recordId`.
+pub const CREDENTIALS: &str = "identus/credentials";
+/// `PresentationUpdated`, keyed by `presentationId`.
+pub const PRESENTATIONS: &str = "identus/presentations";
+/// `DIDStatusUpdated`, keyed by `did`.
+pub const DIDS: &str = "identus/dids";
 
 /// The envelope (`event-notification` `Event[A]`).
 #[derive(Deserialize)]
@@ -162,7 +199,7 @@ fn required(pointer: &str, value: &str) -> Result<(), SourceError> {
 /// # Errors
 /// 400 for bad JSON, 422 naming the field for an event that does not fit.
 pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
-    super::check_depth(body)?;
+    check_depth(body)?;
     let env: Envelope<'_> = from_json(body, "")?;
     required("/type", &env.kind)?;
     required("/id", &env.id)?;
@@ -181,50 +218,38 @@ pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
         "ConnectionUpdated" => {
             let c: Connection = typed(env.data)?;
             required("/data/connectionId", &c.connection_id)?;
-            (
-                Some(IdentusKind::Connections),
-                c.connection_id,
-                Some(c.state),
-            )
+            (Some(CONNECTIONS), c.connection_id, Some(c.state))
         }
         "IssueCredentialRecordUpdated" => {
             let r: IssueCredentialRecord = typed(env.data)?;
             required("/data/recordId", &r.record_id)?;
-            (
-                Some(IdentusKind::Credentials),
-                r.record_id,
-                Some(r.protocol_state),
-            )
+            (Some(CREDENTIALS), r.record_id, Some(r.protocol_state))
         }
         "PresentationUpdated" => {
             let p: PresentationStatus = typed(env.data)?;
             required("/data/presentationId", &p.presentation_id)?;
-            (
-                Some(IdentusKind::Presentations),
-                p.presentation_id,
-                Some(p.status),
-            )
+            (Some(PRESENTATIONS), p.presentation_id, Some(p.status))
         }
         "DIDStatusUpdated" => {
             let d: ManagedDid = typed(env.data)?;
             required("/data/did", &d.did)?;
-            (Some(IdentusKind::Dids), d.did, Some(d.status))
+            (Some(DIDS), d.did, Some(d.status))
         }
         // A type this version does not know: stored as it is, without a projection.
         _ => (None, String::new(), None),
     };
     let data = sub_range(body, env.data.get());
-    let projection = kind
-        .zip(data)
-        .map(|(kind, data)| Projection::IdentusRecord {
-            wallet_id: env.wallet_id.to_string(),
-            kind,
-            record_id,
-            state,
-            ts: env.ts.to_string(),
-            ts_ns,
-            data,
-        });
+    // Ordered by `ts`: the agent does not deliver in order, and an older state must not
+    // replace a newer one.
+    let projection = kind.zip(data).map(|(view, range)| Projection {
+        view,
+        scope: env.wallet_id.to_string(),
+        key: record_id,
+        state,
+        attrs: vec![("ts", env.ts.to_string())],
+        order: Some(ts_ns),
+        range,
+    });
     Ok(ParsedEvent {
         event_type: Some(env.kind.into_owned()),
         dedupe_key: env.id.to_string(),
@@ -247,18 +272,15 @@ pub(crate) mod tests {
     pub const PRESENTATION: &str = include_str!("../../tests/fixtures/identus_presentation.json");
     pub const DID: &str = include_str!("../../tests/fixtures/identus_did.json");
 
-    fn projected(body: &str) -> (ParsedEvent, IdentusKind, String, Option<String>) {
+    fn projected(body: &str) -> (ParsedEvent, &'static str, String, Option<String>) {
         let p = parse(&Bytes::from(body.to_string())).unwrap();
-        let Some(Projection::IdentusRecord {
-            kind,
-            record_id,
-            state,
-            ..
+        let Some(Projection {
+            view, key, state, ..
         }) = p.projection.clone()
         else {
             panic!("no projection for {body}")
         };
-        (p, kind, record_id, state)
+        (p, view, key, state)
     }
 
     #[test]
@@ -267,7 +289,7 @@ pub(crate) mod tests {
         assert_eq!(
             (kind, id.as_str(), state.as_deref()),
             (
-                IdentusKind::Connections,
+                CONNECTIONS,
                 "0527aea1-d131-3948-a34d-03af39aba8b4",
                 Some("ConnectionResponseSent")
             )
@@ -278,7 +300,7 @@ pub(crate) mod tests {
         assert_eq!(
             (kind, id.as_str(), state.as_deref()),
             (
-                IdentusKind::Credentials,
+                CREDENTIALS,
                 "80d612dc-0ded-4ac9-90b4-1b8eabb04545",
                 Some("CredentialSent")
             )
@@ -287,13 +309,13 @@ pub(crate) mod tests {
         assert_eq!(
             (kind, id.as_str(), state.as_deref()),
             (
-                IdentusKind::Presentations,
+                PRESENTATIONS,
                 "3c6d9fa5-d277-431e-a6cb-d3956e47e610",
                 Some("PresentationVerified")
             )
         );
         let (_, kind, id, state) = projected(DID);
-        assert_eq!(kind, IdentusKind::Dids);
+        assert_eq!(kind, DIDS);
         assert!(id.starts_with("did:prism:4a5b"));
         assert_eq!(state.as_deref(), Some("PUBLISHED"));
     }
@@ -304,7 +326,7 @@ pub(crate) mod tests {
         assert_eq!(
             (kind, id.as_str(), state.as_deref()),
             (
-                IdentusKind::Connections,
+                CONNECTIONS,
                 "c10787cf-99bb-47f4-99bb-1fdcca32b673",
                 Some("InvitationGenerated")
             )
@@ -314,7 +336,11 @@ pub(crate) mod tests {
     #[test]
     fn the_projection_keeps_the_data_bytes_as_sent() {
         let body = Bytes::from_static(DID.as_bytes());
-        let Some(Projection::IdentusRecord { data, ts_ns, .. }) = parse(&body).unwrap().projection
+        let Some(Projection {
+            range: data,
+            order: Some(ts_ns),
+            ..
+        }) = parse(&body).unwrap().projection
         else {
             panic!()
         };

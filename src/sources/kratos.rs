@@ -4,17 +4,62 @@
 //! them to the user. Message ids 1 and 2 are the reference handler's; the others are hookgate's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ParsedEvent, SourceError, body_digest, from_json, sub_range};
-use crate::error::KratosMessages;
-use crate::store::Projection;
+use super::json::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
+use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError};
+use crate::http::problem::{FieldError, json_response};
+use crate::store::{EventId, Projection};
+
+/// `kind: kratos`. It takes no options.
+pub const KIND: Registration = Registration {
+    name: "kratos",
+    options: &[],
+    build,
+};
+
+fn build(_: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    Ok(Arc::new(Kratos))
+}
+
+/// The projection view of the latest identity per identity id.
+pub const VIEW: &str = "kratos/identities";
+
+/// Ory Kratos.
+#[derive(Debug)]
+pub struct Kratos;
+
+impl Kind for Kratos {
+    fn name(&self) -> &'static str {
+        KIND.name
+    }
+
+    fn parse(&self, headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
+        parse(headers, body)
+    }
+
+    /// Kratos with `response.parse: true` needs a JSON body; `{}` changes nothing.
+    fn accepted(&self, _: EventId, _: bool) -> Response {
+        (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            Bytes::from_static(b"{}"),
+        )
+            .into_response()
+    }
+
+    fn refused(&self, e: SourceError) -> Response {
+        error_response(e)
+    }
+}
 
 /// `identity` is missing or `null` (reference handler id).
 pub const MSG_IDENTITY_NULL: u32 = 1;
@@ -109,11 +154,11 @@ struct RecoveryAddress {
 /// # Errors
 /// 400 for bad JSON, 422 (ids 1, 2, 4) for a body that does not fit.
 pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
-    super::check_depth(body)?;
-    super::require_object(body, "")?;
+    check_depth(body)?;
+    require_object(body, "")?;
     let outer: Body<'_> = match serde_json::from_slice(body) {
         Ok(b) => b,
-        Err(e) if e.is_syntax() || e.is_eof() || !super::valid_json(body) => {
+        Err(e) if e.is_syntax() || e.is_eof() || !valid_json(body) => {
             return Err(SourceError::malformed(&e));
         }
         Err(_) => {
@@ -125,8 +170,8 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     };
     let Some(raw) = outer.identity else {
         return Err(SourceError::Invalid {
-            kratos_id: MSG_IDENTITY_NULL,
-            errors: vec![crate::error::FieldError {
+            code: Some(MSG_IDENTITY_NULL),
+            errors: vec![FieldError {
                 pointer: "/identity".into(),
                 detail: "identity is null".into(),
             }],
@@ -136,8 +181,8 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     let id = identity.id.as_deref().unwrap_or_default();
     if id.is_empty() {
         return Err(SourceError::Invalid {
-            kratos_id: MSG_IDENTITY_ID_EMPTY,
-            errors: vec![crate::error::FieldError {
+            code: Some(MSG_IDENTITY_ID_EMPTY),
+            errors: vec![FieldError {
                 pointer: "/identity/id".into(),
                 detail: "identity.id is empty".into(),
             }],
@@ -160,11 +205,17 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
         event_type: Some("identity".into()),
         dedupe_key,
         sender_id: trigger.or_else(|| header(REQUEST_ID)).map(str::to_string),
-        projection: sub_range(body, raw.get()).map(|range| Projection::KratosIdentity {
-            identity_id: id.to_string(),
+        projection: sub_range(body, raw.get()).map(|range| Projection {
+            view: VIEW,
+            scope: String::new(),
+            key: id.to_string(),
             state: identity.state,
-            schema_id: identity.schema_id,
-            identity: range,
+            attrs: identity
+                .schema_id
+                .map(|s| vec![("schema_id", s)])
+                .unwrap_or_default(),
+            order: None,
+            range,
         }),
     })
 }
@@ -186,7 +237,8 @@ pub fn error_response(e: SourceError) -> Response {
         }
         SourceError::UnsupportedMediaType(d) => KratosMessages::error(MSG_CONTENT_TYPE, d, None)
             .into_response(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        SourceError::Invalid { kratos_id, errors } => {
+        SourceError::Invalid { code, errors } => {
+            let kratos_id = code.unwrap_or(MSG_INVALID_FIELD);
             let first = errors.into_iter().next();
             let (text, context) = match (kratos_id, first) {
                 (MSG_IDENTITY_NULL | MSG_IDENTITY_ID_EMPTY, Some(f)) => (f.detail, None),
@@ -209,10 +261,60 @@ pub fn error_response(e: SourceError) -> Response {
     }
 }
 
+/// Kratos' error body (`web_hook.go` `rawHookResponse`), which a flow-interrupting hook shows to
+/// the user: `{"messages":[{"instance_ptr":…,"messages":[{"id":…,"text":…,"type":"error","context":…}]}]}`.
+#[derive(Debug, Serialize)]
+pub struct KratosMessages {
+    messages: Vec<KratosErrorMessage>,
+}
+
+#[derive(Debug, Serialize)]
+struct KratosErrorMessage {
+    instance_ptr: Option<String>,
+    messages: Vec<KratosDetail>,
+}
+
+#[derive(Debug, Serialize)]
+struct KratosDetail {
+    id: u32,
+    text: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    context: Option<serde_json::Value>,
+}
+
+impl KratosMessages {
+    /// One flow-level error message (no `instance_ptr`), with an optional context object.
+    pub fn error(id: u32, text: impl Into<String>, context: Option<serde_json::Value>) -> Self {
+        Self {
+            messages: vec![KratosErrorMessage {
+                instance_ptr: None,
+                messages: vec![KratosDetail {
+                    id,
+                    text: text.into(),
+                    kind: "error",
+                    context,
+                }],
+            }],
+        }
+    }
+
+    /// The answer with `status` (Kratos shows the messages only for 4xx other than 429).
+    pub fn into_response(self, status: StatusCode) -> Response {
+        json_response(status, "application/json", &self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    async fn body_of(res: Response) -> serde_json::Value {
+        use http_body_util::BodyExt as _;
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
 
     /// PROTOCOLS.md §1.8: the Ory guide's registration identity (PrePersist).
     pub(crate) const GUIDE_IDENTITY: &str =
@@ -231,9 +333,11 @@ mod tests {
         Bytes::from(format!("{{\n   \"identity\": {identity}\n}}\n"))
     }
 
-    fn invalid(r: Result<ParsedEvent, SourceError>) -> (u32, Vec<crate::error::FieldError>) {
+    fn invalid(r: Result<ParsedEvent, SourceError>) -> (u32, Vec<FieldError>) {
         match r {
-            Err(SourceError::Invalid { kratos_id, errors }) => (kratos_id, errors),
+            Err(SourceError::Invalid { code, errors }) => {
+                (code.unwrap_or(MSG_INVALID_FIELD), errors)
+            }
             other => panic!("expected 422, got {other:?}"),
         }
     }
@@ -243,15 +347,17 @@ mod tests {
         for identity in [GUIDE_IDENTITY, LEANCODE_IDENTITY] {
             let b = body(identity);
             let p = parse(&HeaderMap::new(), &b).unwrap();
-            let Some(Projection::KratosIdentity {
-                identity_id,
-                identity: raw,
+            let Some(Projection {
+                view,
+                key: identity_id,
+                range: raw,
                 state,
                 ..
             }) = p.projection
             else {
                 panic!("no projection")
             };
+            assert_eq!(view, VIEW);
             assert!(identity_id.starts_with("3a5293f1") || identity_id.ends_with("0001"));
             assert_eq!(state.as_deref(), Some("active"));
             assert_eq!(
@@ -351,5 +457,16 @@ mod tests {
         ));
         let (id, _) = invalid(parse(&HeaderMap::new(), &Bytes::from_static(b"[1]")));
         assert_eq!(id, MSG_INVALID_FIELD);
+    }
+
+    #[tokio::test]
+    async fn kratos_messages_match_the_reference_handler_shape() {
+        let res = KratosMessages::error(1, "identity is null", None)
+            .into_response(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.status(), 422);
+        assert_eq!(
+            body_of(res).await,
+            serde_json::json!({"messages":[{"instance_ptr":null,"messages":[{"id":1,"text":"identity is null","type":"error","context":null}]}]})
+        );
     }
 }

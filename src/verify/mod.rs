@@ -1,14 +1,17 @@
-//! Request verification: proving a request came from the sender before its body is trusted.
+//! Request verification: proving a request came from the sender before its body is trusted,
+//! and (for outbound delivery) signing what hookgate sends the way a receiver checks it.
 //!
 //! # Layout
-//! - [`Verifier`]: one runtime value per source, built once from its `verify` block.
+//! - [`Verifier`]: one runtime value per source, built once from its `verify` block. Checking
+//!   happens in two steps, so that nothing is read before the headers pass:
+//!   [`Verifier::check_headers`], then [`Verifier::check_body`] over the exact bytes, which gives
+//!   a [`VerifiedBody`]; nothing else can make one.
 //! - one file per scheme: [`api_key`], [`basic`], [`bearer`], [`abp_signature`].
-//! - [`verify_request`]: the axum middleware in front of each source's route. It checks the
-//!   headers, reads the body once (under the source's size limit), checks signatures over those
-//!   exact bytes, and hands them on as a [`VerifiedBody`], which nothing else can construct.
 //!
-//! Every failure is answered with the same 401 body; the reason goes to the log at warn, never
-//! with the secret or the expected value.
+//! Every failure is answered with the same 401 body ([`Verifier::unauthorized`]); the caller
+//! logs the [`Failure`], which never holds the secret or the expected value.
+//!
+//! A leaf: it may call `config` (the `verify` block's types) and `http` (the 401 answer) only.
 
 pub mod abp_signature;
 pub mod api_key;
@@ -16,23 +19,17 @@ pub mod basic;
 pub mod bearer;
 
 use std::fmt;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
-use bytes::BytesMut;
-use http::header::{CONTENT_LENGTH, WWW_AUTHENTICATE};
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{KeyLocation, Scheme, VerifySettings};
-use crate::error::problem;
-use crate::sources::{SourceError, SourceState};
+use crate::config::{Scheme, SchemeSettings, VerifySettings};
+use crate::http::problem::problem;
 
 /// Why a request failed verification. Logged, never sent to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,25 +109,26 @@ impl Verifier {
     /// Builds the runtime verifier from a (validated) `verify` block.
     pub fn from_settings(v: &VerifySettings) -> Self {
         let secrets = || SecretDigests::new(v.secrets.iter().map(|s| s.expose_secret().as_bytes()));
-        match v.scheme {
-            Scheme::ApiKey => Verifier::ApiKey(match v.location.unwrap_or_default() {
-                KeyLocation::Header => api_key::ApiKey::header(
-                    v.header
-                        .as_deref()
-                        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-                        .unwrap_or(HeaderName::from_static(api_key::DEFAULT_HEADER)),
-                    secrets(),
-                ),
-                KeyLocation::Cookie => {
-                    api_key::ApiKey::cookie(v.cookie.clone().unwrap_or_default(), secrets())
-                }
-            }),
-            Scheme::Basic => Verifier::Basic(basic::Basic::new(secrets())),
-            Scheme::Bearer => Verifier::Bearer(bearer::Bearer::new(secrets())),
-            Scheme::AbpSignature => Verifier::AbpSignature(abp_signature::AbpSignature::new(
-                v.secrets.iter().map(|s| s.expose_secret().as_bytes()),
+        match &v.scheme {
+            SchemeSettings::ApiKeyHeader(header) => Verifier::ApiKey(api_key::ApiKey::header(
+                header
+                    .as_deref()
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                    .unwrap_or(HeaderName::from_static(api_key::DEFAULT_HEADER)),
+                secrets(),
             )),
-            Scheme::None => Verifier::None,
+            SchemeSettings::ApiKeyCookie(cookie) => Verifier::ApiKey(api_key::ApiKey::cookie(
+                cookie.clone().unwrap_or_default(),
+                secrets(),
+            )),
+            SchemeSettings::Basic => Verifier::Basic(basic::Basic::new(secrets())),
+            SchemeSettings::Bearer => Verifier::Bearer(bearer::Bearer::new(secrets())),
+            SchemeSettings::AbpSignature => {
+                Verifier::AbpSignature(abp_signature::AbpSignature::new(
+                    v.secrets.iter().map(|s| s.expose_secret().as_bytes()),
+                ))
+            }
+            SchemeSettings::None => Verifier::None,
         }
     }
 
@@ -145,28 +143,37 @@ impl Verifier {
         }
     }
 
-    /// Checks what can be checked from the headers alone (all but body signatures).
+    /// Checks what can be checked from the headers alone (all but body signatures), before
+    /// the body is read.
     ///
     /// # Errors
     /// Why the request does not verify.
-    pub fn verify_headers(&self, headers: &HeaderMap) -> Result<(), Failure> {
+    pub fn check_headers(&self, headers: &HeaderMap) -> Result<HeadersChecked, Failure> {
         match self {
             Verifier::ApiKey(v) => v.verify(headers),
             Verifier::Basic(v) => v.verify(headers),
             Verifier::Bearer(v) => v.verify(headers),
             Verifier::AbpSignature(_) | Verifier::None => Ok(()),
         }
+        .map(|()| HeadersChecked(()))
     }
 
-    /// Checks a signature over the exact body bytes, for the schemes that sign the body.
+    /// Checks a signature over the exact body bytes, for the schemes that sign the body, and
+    /// hands the bytes on as verified.
     ///
     /// # Errors
     /// Why the request does not verify.
-    pub fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Failure> {
+    pub fn check_body(
+        &self,
+        _: HeadersChecked,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<VerifiedBody, Failure> {
         match self {
-            Verifier::AbpSignature(v) => v.verify(headers, body),
-            _ => Ok(()),
+            Verifier::AbpSignature(v) => v.verify(headers, &body)?,
+            Verifier::ApiKey(_) | Verifier::Basic(_) | Verifier::Bearer(_) | Verifier::None => {}
         }
+        Ok(VerifiedBody(body))
     }
 
     /// The header that carries this scheme's credential, never to be stored or logged.
@@ -203,7 +210,7 @@ impl Verifier {
 }
 
 /// The request body, read once and verified: handlers can only get a body through this type,
-/// and only [`verify_request`] makes one.
+/// and only [`Verifier::check_body`] makes one.
 #[derive(Debug, Clone)]
 pub struct VerifiedBody(Bytes);
 
@@ -219,94 +226,10 @@ impl VerifiedBody {
     }
 }
 
-/// Middleware in front of a source's route: verify headers, read the body under the limit,
-/// verify body signatures, then hand on a [`VerifiedBody`].
-pub async fn verify_request(
-    State(src): State<Arc<SourceState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if req.method() != http::Method::POST {
-        // Say what the route takes rather than asking for credentials it would not use.
-        let mut res = problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-            "webhooks are delivered with POST",
-        );
-        res.headers_mut()
-            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-        return res;
-    }
-    let (mut parts, body) = req.into_parts();
-    if let Err(f) = src.verifier.verify_headers(&parts.headers) {
-        return reject(&src, &parts.headers, f);
-    }
-    let bytes = match read_body(body, &parts.headers, src.body_limit).await {
-        Ok(b) => b,
-        Err(e) => return src.error_response(e),
-    };
-    if let Err(f) = src.verifier.verify_body(&parts.headers, &bytes) {
-        return reject(&src, &parts.headers, f);
-    }
-    parts.extensions.insert(VerifiedBody(bytes));
-    next.run(Request::from_parts(parts, axum::body::Body::empty()))
-        .await
-}
-
-fn reject(src: &SourceState, headers: &HeaderMap, failure: Failure) -> Response {
-    let scheme = src.verifier.scheme();
-    src.metrics.verification_failures.increment(1);
-    tracing::warn!(source = %src.id, scheme, reason = %failure, "request failed verification");
-    src.verifier.unauthorized(headers).into_response()
-}
-
-/// Reads the whole body, refusing more than `limit` bytes without buffering them.
-async fn read_body(
-    mut body: axum::body::Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<Bytes, SourceError> {
-    let mut announced = None;
-    if let Some(len) = headers.get(CONTENT_LENGTH) {
-        match len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
-            Some(n) if n > limit as u64 => return Err(SourceError::TooLarge { limit }),
-            Some(n) => announced = usize::try_from(n).ok(),
-            None => {
-                return Err(SourceError::BadRequest(
-                    "the Content-Length header is not a number".into(),
-                ));
-            }
-        }
-    }
-    // A body that arrives in one chunk is kept as it is (no copy). One that arrives in several
-    // is copied once into a buffer sized from Content-Length, each chunk freed as it is copied,
-    // so a request never holds its body twice.
-    let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            tracing::debug!(error = %e, "request body could not be read");
-            SourceError::BadRequest("the request body could not be read in full".into())
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let so_far = first.as_ref().map_or(0, Bytes::len) + buf.len();
-        if so_far + data.len() > limit {
-            return Err(SourceError::TooLarge { limit });
-        }
-        match first.take() {
-            None if buf.is_empty() => first = Some(data),
-            None => buf.extend_from_slice(&data),
-            Some(f) => {
-                buf.reserve(announced.unwrap_or(0).max(f.len() + data.len()));
-                buf.extend_from_slice(&f);
-                buf.extend_from_slice(&data);
-            }
-        }
-    }
-    Ok(first.unwrap_or_else(|| buf.freeze()))
-}
+/// Proof that a request's headers passed [`Verifier::check_headers`]; [`Verifier::check_body`]
+/// takes it, so the body check cannot run without the header check.
+#[derive(Debug)]
+pub struct HeadersChecked(());
 
 /// The single value of a header that must appear at most once.
 pub(crate) fn single<'a>(

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookgate::config::{self, LoadOptions, Settings};
+use hookgate::config::{LoadOptions, Settings};
 use hookgate::sign::{self, SignScheme};
-use hookgate::startup::Application;
+use hookgate::startup::{Application, load_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -76,7 +76,7 @@ sources:
 pub fn test_settings(dir: &Path) -> Settings {
     let file = dir.join("hookgate.yaml");
     std::fs::write(&file, TEST_CONFIG).unwrap();
-    let mut s = config::load(&LoadOptions {
+    let mut s = load_settings(&LoadOptions {
         files: vec![file],
         config_dir: None,
         env: Some(HashMap::new()),

@@ -134,7 +134,7 @@ async fn past_the_concurrency_limit_requests_are_shed_with_503_and_service_recov
 #[tokio::test]
 async fn when_the_store_cannot_take_a_write_the_answer_is_503_and_it_recovers_alone() {
     let app = spawn_app_with(|s| {
-        s.store.busy_timeout = hookgate::config::HumanDuration(Duration::from_millis(200))
+        s.store.busy_timeout = Some(hookgate::config::HumanDuration(Duration::from_millis(200)))
     })
     .await;
     accepted(app.identus(IDENTUS_DID).await).await;

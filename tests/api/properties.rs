@@ -19,9 +19,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use hookgate::config::SourceKind;
-use hookgate::sources::{ParsedEvent, SourceError, SourceState, abp, identus, kratos};
-use hookgate::store::{Projection, Store};
+use hookgate::sources::{self, Kind, Options, ParsedEvent, SourceError};
 use hookgate::verify::abp_signature::{self, AbpSignature};
 use hookgate::verify::api_key::ApiKey;
 use hookgate::verify::basic::Basic;
@@ -1479,45 +1477,55 @@ proptest! {
 // 2. No byte string panics a parser or a verifier.
 // ---------------------------------------------------------------------------------------------
 
-/// The sources of the test configuration, with a real (idle) store behind them, so that each
-/// parser error is turned into the answer that source would send.
+/// One source of the test configuration, its kind built through the kind registry
+/// (`hookgate::sources::build`), exactly as `serve` builds it.
+struct Receiver {
+    id: &'static str,
+    kind: Arc<dyn Kind>,
+    /// `abp` with `envelope: false`: the body is the bare data, any JSON.
+    bare: bool,
+}
+
+/// The sources of the test configuration, so that each parser error is turned into the answer
+/// that source would send.
 struct Receivers {
     rt: tokio::runtime::Runtime,
-    store: Arc<dyn Store>,
-    sources: Vec<SourceState>,
-    _dir: tempfile::TempDir,
+    sources: Vec<Receiver>,
+}
+
+/// A kind built through the registry with `options` (a JSON object).
+fn kind(name: &str, options: serde_json::Value) -> Arc<dyn Kind> {
+    let options: Options = serde_json::from_value(options).unwrap();
+    (sources::registration(name).unwrap().build)(&options).unwrap()
 }
 
 impl Receivers {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let settings = test_settings(dir.path());
-        let rt = runtime();
-        let store = rt
-            .block_on(hookgate::store::connect(&settings.store))
-            .unwrap();
         let sources = ["kratos", "identus", "abp", "abp_filtered", "abp_bare"]
-            .iter()
-            .map(|id| SourceState::new(id, &settings.sources[*id], &settings, store.clone()))
+            .into_iter()
+            .map(|id| {
+                let block = &settings.sources[id];
+                Receiver {
+                    id,
+                    kind: sources::build(block).unwrap(),
+                    bare: block.options.get("envelope") == Some(&serde_json::json!(false)),
+                }
+            })
             .collect();
         Self {
-            rt,
-            store,
+            rt: runtime(),
             sources,
-            _dir: dir,
         }
     }
 
     fn parse(
-        src: &SourceState,
+        src: &Receiver,
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Result<ParsedEvent, SourceError> {
-        match src.kind {
-            SourceKind::Kratos => kratos::parse(headers, body),
-            SourceKind::Identus => identus::parse(body),
-            SourceKind::Abp => abp::parse(body, src.abp_envelope, src.abp_events.as_ref()),
-        }
+        src.kind.parse(headers, body)
     }
 
     /// Parses `body` as every source would; checks what a success or a failure must look like.
@@ -1543,7 +1551,7 @@ impl Receivers {
 
     /// A refusal is 400 (not JSON) or 422 (naming fields with JSON pointers), and its answer
     /// can be built, in the source's language, as a JSON body.
-    fn check_refusal(&self, src: &SourceState, e: SourceError) -> Result<(), TestCaseError> {
+    fn check_refusal(&self, src: &Receiver, e: SourceError) -> Result<(), TestCaseError> {
         let want = match &e {
             SourceError::Malformed(_) => 400,
             SourceError::Invalid { errors, .. } => {
@@ -1557,7 +1565,7 @@ impl Receivers {
         };
         let summary = e.summary();
         prop_assert!(!summary.is_empty());
-        let res = src.error_response(e);
+        let res = src.kind.refused(e);
         prop_assert_eq!(res.status().as_u16(), want);
         let content_type = res.headers()[CONTENT_TYPE].to_str().unwrap().to_string();
         let bytes = self
@@ -1566,7 +1574,7 @@ impl Receivers {
             .unwrap()
             .to_bytes();
         let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        if src.kind == SourceKind::Kratos {
+        if src.kind.name() == "kratos" {
             prop_assert_eq!(content_type, "application/json");
             prop_assert!(answer["messages"][0]["messages"][0]["text"].is_string());
         } else {
@@ -1577,17 +1585,11 @@ impl Receivers {
     }
 }
 
-impl Drop for Receivers {
-    fn drop(&mut self) {
-        self.rt.block_on(self.store.close());
-    }
-}
-
 /// A success has a non-empty dedupe key, and a projection that points at JSON in the body.
-fn check_parsed(src: &SourceState, p: &ParsedEvent, body: &Bytes) -> Result<(), TestCaseError> {
+fn check_parsed(src: &Receiver, p: &ParsedEvent, body: &Bytes) -> Result<(), TestCaseError> {
     prop_assert!(!p.dedupe_key.is_empty());
     prop_assert_ne!(p.event_type.as_deref(), Some(""));
-    if src.kind != SourceKind::Abp || src.abp_envelope {
+    if !src.bare {
         // Every format but ABP's bare data is a JSON object.
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         prop_assert!(
@@ -1596,24 +1598,12 @@ fn check_parsed(src: &SourceState, p: &ParsedEvent, body: &Bytes) -> Result<(), 
             src.id
         );
     }
-    let range = match &p.projection {
-        None => None,
-        Some(Projection::KratosIdentity {
-            identity_id,
-            identity,
-            ..
-        }) => {
-            prop_assert!(!identity_id.is_empty());
-            Some(identity.clone())
+    if let Some(projection) = &p.projection {
+        prop_assert!(!projection.key.is_empty());
+        if projection.view.starts_with("identus/") {
+            prop_assert!(!projection.key.trim().is_empty());
         }
-        Some(Projection::IdentusRecord {
-            record_id, data, ..
-        }) => {
-            prop_assert!(!record_id.trim().is_empty());
-            Some(data.clone())
-        }
-    };
-    if let Some(range) = range {
+        let range = projection.range.clone();
         prop_assert!(range.end <= body.len());
         prop_assert!(
             serde_json::from_slice::<serde::de::IgnoredAny>(&body[range]).is_ok(),
@@ -1836,7 +1826,10 @@ fn verifiers_never_panic_and_accept_only_real_credentials() {
     check(1024, (header_gens(), body_bytes()), |(gens, body)| {
         let h = header_map(&gens, &body);
         for (id, v) in &verifiers {
-            let ok = v.verify_headers(&h).is_ok() && v.verify_body(&h, &body).is_ok();
+            let ok = v
+                .check_headers(&h)
+                .and_then(|checked| v.check_body(checked, &h, Bytes::from(body.clone())))
+                .is_ok();
             if ok {
                 prop_assert!(
                     presented_a_real_credential(id, &h, &body),
@@ -1902,7 +1895,7 @@ fn valid_generated_events_always_parse_with_their_id_as_the_key() {
                 HeaderValue::from_str(&trigger).unwrap(),
             );
         }
-        let p = kratos::parse(&h, &body);
+        let p = kratos_src.kind.parse(&h, &body);
         prop_assert!(p.is_ok(), "{p:?}\n{}", String::from_utf8_lossy(&body));
         let p = p.unwrap();
         check_parsed(kratos_src, &p, &body)?;
@@ -1913,8 +1906,8 @@ fn valid_generated_events_always_parse_with_their_id_as_the_key() {
         };
         prop_assert_eq!(p.dedupe_key, key);
         match p.projection {
-            Some(Projection::KratosIdentity { identity_id, .. }) => {
-                prop_assert_eq!(identity_id, id.clone());
+            Some(projection) if projection.view == "kratos/identities" => {
+                prop_assert_eq!(projection.key, id.clone());
             }
             other => return Err(TestCaseError::fail(format!("projection {other:?}"))),
         }
@@ -1933,7 +1926,7 @@ fn valid_generated_events_always_parse_with_their_id_as_the_key() {
             );
             let p = p.unwrap();
             check_parsed(src, &p, &body)?;
-            if src.abp_envelope {
+            if !src.bare {
                 prop_assert_eq!(&p.dedupe_key, &id);
             }
         }
@@ -2093,16 +2086,20 @@ fn abp_events_round_trip_byte_for_byte() {
 //
 #[test]
 fn regression_a_json_array_is_422_not_400() {
-    let kratos = kratos::parse(&HeaderMap::new(), &Bytes::from_static(b"[null,null]"));
+    let none = HeaderMap::new();
+    let kratos =
+        kind("kratos", serde_json::json!({})).parse(&none, &Bytes::from_static(b"[null,null]"));
     assert!(
         matches!(kratos, Err(SourceError::Invalid { .. })),
         "{kratos:?}"
     );
-    let abp = abp::parse(&Bytes::from_static(br#"["a","B",1,{},"t",2]"#), true, None);
+    let abp = kind("abp", serde_json::json!({}))
+        .parse(&none, &Bytes::from_static(br#"["a","B",1,{},"t",2]"#));
     assert!(matches!(abp, Err(SourceError::Invalid { .. })), "{abp:?}");
-    let identus = identus::parse(&Bytes::from_static(
-        br#"["x.T","e","2024-05-01T10:20:30Z",1,"w",0]"#,
-    ));
+    let identus = kind("identus", serde_json::json!({})).parse(
+        &none,
+        &Bytes::from_static(br#"["x.T","e","2024-05-01T10:20:30Z",1,"w",0]"#),
+    );
     assert!(
         matches!(identus, Err(SourceError::Invalid { .. })),
         "{identus:?}"
@@ -2116,20 +2113,24 @@ fn regression_a_json_array_is_422_not_400() {
 //
 #[test]
 fn regression_a_json_array_is_not_an_event() {
-    let kratos = kratos::parse(&HeaderMap::new(), &Bytes::from_static(br#"[{"id":"x"}]"#));
+    let none = HeaderMap::new();
+    let kratos =
+        kind("kratos", serde_json::json!({})).parse(&none, &Bytes::from_static(br#"[{"id":"x"}]"#));
     assert!(
         matches!(kratos, Err(SourceError::Invalid { .. })),
         "{kratos:?}"
     );
-    let abp = abp::parse(
+    let abp = kind("abp", serde_json::json!({})).parse(
+        &none,
         &Bytes::from_static(br#"["5a0c","NewUserRegistered"]"#),
-        true,
-        None,
     );
     assert!(matches!(abp, Err(SourceError::Invalid { .. })), "{abp:?}");
-    let identus = identus::parse(&Bytes::from_static(
-        br#"["ConnectionUpdated","ev-1","2024-05-01T10:20:30Z",{"connectionId":"c","state":"s"},"w"]"#,
-    ));
+    let identus = kind("identus", serde_json::json!({})).parse(
+        &none,
+        &Bytes::from_static(
+            br#"["ConnectionUpdated","ev-1","2024-05-01T10:20:30Z",{"connectionId":"c","state":"s"},"w"]"#,
+        ),
+    );
     assert!(
         matches!(identus, Err(SourceError::Invalid { .. })),
         "{identus:?}"
@@ -2147,6 +2148,6 @@ fn regression_a_json_array_is_not_an_event() {
 #[test]
 fn regression_a_number_past_f64_range_in_a_typed_field_is_422_not_400() {
     let body = crate::helpers::IDENTUS_CREDENTIAL.replace("3600.0", "1e400");
-    let r = identus::parse(&Bytes::from(body));
+    let r = kind("identus", serde_json::json!({})).parse(&HeaderMap::new(), &Bytes::from(body));
     assert!(matches!(r, Err(SourceError::Invalid { .. })), "{r:?}");
 }

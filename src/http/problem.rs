@@ -1,4 +1,5 @@
-//! Error answers: RFC 9457 `application/problem+json`, and Kratos' own `messages` body.
+//! Error answers: RFC 9457 `application/problem+json`, the format of every answer hookgate
+//! writes itself (a kind may answer its own senders in their language: `sources::kratos`).
 
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
@@ -82,50 +83,6 @@ pub fn json_response<T: Serialize>(
     }
 }
 
-/// Kratos' error body (`web_hook.go` `rawHookResponse`), which a flow-interrupting hook shows to
-/// the user: `{"messages":[{"instance_ptr":…,"messages":[{"id":…,"text":…,"type":"error","context":…}]}]}`.
-#[derive(Debug, Serialize)]
-pub struct KratosMessages {
-    messages: Vec<KratosErrorMessage>,
-}
-
-#[derive(Debug, Serialize)]
-struct KratosErrorMessage {
-    instance_ptr: Option<String>,
-    messages: Vec<KratosDetail>,
-}
-
-#[derive(Debug, Serialize)]
-struct KratosDetail {
-    id: u32,
-    text: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    context: Option<serde_json::Value>,
-}
-
-impl KratosMessages {
-    /// One flow-level error message (no `instance_ptr`), with an optional context object.
-    pub fn error(id: u32, text: impl Into<String>, context: Option<serde_json::Value>) -> Self {
-        Self {
-            messages: vec![KratosErrorMessage {
-                instance_ptr: None,
-                messages: vec![KratosDetail {
-                    id,
-                    text: text.into(),
-                    kind: "error",
-                    context,
-                }],
-            }],
-        }
-    }
-
-    /// The answer with `status` (Kratos shows the messages only for 4xx other than 429).
-    pub fn into_response(self, status: StatusCode) -> Response {
-        json_response(status, "application/json", &self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,17 +91,6 @@ mod tests {
     async fn body_of(res: Response) -> serde_json::Value {
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         serde_json::from_slice(&bytes).unwrap()
-    }
-
-    #[tokio::test]
-    async fn kratos_messages_match_the_reference_handler_shape() {
-        let res = KratosMessages::error(1, "identity is null", None)
-            .into_response(StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(res.status(), 422);
-        assert_eq!(
-            body_of(res).await,
-            serde_json::json!({"messages":[{"instance_ptr":null,"messages":[{"id":1,"text":"identity is null","type":"error","context":null}]}]})
-        );
     }
 
     #[tokio::test]

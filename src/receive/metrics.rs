@@ -1,0 +1,84 @@
+//! Request metrics: `hookgate_requests_total{source,status}`,
+//! `hookgate_verification_failures_total{source,scheme}`, `hookgate_requests_in_flight`.
+//!
+//! A source's handles are registered when the source is built, whether at start or when it is
+//! added at run time, so the request path does no registry lookup and builds no label strings.
+
+use std::sync::{Arc, OnceLock};
+
+use http::StatusCode;
+
+/// Metric handles of one source, registered at start-up so the request path does no registry
+/// lookup and builds no label strings.
+pub struct SourceMetrics {
+    source: metrics::SharedString,
+    by_status: Vec<(StatusCode, metrics::Counter)>,
+    /// `hookgate_verification_failures_total{source, scheme}`.
+    pub verification_failures: metrics::Counter,
+}
+
+impl SourceMetrics {
+    /// The statuses a source answers; others are counted through the registry.
+    const STATUSES: [&'static str; 10] = [
+        "200", "400", "401", "405", "408", "413", "415", "422", "500", "503",
+    ];
+
+    /// Registers the handles of source `id` (at start, or when a source is added at run time).
+    pub fn new(id: &Arc<str>, scheme: &'static str) -> Self {
+        let source = metrics::SharedString::from(id.clone());
+        let by_status = Self::STATUSES
+            .iter()
+            .filter_map(|code| {
+                let status = StatusCode::from_bytes(code.as_bytes()).ok()?;
+                let counter = metrics::counter!("hookgate_requests_total", "source" => source.clone(), "status" => *code);
+                Some((status, counter))
+            })
+            .collect();
+        let verification_failures = metrics::counter!(
+            "hookgate_verification_failures_total",
+            "source" => source.clone(),
+            "scheme" => scheme
+        );
+        Self {
+            source,
+            by_status,
+            verification_failures,
+        }
+    }
+
+    /// Counts one answer.
+    pub fn count(&self, status: StatusCode) {
+        match self.by_status.iter().find(|(s, _)| *s == status) {
+            Some((_, counter)) => counter.increment(1),
+            None => metrics::counter!(
+                "hookgate_requests_total",
+                "source" => self.source.clone(),
+                "status" => status.as_u16().to_string()
+            )
+            .increment(1),
+        }
+    }
+}
+
+/// The in-flight gauge, registered once (a registry lookup per request otherwise).
+fn in_flight() -> &'static metrics::Gauge {
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| metrics::gauge!("hookgate_requests_in_flight"))
+}
+
+/// Counts a request in flight for as long as it lives (dropped with a timed-out request too).
+pub struct InFlight(());
+
+impl InFlight {
+    /// One more request in flight.
+    pub fn start() -> Self {
+        in_flight().increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        in_flight().decrement(1.0);
+    }
+}

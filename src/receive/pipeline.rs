@@ -1,0 +1,159 @@
+//! The receive pipeline: every step of a request to a source's path, in order, and what each
+//! step can answer. Before these steps the request went through the accept loop and the layer
+//! stack (`crate::http`), which can answer 408, 431 and 503 themselves.
+//!
+//! | # | step | in | can answer |
+//! |---|------|----|------------|
+//! | 1 | count and label the request (source id in the span, in-flight gauge) | [`handle`] | — |
+//! | 2 | the method must be `POST` | [`verify`] | 405 with `Allow: POST` |
+//! | 3 | the credential in the headers (`api_key`, `basic`, `bearer`) | [`verify`] | 401 |
+//! | 4 | read the body once, under the source's limit | [`verify`] ([`super::body`]) | 413, 400 (unreadable, bad `Content-Length`) |
+//! | 5 | the signature over the exact bytes (`abp_signature`) | [`verify`] | 401 |
+//! | 6 | the content type must be JSON | [`receive`] | 415 |
+//! | 7 | the kind parses and validates the body, finds its dedupe key | [`receive`] | 400 (not JSON), 422 (does not fit) |
+//! | 8 | append to the store and wait for the commit (group commit) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
+//! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id) | [`receive`] | 200 |
+//!
+//! Every refusal after step 1 is written by the source's kind ([`crate::sources::Kind::refused`]),
+//! in its sender's language, except 401 (one body for every reason) and 405.
+//! Steps 2–5 are the verifier, in front of the kind's handler (6–9): [`receive`] takes a
+//! [`Verified`] request, which only [`verify`] makes.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use super::body::{read_body, require_json};
+use super::metrics::InFlight;
+use super::{EVENT_ID_HEADER, Source};
+use crate::http::problem::{problem, unavailable};
+use crate::store::{EventId, NewEvent, StoreError};
+use crate::verify::{Failure, VerifiedBody};
+
+/// A request that passed the verifier: its head, and its body as verified bytes.
+pub struct Verified {
+    /// Method, URI, headers.
+    pub parts: Parts,
+    /// The exact body.
+    pub body: VerifiedBody,
+}
+
+/// The route handler of every source: steps 1–9.
+pub async fn handle(State(src): State<Arc<Source>>, req: Request) -> Response {
+    let _in_flight = InFlight::start();
+    tracing::Span::current().record("source", &*src.id);
+    let res = match verify(&src, req).await {
+        Ok(verified) => receive(&src, verified).await,
+        Err(refused) => refused,
+    };
+    src.metrics.count(res.status());
+    res
+}
+
+/// The verifier (steps 2–5): method, header credential, body under the limit, body signature.
+///
+/// # Errors
+/// The answer to a request that does not get through (405, 401, 413, 400).
+pub async fn verify(src: &Source, req: Request) -> Result<Verified, Response> {
+    if req.method() != http::Method::POST {
+        // Say what the route takes rather than asking for credentials it would not use.
+        let mut res = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+            "webhooks are delivered with POST",
+        );
+        res.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        return Err(res);
+    }
+    let (parts, body) = req.into_parts();
+    let checked = src
+        .verifier
+        .check_headers(&parts.headers)
+        .map_err(|f| reject(src, &parts.headers, f))?;
+    let bytes = read_body(body, &parts.headers, src.body_limit)
+        .await
+        .map_err(|e| src.kind.refused(e))?;
+    let body = src
+        .verifier
+        .check_body(checked, &parts.headers, bytes)
+        .map_err(|f| reject(src, &parts.headers, f))?;
+    Ok(Verified { parts, body })
+}
+
+fn reject(src: &Source, headers: &HeaderMap, failure: Failure) -> Response {
+    let scheme = src.verifier.scheme();
+    src.metrics.verification_failures.increment(1);
+    tracing::warn!(source = %src.id, scheme, reason = %failure, "request failed verification");
+    src.verifier.unauthorized(headers)
+}
+
+/// The kind's handler (steps 6–9): content type, parse, store, answer.
+pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Response {
+    let headers = &parts.headers;
+    if let Err(e) = require_json(headers) {
+        return src.kind.refused(e);
+    }
+    let body = body.into_bytes();
+    let parsed = match src.kind.parse(headers, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            // Only where the problem is: the details may quote values from the body.
+            tracing::info!(source = %src.id, problem = e.summary(), "payload refused");
+            tracing::debug!(source = %src.id, error = ?e, "payload refused (details)");
+            return src.kind.refused(e);
+        }
+    };
+    let received_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let event = NewEvent {
+        id: EventId::new(),
+        source: src.id.clone(),
+        kind: src.kind.name(),
+        event_type: parsed.event_type,
+        dedupe_key: parsed.dedupe_key,
+        sender_id: parsed.sender_id,
+        received_at,
+        headers: src.stored_headers(headers),
+        body,
+        projection: parsed.projection,
+    };
+    // The accepted line needs these after the event has moved into the store; copy them only
+    // when that line will be written.
+    let logged = tracing::enabled!(tracing::Level::INFO)
+        .then(|| (event.event_type.clone(), event.sender_id.clone()));
+    match src.store.append(event).await {
+        Ok(appended) => {
+            if let Some((event_type, sender_id)) = logged {
+                tracing::info!(
+                    source = %src.id,
+                    event_type = event_type.as_deref().unwrap_or(""),
+                    event_id = %appended.event_id,
+                    sender_id = sender_id.as_deref().unwrap_or(""),
+                    duplicate = appended.duplicate,
+                    "event accepted"
+                );
+            }
+            let mut res = src.kind.accepted(appended.event_id, appended.duplicate);
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = appended.event_id.0.hyphenated().encode_lower(&mut buf);
+            if let Ok(v) = HeaderValue::from_str(id) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(EVENT_ID_HEADER), v);
+            }
+            res
+        }
+        Err(StoreError::Busy) => {
+            tracing::warn!(source = %src.id, "store queue full; answering 503");
+            unavailable("the store is busy; retry shortly", 1)
+        }
+        Err(e) => {
+            tracing::error!(source = %src.id, error = %e, "event could not be stored; answering 503");
+            unavailable("the event could not be stored; retry later", 5)
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The embedded SQLite store.
+//!
+//! # Layout
+//! - [`writer`]: one writer thread owns the write connection and group-commits whatever requests
+//!   are waiting as one transaction (WAL, `synchronous=FULL`: one fsync per batch).
+//! - [`checkpoint`]: keeps the WAL small without making a commit wait for it.
+//! - [`read`]: a small pool of read connections for the admin API and readiness; in WAL mode
+//!   they see only committed data and never block the writer.
+//! - [`schema`]: migrations, as SQL files under `migrations/`.
+//! - this file: opening the database, and the store traits over the parts above.
+
+mod checkpoint;
+mod read;
+pub mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use self::checkpoint::{note_wal_frames, run_checkpointer};
+use self::read::ReadPool;
+use self::writer::{Msg, run_writer};
+use super::{
+    Appended, EventId, EventPage, EventQuery, EventStore, NewEvent, ProjectionKey, ProjectionRow,
+    ProjectionStore, RecentKeys, Store, StoreError, StoredEvent,
+};
+use crate::config::{SqliteSettings, StoreSettings};
+
+/// The writer's page cache, in KiB (as a negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -8 * 1024;
+
+/// State shared between the store handle and its writer thread.
+pub(super) struct Shared {
+    /// False once the writer thread has stopped (closed, or died).
+    pub(super) writer_alive: AtomicBool,
+    /// The reason the last commit failed, cleared by the next successful one (or probe).
+    last_failure: Mutex<Option<String>>,
+    /// Recently committed dedupe keys, filled by the writer after each commit: retries are
+    /// answered from here without a trip through the writer.
+    pub(super) recent: Mutex<RecentKeys>,
+}
+
+impl Shared {
+    /// Whether the last commit failed.
+    pub(super) fn failed(&self) -> bool {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
+    pub(super) fn set_failure(&self, failure: Option<String>) {
+        let mut last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failure.is_none() && last.is_some() {
+            tracing::info!("the store commits again");
+        }
+        *last = failure;
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    /// Queue to the writer; bounded by `store.queue_capacity`.
+    queue: mpsc::Sender<Msg>,
+    /// The writer thread, joined on close.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The checkpoint thread; it stops when the writer does, and is joined on close after it.
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    reads: Arc<ReadPool>,
+}
+
+/// How long a readiness check waits for the writer's probe commit.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keys kept per generation in [`RecentKeys`] (two generations: ~2 × this many, a few MiB).
+const RECENT_KEYS: usize = 8192;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, migrates it and starts the writer.
+    ///
+    /// # Errors
+    /// When the file cannot be created, opened or migrated.
+    pub async fn open(sqlite: &SqliteSettings, settings: &StoreSettings) -> anyhow::Result<Self> {
+        let path = sqlite.path.clone();
+        let busy = sqlite.busy_timeout;
+        let conn = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || open_writer(&path, busy))
+                .await
+                .context("the store's open task failed")??
+        };
+        // After each commit the writer kicks the checkpoint thread; kicks coalesce (capacity 1).
+        let (kick_tx, kick_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let checkpointer = {
+            let path = path.clone();
+
+            let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
+                let c = Connection::open(&path)?;
+                c.busy_timeout(busy)?;
+                Ok(c)
+            })
+            .await
+            .context("the store's open task failed")?
+            .context("store.url: the database cannot be opened for checkpoints")?;
+            std::thread::Builder::new()
+                .name("hookgate-checkpoint".into())
+                .spawn(move || run_checkpointer(&conn, &kick_rx))
+                .context("the store's checkpoint thread could not be started")?
+        };
+        let (tx, rx) = mpsc::channel(settings.queue_capacity);
+        let shared = Arc::new(Shared {
+            writer_alive: AtomicBool::new(true),
+            last_failure: Mutex::new(None),
+            recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
+        });
+        let max_batch = settings.max_batch;
+        let writer_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("hookgate-writer".into())
+            .spawn(move || {
+                run_writer(conn, rx, max_batch, &writer_shared, &kick_tx);
+                writer_shared.writer_alive.store(false, Ordering::SeqCst);
+            })
+            .context("the store's writer thread could not be started")?;
+        Ok(Self {
+            queue: tx,
+            writer: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            shared,
+            reads: Arc::new(ReadPool::new(path, busy)),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("store.url: the folder {} cannot be created", dir.display())
+        })?;
+    }
+    let conn = Connection::open(path).with_context(|| {
+        format!(
+            "store.url: the database {} cannot be opened",
+            path.display()
+        )
+    })?;
+    conn.busy_timeout(busy)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        anyhow::bail!(
+            "store.url: {} cannot use WAL journaling (got {mode})",
+            path.display()
+        );
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed event survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // The unique (source, dedupe_key) index takes random keys; a larger page cache keeps its
+    // upper levels in memory instead of re-reading them from the OS at every insert.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // SQLite's automatic checkpoint runs inside a commit, while that batch's requests wait.
+    // The writer checkpoints itself instead, right after answering a batch (`maybe_checkpoint`);
+    // the hook (which replaces the automatic checkpoint) reports how large the WAL has grown.
+    conn.wal_hook(Some(note_wal_frames));
+    let mut conn = conn;
+    schema::migrate(&mut conn)
+        .with_context(|| format!("the database {} cannot be migrated", path.display()))?;
+    Ok(conn)
+}
+
+/// Waits, off the runtime, for a store thread to finish (once; later calls return at once).
+async fn join_thread(slot: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(h) = handle {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        let recent = self
+            .shared
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event.source, &event.dedupe_key);
+        if let Some(event_id) = recent {
+            return Ok(Appended {
+                event_id: EventId(event_id),
+                duplicate: true,
+            });
+        }
+        let (reply, outcome) = oneshot::channel();
+        match self.queue.try_send(Msg::Write(event, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the store's writer has stopped".into(),
+                ));
+            }
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the store's writer stopped before committing".into(),
+            ))
+        })
+    }
+
+    async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
+        self.read(move |c| read::list_events(c, &q)).await
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.read(move |c| read::get_event(c, id)).await
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for SqliteStore {
+    async fn projection(
+        &self,
+        key: ProjectionKey<'_>,
+    ) -> Result<Option<ProjectionRow>, StoreError> {
+        let (view, id, scope) = (
+            key.view.to_string(),
+            key.key.to_string(),
+            key.scope.map(str::to_string),
+        );
+        self.read(move |c| {
+            read::projection(
+                c,
+                &ProjectionKey {
+                    view: &view,
+                    key: &id,
+                    scope: scope.as_deref(),
+                },
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        if !self.shared.writer_alive.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "the store's writer has stopped".into(),
+            ));
+        }
+        if self.shared.failed() {
+            // Find out whether the fault has cleared (no event may arrive to try while a load
+            // balancer keeps traffic away from an instance that is not ready).
+            let (reply, outcome) = oneshot::channel();
+            self.queue
+                .try_send(Msg::Probe(reply))
+                .map_err(|_| StoreError::Busy)?;
+            match tokio::time::timeout(PROBE_TIMEOUT, outcome).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(reason))) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "the store cannot commit: {reason}"
+                    )));
+                }
+                Ok(Err(_)) | Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "the store's writer did not answer a probe".into(),
+                    ));
+                }
+            }
+        }
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(read::unavailable)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Msg::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+        // The writer first (it stops the checkpoint thread by dropping its kicks), then that.
+        join_thread(&self.writer).await;
+        join_thread(&self.checkpointer).await;
+    }
+}

@@ -1,0 +1,117 @@
+//! The schema: migrations as SQL files (`migrations/NNNN_*.sql`), applied in order at open.
+//!
+//! `PRAGMA user_version` holds the number of the last migration applied. Each migration runs in
+//! its own `BEGIN IMMEDIATE` transaction that reads the version again first, so two processes
+//! opening one new file at the same moment apply each migration once.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Every migration, by number, in order. A new one is a new file and a new line here.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_events.sql")),
+    (2, include_str!("migrations/0002_probe.sql")),
+    (3, include_str!("migrations/0003_ids_and_projections.sql")),
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = 3;
+
+/// Applies every migration the database has not had.
+///
+/// # Errors
+/// When a migration fails (it is rolled back) or the database is newer than this build.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > VERSION {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "the database has schema version {current}, newer than this hookgate's {VERSION}; run a newer hookgate"
+                )
+                .into(),
+            ));
+        }
+        if current < *version {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_end_at_the_version() {
+        for (i, (n, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*n, i as i64 + 1);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(VERSION));
+    }
+
+    #[test]
+    fn rows_of_the_old_projection_tables_move_to_the_shared_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES (1, 'a', 'k', 'kratos', 'd1', 't1', '{}', x'7b7d'),
+                      (2, 'b', 'i', 'identus', 'd2', 't2', '{}', x'7b7d');
+             INSERT INTO kratos_identities VALUES ('id-1', 1, 'active', 'default', 't1', 0, 2);
+             INSERT INTO identus_records VALUES ('connections', 'c-1', 'w-1', 'Done', '2024-01-01T00:00:00Z', 5, 2, 0, 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        type Row = (String, String, String, Option<String>, String, Option<i64>);
+        let rows: Vec<Row> = conn
+            .prepare("SELECT view, key, scope, state, attrs, ord FROM projections ORDER BY view")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "identus/connections".into(),
+                    "c-1".into(),
+                    "w-1".into(),
+                    Some("Done".into()),
+                    r#"{"ts":"2024-01-01T00:00:00Z"}"#.into(),
+                    Some(5)
+                ),
+                (
+                    "kratos/identities".into(),
+                    "id-1".into(),
+                    "".into(),
+                    Some("active".into()),
+                    r#"{"schema_id":"default"}"#.into(),
+                    None
+                ),
+            ]
+        );
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        // Applying again changes nothing.
+        migrate(&mut conn).unwrap();
+    }
+}

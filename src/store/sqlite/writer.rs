@@ -1,0 +1,272 @@
+//! The writer thread and group commit.
+//!
+//! One thread owns the write connection. Requests hand it their event through a bounded queue
+//! and wait on a oneshot for the outcome; the writer takes whatever is waiting (up to
+//! `store.max_batch`), writes it in one `BEGIN IMMEDIATE` transaction and commits once, so a
+//! single fsync (WAL, `synchronous=FULL`) covers the whole batch. The answer still waits for the
+//! commit, but the commit cost is shared.
+
+use std::sync::PoisonError;
+use std::time::Instant;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Shared;
+use super::checkpoint::maybe_checkpoint;
+use crate::store::{Appended, EventId, NewEvent, Projection, StoreError};
+
+/// A message to the writer thread.
+// Nearly every message is a `Write`; boxing it would add an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Msg {
+    /// Store this event and answer on the oneshot.
+    Write(NewEvent, oneshot::Sender<Result<Appended, StoreError>>),
+    /// Commit everything queued so far, then stop.
+    Close(oneshot::Sender<()>),
+    /// Write and commit one small row, to find out whether a failed store works again.
+    Probe(oneshot::Sender<Result<(), String>>),
+}
+
+/// What the probe commit writes: more than a batch of ordinary events needs, so a store with
+/// room for the probe (a disk that is not quite full) has room for events too.
+const PROBE_BYTES: i64 = 64 * 1024;
+
+/// What the writer thread owns.
+struct Writer<'a> {
+    conn: Connection,
+    shared: &'a Shared,
+}
+
+type Batch = Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)>;
+
+/// The writer thread's loop: batches until the queue closes or a `Close` arrives, then commits
+/// what was queued before the close.
+pub(super) fn run_writer(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    shared: &Shared,
+    checkpoint: &std::sync::mpsc::SyncSender<()>,
+) {
+    let mut w = Writer { conn, shared };
+    let mut batch: Batch = Vec::with_capacity(max_batch);
+    let mut probes = Vec::new();
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(ev, reply) => batch.push((ev, reply)),
+                Msg::Close(ack) => {
+                    closing = Some(ack);
+                    break;
+                }
+                Msg::Probe(reply) => probes.push(reply),
+            }
+            if batch.len() < max_batch {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() && w.commit_batch(&mut batch) {
+            maybe_checkpoint(&w.conn);
+            // Full means a kick is already pending: the checkpoint thread will see this commit too.
+            let _ = checkpoint.try_send(());
+        }
+        if !probes.is_empty() {
+            let outcome = w.probe();
+            for reply in probes.drain(..) {
+                let _ = reply.send(outcome.clone());
+            }
+        }
+    }
+    if let Some(ack) = closing {
+        // Flush what was queued before the close, then refuse the rest by dropping the queue.
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Write(ev, reply) = msg {
+                batch.push((ev, reply));
+                if batch.len() >= max_batch {
+                    w.commit_batch(&mut batch);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            w.commit_batch(&mut batch);
+        }
+        let _ = ack.send(());
+    }
+}
+
+impl Writer<'_> {
+    /// Commits a write of [`PROBE_BYTES`] to the probe row: clears the last failure when it
+    /// works, records it when it does not.
+    fn probe(&mut self) -> Result<(), String> {
+        // A batch committed since the failure was seen has answered the question already.
+        if !self.shared.failed() {
+            return Ok(());
+        }
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let outcome = self
+            .conn
+            .execute(
+                "INSERT INTO probe (id, at, pad) VALUES (1, ?1, zeroblob(?2)) \
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
+                params![at, PROBE_BYTES],
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        self.shared.set_failure(outcome.as_ref().err().cloned());
+        outcome
+    }
+
+    /// Writes and commits a batch and answers each request. True when anything new was written.
+    fn commit_batch(&mut self, batch: &mut Batch) -> bool {
+        let started = Instant::now();
+        let size = batch.len();
+        let outcome = (|| -> rusqlite::Result<Vec<Appended>> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(batch.len());
+            for (ev, _) in batch.iter() {
+                results.push(insert_event(&tx, ev)?);
+            }
+            tx.commit()?;
+            Ok(results)
+        })();
+        metrics::histogram!("hookgate_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("hookgate_store_batch_size").record(size as f64);
+        match outcome {
+            Ok(results) => {
+                self.shared.set_failure(None);
+                let wrote = results.iter().any(|r| !r.duplicate);
+                let mut recent = self
+                    .shared
+                    .recent
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for ((ev, reply), result) in batch.drain(..).zip(results) {
+                    recent.insert(&ev.source, ev.dedupe_key, result.event_id.0);
+                    // The requester may have timed out; the event is stored either way.
+                    let _ = reply.send(Ok(result));
+                }
+                wrote
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
+                self.shared.set_failure(Some(reason.clone()));
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+                false
+            }
+        }
+    }
+}
+
+fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+/// Inserts one event (or finds the first copy of it) and updates its projection.
+fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Result<Appended> {
+    let mut id_buf = uuid::Uuid::encode_buffer();
+    let id_str: &str = ev.id.0.hyphenated().encode_lower(&mut id_buf);
+    // `seq` is left to SQLite: the next rowid, in commit order since this is the only writer.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (source, dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            id_str,
+            &*ev.source,
+            ev.kind,
+            ev.event_type,
+            ev.dedupe_key,
+            ev.sender_id,
+            ev.received_at,
+            ev.headers,
+            &ev.body[..],
+        ])?;
+    if inserted == 0 {
+        let first: String = tx
+            .prepare_cached("SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2")?
+            .query_row(params![&*ev.source, ev.dedupe_key], |r| r.get(0))?;
+        let event_id = uuid::Uuid::parse_str(&first).map_err(conversion)?;
+        return Ok(Appended {
+            event_id: EventId(event_id),
+            duplicate: true,
+        });
+    }
+    let seq = tx.last_insert_rowid();
+    if let Some(p) = &ev.projection {
+        upsert_projection(tx, p, seq)?;
+    }
+    Ok(Appended {
+        event_id: ev.id,
+        duplicate: false,
+    })
+}
+
+/// Points the projection row at this event, unless the row holds a newer state (`ord`).
+fn upsert_projection(
+    tx: &rusqlite::Transaction<'_>,
+    p: &Projection,
+    seq: i64,
+) -> rusqlite::Result<()> {
+    let start = i64::try_from(p.range.start).map_err(conversion)?;
+    let len = i64::try_from(p.range.len()).map_err(conversion)?;
+    tx.prepare_cached(
+        "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
+           ord = excluded.ord, event_seq = excluded.event_seq,
+           body_start = excluded.body_start, body_len = excluded.body_len
+         WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord",
+    )?
+    .execute(params![
+        p.view,
+        p.key,
+        p.scope,
+        p.state,
+        attrs_json(&p.attrs),
+        p.order,
+        seq,
+        start,
+        len
+    ])?;
+    Ok(())
+}
+
+/// `[("ts", "…")]` as `{"ts":"…"}`.
+fn attrs_json(attrs: &[(&'static str, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = attrs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attrs_are_written_as_a_json_object() {
+        assert_eq!(attrs_json(&[]), "{}");
+        assert_eq!(
+            attrs_json(&[("ts", "2024-01-01T00:00:00Z".into()), ("q", "a\"b".into())]),
+            r#"{"q":"a\"b","ts":"2024-01-01T00:00:00Z"}"#
+        );
+    }
+}
