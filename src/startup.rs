@@ -24,7 +24,7 @@ use crate::telemetry;
 use crate::verify::{self, SecretDigests, bearer::Bearer};
 
 /// Loads the configuration and checks all of it, as `serve` and `check-config` do: what
-/// [`config::load`] checks and each source's kind and options ([`sources::check`]), every
+/// [`fn@config::load`] checks and each source's kind and options ([`sources::check`]), every
 /// error of both in one list.
 ///
 /// # Errors

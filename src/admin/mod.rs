@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //! - this file: the router, the token check, `/metrics`, what every route shares.
-//! - [`events`]: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
-//! - [`projections`]: `/admin/kratos/identities/{id}`, `/admin/identus/{kind}/{id}`.
+//! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
+//! - `projections`: `/admin/kratos/identities/{id}`, `/admin/identus/{kind}/{id}`.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential).
 

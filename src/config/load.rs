@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{ConfigErrors, ENV_NAME_VAR, ENV_PREFIX, Settings};
+use super::types::{ConfigErrors, ENV_NAME_VAR, ENV_PREFIX, Settings};
 
 /// Where to read configuration from.
 #[derive(Debug, Clone, Default)]
@@ -305,7 +305,8 @@ mod tests {
     use secrecy::ExposeSecret as _;
 
     use super::*;
-    use crate::config::{ByteSize, HumanDuration, LogFormat};
+    use crate::config::de::{ByteSize, HumanDuration};
+    use crate::config::types::LogFormat;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use http::HeaderName;
 use secrecy::ExposeSecret;
 
-use super::verify::unused_reason;
-use super::{ConfigErrors, Scheme, SchemeSettings, Settings, VerifySettings};
+use super::types::{ConfigErrors, Settings};
+use super::verify::{Scheme, SchemeSettings, VerifySettings, unused_reason};
 
 /// Words that mark a value as a development or example secret, refused by a production start.
 const PLACEHOLDER_MARKERS: &[&str] = &[

@@ -28,10 +28,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::body::{read_body, require_json};
 use super::metrics::InFlight;
-use super::{EVENT_ID_HEADER, Source};
+use super::source::Source;
 use crate::http::problem::{problem, unavailable};
 use crate::store::{EventId, NewEvent, StoreError};
 use crate::verify::{Failure, VerifiedBody};
+
+/// The header every accepted answer carries.
+pub const EVENT_ID_HEADER: &str = "hookgate-event-id";
 
 /// A request that passed the verifier: its head, and its body as verified bytes.
 pub struct Verified {

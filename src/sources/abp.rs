@@ -15,8 +15,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::error::SourceError;
 use super::json::{body_digest, check_depth, from_json};
-use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError, read_options};
+use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration, read_options};
 use crate::config::de::lenient_bool_opt;
 
 /// `kind: abp`, with its options `events` and `envelope`.

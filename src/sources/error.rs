@@ -1,10 +1,10 @@
 //! [`SourceError`]: why a request was refused before it was stored, and the problem+json answer
-//! a kind gives unless it answers in its sender's own language.
+//! a kind gives unless it answers in its sender's own language. (Its constructors from JSON
+//! parse errors are in [`super::json`].)
 
 use axum::response::Response;
 use http::StatusCode;
 
-use super::json::{MAX_JSON_DEPTH, valid_json};
 use crate::http::problem::{FieldError, problem, problem_with};
 
 /// Why a request was refused before it was stored.
@@ -62,25 +62,6 @@ impl SourceError {
         }
     }
 
-    /// 400 for a body that is not JSON; 422 for JSON nested deeper than [`MAX_JSON_DEPTH`]
-    /// (it may be valid JSON, but no sender's format comes near that depth, and parsing it
-    /// further would only spend stack).
-    pub fn malformed(e: &serde_json::Error) -> Self {
-        if e.to_string().starts_with("recursion limit exceeded") {
-            SourceError::too_deep()
-        } else {
-            SourceError::Malformed(format!("the body is not valid JSON: {e}"))
-        }
-    }
-
-    /// The 422 for JSON nested deeper than [`MAX_JSON_DEPTH`].
-    pub(crate) fn too_deep() -> Self {
-        SourceError::invalid(
-            "",
-            format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
-        )
-    }
-
     /// A 422 for one field.
     pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         SourceError::Invalid {
@@ -90,52 +71,6 @@ impl SourceError {
                 detail: detail.into(),
             }],
         }
-    }
-
-    /// Turns a deserialization error into 400 (bad JSON) or 422 (JSON that does not fit),
-    /// naming the field with a JSON pointer under `base`.
-    pub fn from_json(
-        body: &[u8],
-        base: &str,
-        e: serde_path_to_error::Error<serde_json::Error>,
-    ) -> Self {
-        let path = e.path().clone();
-        let inner = e.into_inner();
-        // A number past f64's range is valid JSON (RFC 8259 sets no limit) that does not fit
-        // the field: 422 naming it, like any other value that does not fit.
-        let out_of_range = inner.to_string().starts_with("number out of range");
-        if (!out_of_range && (inner.is_syntax() || inner.is_eof())) || !valid_json(body) {
-            return SourceError::malformed(&inner);
-        }
-        let mut pointer = base.to_string();
-        for seg in path.iter() {
-            use serde_path_to_error::Segment;
-            match seg {
-                Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-                Segment::Map { key } => {
-                    pointer.push('/');
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                }
-                Segment::Enum { variant } => {
-                    pointer.push('/');
-                    pointer.push_str(variant);
-                }
-                Segment::Unknown => {}
-            }
-        }
-        let msg = inner.to_string();
-        let msg = msg
-            .rsplit_once(" at line ")
-            .map_or(msg.as_str(), |(m, _)| m);
-        if let Some(field) = msg
-            .strip_prefix("missing field `")
-            .and_then(|r| r.strip_suffix('`'))
-        {
-            pointer.push('/');
-            pointer.push_str(field);
-            return SourceError::invalid(pointer, "is required");
-        }
-        SourceError::invalid(pointer, msg.to_string())
     }
 }
 

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
+use super::error::SourceError;
 use super::json::{check_depth, from_json, sub_range};
-use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError};
+use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration};
 use crate::store::Projection;
 
 /// `kind: identus`. It takes no options.

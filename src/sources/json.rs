@@ -4,7 +4,7 @@
 use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 
-use super::SourceError;
+use super::error::SourceError;
 
 /// The deepest nesting of arrays and objects a body may have: serde_json's own recursion limit,
 /// which every parse of a body (and of a stored body, later) goes through.
@@ -100,4 +100,72 @@ pub fn sub_range(body: &[u8], part: &str) -> Option<std::ops::Range<usize>> {
     let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
     let end = start.checked_add(part.len())?;
     (end <= body.len()).then_some(start..end)
+}
+
+/// The JSON side of [`SourceError`]: turning parse errors into 400 or 422.
+impl SourceError {
+    /// 400 for a body that is not JSON; 422 for JSON nested deeper than [`MAX_JSON_DEPTH`]
+    /// (it may be valid JSON, but no sender's format comes near that depth, and parsing it
+    /// further would only spend stack).
+    pub fn malformed(e: &serde_json::Error) -> Self {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            SourceError::too_deep()
+        } else {
+            SourceError::Malformed(format!("the body is not valid JSON: {e}"))
+        }
+    }
+
+    /// The 422 for JSON nested deeper than [`MAX_JSON_DEPTH`].
+    pub(crate) fn too_deep() -> Self {
+        SourceError::invalid(
+            "",
+            format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
+        )
+    }
+
+    /// Turns a deserialization error into 400 (bad JSON) or 422 (JSON that does not fit),
+    /// naming the field with a JSON pointer under `base`.
+    pub fn from_json(
+        body: &[u8],
+        base: &str,
+        e: serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
+        let path = e.path().clone();
+        let inner = e.into_inner();
+        // A number past f64's range is valid JSON (RFC 8259 sets no limit) that does not fit
+        // the field: 422 naming it, like any other value that does not fit.
+        let out_of_range = inner.to_string().starts_with("number out of range");
+        if (!out_of_range && (inner.is_syntax() || inner.is_eof())) || !valid_json(body) {
+            return SourceError::malformed(&inner);
+        }
+        let mut pointer = base.to_string();
+        for seg in path.iter() {
+            use serde_path_to_error::Segment;
+            match seg {
+                Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+                Segment::Map { key } => {
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                }
+                Segment::Enum { variant } => {
+                    pointer.push('/');
+                    pointer.push_str(variant);
+                }
+                Segment::Unknown => {}
+            }
+        }
+        let msg = inner.to_string();
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(m, _)| m);
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            pointer.push('/');
+            pointer.push_str(field);
+            return SourceError::invalid(pointer, "is required");
+        }
+        SourceError::invalid(pointer, msg.to_string())
+    }
 }

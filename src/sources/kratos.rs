@@ -14,8 +14,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::error::SourceError;
 use super::json::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
-use super::{Kind, OptionError, Options, ParsedEvent, Registration, SourceError};
+use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration};
 use crate::http::problem::{FieldError, json_response};
 use crate::store::{EventId, Projection};
 

@@ -2,10 +2,12 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use http::HeaderMap;
 
 use super::json::{check_depth, sub_range};
 use super::*;
+use crate::config::SourceSettings;
 
 #[test]
 fn sub_range_finds_a_parsed_slice_in_the_body() {

@@ -10,7 +10,8 @@ use std::ops::Range;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{EventId, StoreError};
+use super::error::StoreError;
+use super::ids::EventId;
 
 /// What an event says about the current state of one thing.
 #[derive(Debug, Clone, PartialEq, Eq)]

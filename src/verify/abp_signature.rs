@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName};
 use sha2::Sha256;
 
-use super::{Failure, single};
+use super::credential::{Failure, single};
 
 /// The header ABP's `WebhookManager.SignWebhookRequest` sets.
 pub const HEADER: &str = "abp-webhook-signature";

@@ -4,7 +4,7 @@
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderName};
 
-use super::{Failure, SecretDigests, single};
+use super::credential::{Failure, SecretDigests, single};
 
 /// The header Kratos' reference handler (LeanCode `KratosWebHookHandlerBase`) reads.
 pub const DEFAULT_HEADER: &str = "x-api-key";

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use super::{Failure, SecretDigests, auth_param, single};
+use super::credential::{Failure, SecretDigests, auth_param, single};
 
 /// Verifies HTTP Basic credentials.
 #[derive(Debug, Clone)]

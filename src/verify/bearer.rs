@@ -4,7 +4,7 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use super::{Failure, SecretDigests, auth_param, single};
+use super::credential::{Failure, SecretDigests, auth_param, single};
 
 /// Verifies a bearer token.
 #[derive(Debug, Clone)]

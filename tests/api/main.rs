@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod identus;
 mod kratos;
+mod layout;
 mod limits;
 mod operations;
 mod properties;

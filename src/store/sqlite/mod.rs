@@ -1,17 +1,19 @@
 //! The embedded SQLite store.
 //!
 //! # Layout
-//! - [`writer`]: one writer thread owns the write connection and group-commits whatever requests
+//! - `writer`: one writer thread owns the write connection and group-commits whatever requests
 //!   are waiting as one transaction (WAL, `synchronous=FULL`: one fsync per batch).
-//! - [`checkpoint`]: keeps the WAL small without making a commit wait for it.
-//! - [`read`]: a small pool of read connections for the admin API and readiness; in WAL mode
+//! - `checkpoint`: keeps the WAL small without making a commit wait for it.
+//! - `read`: a small pool of read connections for the admin API and readiness; in WAL mode
 //!   they see only committed data and never block the writer.
 //! - [`schema`]: migrations, as SQL files under `migrations/`.
+//! - `shared`: what the store handle and the writer thread share (failure state, recent keys).
 //! - this file: opening the database, and the store traits over the parts above.
 
 mod checkpoint;
 mod read;
 pub mod schema;
+mod shared;
 mod writer;
 
 use std::path::Path;
@@ -27,48 +29,18 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::checkpoint::{note_wal_frames, run_checkpointer};
 use self::read::ReadPool;
+use self::shared::Shared;
 use self::writer::{Msg, run_writer};
-use super::{
-    Appended, EventId, EventPage, EventQuery, EventStore, NewEvent, ProjectionKey, ProjectionRow,
-    ProjectionStore, RecentKeys, Store, StoreError, StoredEvent,
-};
 use crate::config::{SqliteSettings, StoreSettings};
+use crate::store::backend::Store;
+use crate::store::error::StoreError;
+use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
+use crate::store::ids::EventId;
+use crate::store::projections::{ProjectionKey, ProjectionRow, ProjectionStore};
+use crate::store::recent::RecentKeys;
 
 /// The writer's page cache, in KiB (as a negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = -8 * 1024;
-
-/// State shared between the store handle and its writer thread.
-pub(super) struct Shared {
-    /// False once the writer thread has stopped (closed, or died).
-    pub(super) writer_alive: AtomicBool,
-    /// The reason the last commit failed, cleared by the next successful one (or probe).
-    last_failure: Mutex<Option<String>>,
-    /// Recently committed dedupe keys, filled by the writer after each commit: retries are
-    /// answered from here without a trip through the writer.
-    pub(super) recent: Mutex<RecentKeys>,
-}
-
-impl Shared {
-    /// Whether the last commit failed.
-    pub(super) fn failed(&self) -> bool {
-        self.last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
-
-    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
-    pub(super) fn set_failure(&self, failure: Option<String>) {
-        let mut last = self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if failure.is_none() && last.is_some() {
-            tracing::info!("the store commits again");
-        }
-        *last = failure;
-    }
-}
 
 /// The SQLite store.
 pub struct SqliteStore {

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use uuid::Uuid;
 
-use crate::store::{
-    Cursor, EventId, EventPage, EventQuery, ProjectionKey, ProjectionRow, StoreError, StoredEvent,
-};
+use crate::store::error::StoreError;
+use crate::store::events::{EventPage, EventQuery, StoredEvent};
+use crate::store::ids::{Cursor, EventId};
+use crate::store::projections::{ProjectionKey, ProjectionRow};
 
 /// Idle read connections kept open.
 const READ_POOL_SIZE: usize = 4;

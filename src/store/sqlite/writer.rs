@@ -12,9 +12,12 @@ use std::time::Instant;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Shared;
 use super::checkpoint::maybe_checkpoint;
-use crate::store::{Appended, EventId, NewEvent, Projection, StoreError};
+use super::shared::Shared;
+use crate::store::error::StoreError;
+use crate::store::events::{Appended, NewEvent};
+use crate::store::ids::EventId;
+use crate::store::projections::Projection;
 
 /// A message to the writer thread.
 // Nearly every message is a `Write`; boxing it would add an allocation per event for nothing.

@@ -1,0 +1,311 @@
+//! The types of the configuration tree, section by section.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::de::{self, ByteSize, HumanDuration};
+use super::verify::VerifySettings;
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "HOOKGATE";
+/// The environment variable that picks `config/{name}.yaml` and turns on production checks.
+pub const ENV_NAME_VAR: &str = "HOOKGATE_ENV";
+
+/// Every error found while loading or checking the configuration, each naming its field.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} error(s)):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    /// One error.
+    pub fn one(msg: impl Into<String>) -> Self {
+        Self(vec![msg.into()])
+    }
+}
+
+/// The whole configuration of one hookgate process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The public listener that senders reach (through a reverse proxy).
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// The internal listener for the admin API and `/metrics`.
+    #[serde(default)]
+    pub admin: AdminSettings,
+    /// Where events are stored.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Log output.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Configured endpoints, keyed by source id (lower-case; used in URLs, metrics and storage).
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceSettings>,
+}
+
+impl Settings {
+    /// The effective body limit of a source, in bytes.
+    pub fn body_limit_for(&self, source: &SourceSettings) -> u64 {
+        source.body_limit.unwrap_or(self.server.body_limit).0
+    }
+
+    /// Whether `HOOKGATE_ENV=production` checks apply, given the environment's name.
+    pub fn is_production(environment: Option<&str>) -> bool {
+        environment == Some("production")
+    }
+}
+
+/// The public listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to bind, `host:port`.
+    pub listen: String,
+    /// Largest body accepted on any source unless the source sets its own (413 past it).
+    pub body_limit: ByteSize,
+    /// Longest a request may take, body included (408 past it).
+    pub request_timeout: HumanDuration,
+    /// How long SIGTERM waits for in-flight requests before giving up on them.
+    pub shutdown_timeout: HumanDuration,
+    /// Requests handled at once; more are shed with 503 and `Retry-After`.
+    #[serde(deserialize_with = "de::lenient_usize")]
+    pub max_concurrent_requests: usize,
+    /// Connections open at once; past it a new connection gets 503 and is closed. Idle
+    /// connections are closed after `request_timeout`.
+    #[serde(deserialize_with = "de::lenient_usize")]
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            body_limit: ByteSize(1024 * 1024),
+            request_timeout: HumanDuration(Duration::from_secs(10)),
+            shutdown_timeout: HumanDuration(Duration::from_secs(30)),
+            max_concurrent_requests: 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// The admin listener.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Address to bind; keep it internal (`127.0.0.1` or a private network).
+    pub listen: String,
+    /// Bearer token for `/admin/...` (not for `/metrics`).
+    #[serde(deserialize_with = "de::secret_opt")]
+    pub token: Option<SecretString>,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+            token: None,
+        }
+    }
+}
+
+impl fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// The event store: which backend (by the URL's scheme), and the settings every backend shares.
+/// Settings only one backend reads are optional here and handed to that backend alone, typed,
+/// by [`StoreSettings::backend`], so that a new backend adds its keys without the others
+/// carrying them.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `sqlite://path/to/file.db` (the embedded default).
+    pub url: String,
+    /// Writes waiting for the writer at most; past it requests get 503 with `Retry-After`.
+    #[serde(deserialize_with = "de::lenient_usize")]
+    pub queue_capacity: usize,
+    /// Events committed in one transaction at most (group commit).
+    #[serde(deserialize_with = "de::lenient_usize")]
+    pub max_batch: usize,
+    /// SQLite only: how long the writer waits for a lock held by another process before failing
+    /// a commit (default 5s).
+    pub busy_timeout: Option<HumanDuration>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/hookgate.db".into(),
+            queue_capacity: 8192,
+            max_batch: 512,
+            busy_timeout: None,
+        }
+    }
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &redact_url(&self.url))
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch", &self.max_batch)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish()
+    }
+}
+
+/// The backend `store.url` selects, with the settings only it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`: the embedded store.
+    Sqlite(SqliteSettings),
+}
+
+/// What the SQLite backend alone reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// The database file (created with its folder when missing).
+    pub path: PathBuf,
+    /// `store.busy_timeout`.
+    pub busy_timeout: Duration,
+}
+
+/// `store.busy_timeout` when it is not set.
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl StoreSettings {
+    /// The backend `url` names, with its own settings.
+    ///
+    /// # Errors
+    /// What is wrong with `store.url`, naming the field (the URL's password redacted).
+    pub fn backend(&self) -> Result<Backend, String> {
+        if let Some(path) = self.url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "store.url: names no file; use sqlite://PATH (e.g. sqlite://data/hookgate.db)"
+                        .into(),
+                );
+            }
+            return Ok(Backend::Sqlite(SqliteSettings {
+                path: PathBuf::from(path),
+                busy_timeout: self.busy_timeout.map_or(DEFAULT_BUSY_TIMEOUT, |d| d.0),
+            }));
+        }
+        if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
+            return Err("store.url: the PostgreSQL backend is not available in this version; use sqlite://PATH".into());
+        }
+        Err(format!(
+            "store.url: `{}` is not supported; use sqlite://PATH",
+            redact_url(&self.url)
+        ))
+    }
+}
+
+/// Hides the password part of `scheme://user:password@host/...`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.find(':') {
+                Some(c) => format!(
+                    "{}{}:[redacted]{}",
+                    &url[..s + 3],
+                    &userinfo[..c],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `hookgate=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One configured endpoint.
+///
+/// `kind` names a sender kind of [`crate::sources`]; the keys of the block other than the four
+/// below are that kind's own options (`abp`: `events`, `envelope`), kept as they were written and
+/// read by the kind, which refuses keys it does not take.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceSettings {
+    /// The sender kind, which fixes the payload type (`kratos`, `identus`, `abp`).
+    pub kind: String,
+    /// The path senders POST to, e.g. `/kratos/sync-identity`.
+    pub path: String,
+    /// How requests prove they come from the sender.
+    pub verify: VerifySettings,
+    /// Overrides `server.body_limit` for this source.
+    #[serde(default)]
+    pub body_limit: Option<ByteSize>,
+    /// Every other key of the block: the kind's own options.
+    #[serde(flatten)]
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// The keys every source block takes, whatever its kind.
+pub const SOURCE_KEYS: &[&str] = &["kind", "path", "verify", "body_limit"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://u:p@h/db"),
+            "postgres://u:[redacted]@h/db"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,100 @@
+//! [`Source`]: one configured or registered endpoint, built once: its kind, its verifier, its
+//! limit, its metrics.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName};
+
+use super::metrics::SourceMetrics;
+use crate::config::SourceSettings;
+use crate::sources::Kind;
+use crate::store::Store;
+use crate::verify::Verifier;
+
+/// Request headers kept with an event (never credentials).
+const STORED_HEADERS: &[&str] = &[
+    "content-type",
+    "user-agent",
+    "x-request-id",
+    "ory-webhook-request-id",
+    "ory-webhook-trigger-id",
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+];
+
+/// Everything a source's route needs, built once.
+pub struct Source {
+    /// Source id (metrics, logs, storage).
+    pub id: Arc<str>,
+    /// The path senders POST to.
+    pub path: String,
+    /// The sender kind: parser and answers.
+    pub kind: Arc<dyn Kind>,
+    /// Verification of its requests.
+    pub verifier: Verifier,
+    /// Body limit in bytes.
+    pub body_limit: usize,
+    /// Where events go.
+    pub store: Arc<dyn Store>,
+    /// This source's metric handles.
+    pub metrics: SourceMetrics,
+    /// The header carrying this source's credential (never stored), worked out once.
+    credential_header: Option<HeaderName>,
+}
+
+impl Source {
+    /// Builds source `id` from its block; `kind` is built from the same block by
+    /// [`crate::sources::build`], and `body_limit` is the effective limit in bytes.
+    pub fn new(
+        id: &str,
+        settings: &SourceSettings,
+        kind: Arc<dyn Kind>,
+        body_limit: u64,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        let id: Arc<str> = Arc::from(id);
+        let verifier = Verifier::from_settings(&settings.verify);
+        Self {
+            metrics: SourceMetrics::new(&id, verifier.scheme()),
+            credential_header: verifier.credential_header(),
+            id,
+            path: settings.path.clone(),
+            kind,
+            verifier,
+            body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
+            store,
+        }
+    }
+
+    /// The header carrying this source's credential, if it has one.
+    pub fn credential_header(&self) -> Option<&HeaderName> {
+        self.credential_header.as_ref()
+    }
+
+    /// Selected headers as a JSON object, leaving out this source's credential header.
+    pub(super) fn stored_headers(&self, headers: &HeaderMap) -> String {
+        let secret = self.credential_header.as_ref();
+        let mut out = Vec::with_capacity(160);
+        out.push(b'{');
+        for name in STORED_HEADERS {
+            if secret.is_some_and(|s| s.as_str() == *name) {
+                continue;
+            }
+            if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                // Names are lower-case ASCII constants; values are escaped by serde_json.
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+                if serde_json::to_writer(&mut out, v).is_err() {
+                    out.extend_from_slice(b"null");
+                }
+            }
+        }
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+    }
+}

@@ -1,0 +1,20 @@
+//! [`Store`]: what a backend implements: every trait of the store, plus readiness and shutdown.
+
+use async_trait::async_trait;
+
+use super::error::StoreError;
+use super::events::EventStore;
+use super::projections::ProjectionStore;
+
+/// A storage backend: every trait of the store, plus readiness and shutdown.
+#[async_trait]
+pub trait Store: EventStore + ProjectionStore {
+    /// Checks that the store can be read and its writer is running.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] with the reason.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Commits every write already queued, then stops the writer. Appends after this fail.
+    async fn close(&self);
+}

@@ -1,0 +1,19 @@
+//! Choosing and opening the backend `store.url` names.
+
+use std::sync::Arc;
+
+use super::backend::Store;
+use super::sqlite;
+use crate::config::{Backend, StoreSettings};
+
+/// Opens the store `store.url` names, applying migrations.
+///
+/// # Errors
+/// When the URL is not supported or the database cannot be opened or migrated.
+pub async fn connect(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>> {
+    match settings.backend().map_err(anyhow::Error::msg)? {
+        Backend::Sqlite(sqlite) => Ok(Arc::new(
+            sqlite::SqliteStore::open(&sqlite, settings).await?,
+        )),
+    }
+}

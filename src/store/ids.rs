@@ -1,0 +1,78 @@
+//! [`EventId`]: hookgate's id of an event, made where the event is received; [`Cursor`]: a
+//! position in the feed, made by the backend. (Why they differ: [`super::events`].)
+
+use std::fmt;
+
+use uuid::Uuid;
+
+/// hookgate's id of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub Uuid);
+
+impl EventId {
+    /// A fresh id: UUID v7 (RFC 9562), time-ordered; ids made by one process sort in the order
+    /// they were made.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A position in the feed, in commit order. Only the backend that made it can read it; clients
+/// get it as opaque text and give it back as `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// Wraps a backend's text form of a position (for backends; clients never build one).
+    pub fn from_backend(text: String) -> Self {
+        Self(text)
+    }
+
+    /// Text a client gave as `after`; the backend says whether it is one of its cursors
+    /// ([`super::StoreError::InvalidCursor`] when not).
+    pub fn from_client(text: &str) -> Self {
+        Self(text.to_string())
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_ids_are_v7_distinct_and_sort_by_time() {
+        let ids: Vec<EventId> = (0..1000).map(|_| EventId::new()).collect();
+        for id in &ids {
+            assert_eq!(id.0.get_version_num(), 7);
+            assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "no id repeats");
+        assert_eq!(sorted, ids, "ids made one after another sort in that order");
+    }
+}

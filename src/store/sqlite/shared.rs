@@ -1,0 +1,39 @@
+//! What the store handle and its writer thread share.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
+
+use crate::store::recent::RecentKeys;
+
+/// State shared between the store handle and its writer thread.
+pub(super) struct Shared {
+    /// False once the writer thread has stopped (closed, or died).
+    pub(super) writer_alive: AtomicBool,
+    /// The reason the last commit failed, cleared by the next successful one (or probe).
+    pub(super) last_failure: Mutex<Option<String>>,
+    /// Recently committed dedupe keys, filled by the writer after each commit: retries are
+    /// answered from here without a trip through the writer.
+    pub(super) recent: Mutex<RecentKeys>,
+}
+
+impl Shared {
+    /// Whether the last commit failed.
+    pub(super) fn failed(&self) -> bool {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
+    pub(super) fn set_failure(&self, failure: Option<String>) {
+        let mut last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failure.is_none() && last.is_some() {
+            tracing::info!("the store commits again");
+        }
+        *last = failure;
+    }
+}
