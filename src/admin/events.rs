@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{AdminState, not_found, raw_json, store_error};
+use super::state::{AdminState, not_found, raw_json, store_error};
 use crate::http::problem::{json_response, problem};
 use crate::store::{Cursor, EventId, EventQuery, StoreError, StoredEvent};
 

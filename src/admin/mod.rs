@@ -1,7 +1,8 @@
 //! The admin listener: the event and projection read API (bearer token) and `/metrics`.
 //!
 //! # Layout
-//! - this file: the router, the token check, `/metrics`, what every route shares.
+//! - this file: the router, the token check, `/metrics`.
+//! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
 //! - `projections`: `/admin/kratos/identities/{id}`, `/admin/identus/{kind}/{id}`.
 //!
@@ -9,8 +10,10 @@
 
 mod events;
 mod projections;
+mod state;
 
-use std::sync::Arc;
+pub use state::AdminState;
+use state::not_found;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,23 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
-use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::value::RawValue;
 
-use crate::http::problem::{problem, unavailable};
-use crate::store::{Store, StoreError};
-use crate::verify::bearer::Bearer;
-
-/// What the admin routes share.
-#[derive(Clone)]
-pub struct AdminState {
-    /// The event store.
-    pub store: Arc<dyn Store>,
-    /// Checks the admin token.
-    pub token: Arc<Bearer>,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
-}
+use crate::http::problem::problem;
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
@@ -85,18 +73,4 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-pub(crate) fn not_found(detail: &str) -> Response {
-    problem(StatusCode::NOT_FOUND, "Not Found", detail)
-}
-
-pub(crate) fn store_error(e: StoreError) -> Response {
-    tracing::error!(error = %e, "admin read failed");
-    unavailable("the store cannot be read right now", 5)
-}
-
-/// Stored JSON as a raw value to embed in an answer, or `None` when it is not JSON.
-pub(crate) fn raw_json(bytes: &[u8]) -> Option<&RawValue> {
-    serde_json::from_slice::<&RawValue>(bytes).ok()
 }

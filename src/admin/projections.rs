@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{AdminState, not_found, raw_json, store_error};
+use super::state::{AdminState, not_found, raw_json, store_error};
 use crate::http::problem::json_response;
 use crate::sources::{identus, kratos};
 use crate::store::{ProjectionKey, ProjectionRow};

@@ -93,6 +93,10 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub dir: PathBuf,
+    /// The table of source routes: what is added here is served at once.
+    pub routes: hookgate::receive::Routes,
+    /// The running application's store.
+    pub store: std::sync::Arc<dyn hookgate::store::Store>,
     _tmp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -125,6 +129,8 @@ pub async fn spawn_in(dir: &Path, customize: impl FnOnce(&mut Settings)) -> Test
         .expect("the application builds");
     let port = app.port();
     let admin_port = app.admin_port();
+    let routes = app.routes();
+    let store = app.store();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -138,6 +144,8 @@ pub async fn spawn_in(dir: &Path, customize: impl FnOnce(&mut Settings)) -> Test
             .build()
             .unwrap(),
         dir: dir.to_path_buf(),
+        routes,
+        store,
         _tmp: None,
         stop: Some(stop),
         task: Some(task),

@@ -137,7 +137,7 @@ fn expand(tree: &str) -> Vec<String> {
     out
 }
 
-/// Every path a file's code names: its `use` trees and its `crate::`/`super::`/`self::` paths.
+/// Every path a file's code names: its `use` trees and every `a::b` path in its code.
 fn paths(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     // `use` items start a line (after `pub`, `pub(crate)` and the like) and end at `;`.
@@ -173,24 +173,12 @@ fn paths(code: &str) -> Vec<String> {
             }
         }
     }
-    let code = rest_of_code.as_str();
-    let bytes = code.as_bytes();
-    for root in ["crate::", "super::", "self::"] {
-        let mut from = 0;
-        while let Some(i) = code[from..].find(root) {
-            let start = from + i;
-            from = start + root.len();
-            let boundary = start == 0 || {
-                let b = bytes[start - 1];
-                !(b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-            };
-            if !boundary {
-                continue;
-            }
-            let end = code[start..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-                .map_or(code.len(), |e| start + e);
-            out.push(code[start..end].trim_end_matches(':').to_string());
+    // Paths in code: every `a::b…` token (those that name no module of ours resolve to nothing).
+    let is_path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    for token in rest_of_code.split(|c: char| !is_path(c)) {
+        let token = token.trim_matches(':');
+        if token.contains("::") && !token.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push(token.to_string());
         }
     }
     out

@@ -14,4 +14,5 @@ mod layout;
 mod limits;
 mod operations;
 mod properties;
+mod routes;
 mod verification;

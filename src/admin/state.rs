@@ -1,0 +1,37 @@
+//! What every admin route shares: the state, and the answers they have in common.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use http::StatusCode;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::value::RawValue;
+
+use crate::http::problem::{problem, unavailable};
+use crate::store::{Store, StoreError};
+use crate::verify::bearer::Bearer;
+
+/// What the admin routes share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The event store.
+    pub store: Arc<dyn Store>,
+    /// Checks the admin token.
+    pub token: Arc<Bearer>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+pub(super) fn not_found(detail: &str) -> Response {
+    problem(StatusCode::NOT_FOUND, "Not Found", detail)
+}
+
+pub(super) fn store_error(e: StoreError) -> Response {
+    tracing::error!(error = %e, "admin read failed");
+    unavailable("the store cannot be read right now", 5)
+}
+
+/// Stored JSON as a raw value to embed in an answer, or `None` when it is not JSON.
+pub(super) fn raw_json(bytes: &[u8]) -> Option<&RawValue> {
+    serde_json::from_slice::<&RawValue>(bytes).ok()
+}
