@@ -246,42 +246,8 @@ impl Application {
 mod tests {
     //! The whole check: what `config` checks and what each kind checks, in one run.
 
-    use std::path::{Path, PathBuf};
-
     use super::*;
-
-    const MINIMAL: &str = r#"
-admin:
-  token: admin-token-1234567890
-store:
-  url: sqlite://x.db
-sources:
-  kratos:
-    kind: kratos
-    path: /kratos
-    verify: { scheme: api_key, header: X-Api-Key, secrets: ["k1"] }
-"#;
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn opts(files: Vec<PathBuf>) -> LoadOptions {
-        LoadOptions {
-            files,
-            config_dir: None,
-            env: Some(HashMap::new()),
-        }
-    }
-
-    fn errors_of(r: Result<Settings, ConfigErrors>) -> Vec<String> {
-        match r {
-            Ok(_) => panic!("expected configuration errors"),
-            Err(e) => e.0,
-        }
-    }
+    use crate::config::load::tests::{MINIMAL, errors_of, opts, write};
 
     #[test]
     fn unknown_keys_are_rejected_with_their_path() {
@@ -291,7 +257,7 @@ sources:
             "a.yaml",
             &MINIMAL.replace("path: /kratos", "path: /kratos\n    pth: /typo"),
         );
-        let errs = errors_of(load_settings(&opts(vec![f])));
+        let errs = errors_of(load_settings(&opts(vec![f], &[])));
         assert!(
             errs[0].starts_with("sources.kratos.pth: unknown field `pth`"),
             "{}",
@@ -316,7 +282,7 @@ sources:
     verify: { scheme: api_key, in: cookie, secrets: [k] }
 "#;
         let f = write(dir.path(), "a.yaml", text);
-        let errs = errors_of(load_settings(&opts(vec![f])));
+        let errs = errors_of(load_settings(&opts(vec![f], &[])));
         for want in [
             "sources.Bad: a source id may hold only",
             "sources.Bad.path: must start with `/`",

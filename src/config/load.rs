@@ -299,7 +299,7 @@ fn expand_str(s: &str, opts: &LoadOptions) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use secrecy::ExposeSecret as _;
@@ -308,13 +308,13 @@ mod tests {
     use crate::config::de::{ByteSize, HumanDuration};
     use crate::config::types::LogFormat;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
     }
 
-    const MINIMAL: &str = r#"
+    pub(crate) const MINIMAL: &str = r#"
 admin:
   token: admin-token-1234567890
 store:
@@ -326,7 +326,7 @@ sources:
     verify: { scheme: api_key, header: X-Api-Key, secrets: ["k1"] }
 "#;
 
-    fn opts(files: Vec<PathBuf>, env: &[(&str, &str)]) -> LoadOptions {
+    pub(crate) fn opts(files: Vec<PathBuf>, env: &[(&str, &str)]) -> LoadOptions {
         LoadOptions {
             files,
             config_dir: None,
@@ -338,7 +338,7 @@ sources:
         }
     }
 
-    fn errors_of(r: Result<Settings, ConfigErrors>) -> Vec<String> {
+    pub(crate) fn errors_of(r: Result<Settings, ConfigErrors>) -> Vec<String> {
         match r {
             Ok(_) => panic!("expected configuration errors"),
             Err(e) => e.0,

@@ -5,7 +5,6 @@
 //! states its own OpenAPI file does not list, and a 422 would make it drop the event.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -15,22 +14,18 @@ use serde_json::value::RawValue;
 
 use super::error::SourceError;
 use super::json::{check_depth, from_json, sub_range};
-use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration};
+use super::kind::{Kind, ParsedEvent, Registration, without_options};
 use crate::store::Projection;
 
 /// `kind: identus`. It takes no options.
 pub const KIND: Registration = Registration {
     name: "identus",
     options: &[],
-    build,
+    build: without_options::<Identus>,
 };
 
-fn build(_: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
-    Ok(Arc::new(Identus))
-}
-
 /// The Hyperledger Identus Cloud Agent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Identus;
 
 impl Kind for Identus {

@@ -67,6 +67,14 @@ pub type OptionError = (String, String);
 /// What builds a kind from a source block's options.
 pub type Builder = fn(&Options) -> Result<Arc<dyn Kind>, Vec<OptionError>>;
 
+/// The [`Builder`] of a kind that takes no options.
+///
+/// # Errors
+/// None: options it does not take are refused before a builder is called.
+pub fn without_options<K: Kind + Default>(_: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    Ok(Arc::new(K::default()))
+}
+
 /// How a kind is listed in [`super::KINDS`].
 pub struct Registration {
     /// The name `kind:` takes.

@@ -4,7 +4,6 @@
 //! them to the user. Message ids 1 and 2 are the reference handler's; the others are hookgate's.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::error::SourceError;
 use super::json::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
-use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration};
+use super::kind::{Kind, ParsedEvent, Registration, without_options};
 use crate::http::problem::{FieldError, json_response};
 use crate::store::{EventId, Projection};
 
@@ -24,18 +23,14 @@ use crate::store::{EventId, Projection};
 pub const KIND: Registration = Registration {
     name: "kratos",
     options: &[],
-    build,
+    build: without_options::<Kratos>,
 };
-
-fn build(_: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
-    Ok(Arc::new(Kratos))
-}
 
 /// The projection view of the latest identity per identity id.
 pub const VIEW: &str = "kratos/identities";
 
 /// Ory Kratos.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Kratos;
 
 impl Kind for Kratos {

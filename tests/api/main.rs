@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod faults;
 mod fuzz_corpus;
+mod grammar;
 mod helpers;
 mod hostile;
 mod identus;
