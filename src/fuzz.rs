@@ -90,13 +90,9 @@ struct Verifiers {
 /// A kind built through the registry from `options` (a JSON object), as `serve` builds it.
 fn kind(name: &str, options: serde_json::Value) -> Arc<dyn Kind> {
     let options: Options = serde_json::from_value(options).unwrap_or_default();
-    let registration = sources::registration(name);
-    match registration.map(|r| (r.build)(&options)) {
-        Some(Ok(kind)) => kind,
-        other => panic!(
-            "the fuzz harness cannot build kind {name}: {:?}",
-            other.map(|r| r.err())
-        ),
+    match sources::build_kind(name, &options) {
+        Ok(kind) => kind,
+        Err(e) => panic!("the fuzz harness cannot build kind {name}: {e:?}"),
     }
 }
 

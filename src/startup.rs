@@ -91,13 +91,8 @@ impl Application {
             if s.verify.scheme.scheme() == Scheme::None {
                 tracing::warn!(source = %id, path = %s.path, "source has verify.scheme `none`: anyone who can reach it can store events");
             }
-            let kind = sources::build(s).map_err(|errors| {
-                let all: Vec<String> = errors
-                    .into_iter()
-                    .map(|(field, why)| format!("sources.{id}.{field}: {why}"))
-                    .collect();
-                anyhow::anyhow!(all.join("; "))
-            })?;
+            let kind =
+                sources::build_named(id, s).map_err(|errors| anyhow::anyhow!(errors.join("; ")))?;
             let source = Source::new(id, s, kind, settings.body_limit_for(s), store.clone());
             if let Some(h) = source.credential_header() {
                 sensitive.push(h.clone());

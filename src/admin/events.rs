@@ -79,7 +79,7 @@ pub(super) async fn list(
         .after
         .as_deref()
         .filter(|s| !s.is_empty())
-        .map(Cursor::from_client);
+        .map(Cursor::new);
     let query = EventQuery {
         source: p.source,
         event_type: p.event_type,

@@ -290,7 +290,7 @@ pub struct SourceSettings {
     pub body_limit: Option<ByteSize>,
     /// Every other key of the block: the kind's own options.
     #[serde(flatten)]
-    pub options: BTreeMap<String, serde_json::Value>,
+    pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The keys every source block takes, whatever its kind.

@@ -2,16 +2,17 @@
 //!
 //! # Layout
 //! - [`routes`]: [`Routes`], the table of source paths, which can change while hookgate runs,
-//!   and [`mount`], the router of one source.
+//!   and the axum router over it.
 //! - [`source`]: [`Source`], one configured or registered endpoint, built once.
 //! - [`pipeline`]: every step of a request, in order, with the statuses each can answer.
 //! - [`body`]: reading the body under the limit; the content type.
 //! - [`metrics`]: per-source request metrics, registered when a source is built.
 //!
-//! The router users were promised: per source, an axum `Router` mounts the verifier in front
-//! of the handler for the source's kind ([`mount`]). [`Routes::router`] is the public
-//! listener's entry to them: it finds the source by path at request time, so a source added or
-//! removed while hookgate runs takes effect at once, without rebuilding any router.
+//! The router users were promised: the public listener's axum router ([`Routes::router`])
+//! sends each source path to [`pipeline::handle`], which puts the source's verifier in front
+//! of the handler for its kind. The source is found by path at request time (one hash lookup,
+//! the only path match), so a source added or removed while hookgate runs takes effect at once,
+//! without rebuilding any router.
 //!
 //! May call: `config`, `http`, `verify`, `sources`, `store`.
 
@@ -22,5 +23,5 @@ pub mod routes;
 pub mod source;
 
 pub use pipeline::EVENT_ID_HEADER;
-pub use routes::{PathTaken, Routes, mount};
+pub use routes::{PathTaken, Routes};
 pub use source::Source;

@@ -19,9 +19,7 @@
 //! Steps 2–5 are the verifier, in front of the kind's handler (6–9): [`receive`] takes a
 //! [`Verified`] request, which only [`verify`] makes.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -44,12 +42,12 @@ pub struct Verified {
     pub body: VerifiedBody,
 }
 
-/// The route handler of every source: steps 1–9.
-pub async fn handle(State(src): State<Arc<Source>>, req: Request) -> Response {
+/// A request to a source's path: steps 1–9, the verifier in front of the kind's handler.
+pub async fn handle(src: &Source, req: Request) -> Response {
     let _in_flight = InFlight::start();
     tracing::Span::current().record("source", &*src.id);
-    let res = match verify(&src, req).await {
-        Ok(verified) => receive(&src, verified).await,
+    let res = match verify(src, req).await {
+        Ok(verified) => receive(src, verified).await,
         Err(refused) => refused,
     };
     src.metrics.count(res.status());

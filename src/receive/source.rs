@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName};
 use super::metrics::SourceMetrics;
 use crate::config::SourceSettings;
 use crate::sources::Kind;
-use crate::store::Store;
+use crate::store::{Store, string_object};
 use crate::verify::Verifier;
 
 /// Request headers kept with an event (never credentials).
@@ -75,26 +75,11 @@ impl Source {
     /// Selected headers as a JSON object, leaving out this source's credential header.
     pub(super) fn stored_headers(&self, headers: &HeaderMap) -> String {
         let secret = self.credential_header.as_ref();
-        let mut out = Vec::with_capacity(160);
-        out.push(b'{');
-        for name in STORED_HEADERS {
-            if secret.is_some_and(|s| s.as_str() == *name) {
-                continue;
-            }
-            if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
-                if out.len() > 1 {
-                    out.push(b',');
-                }
-                // Names are lower-case ASCII constants; values are escaped by serde_json.
-                out.push(b'"');
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"\":");
-                if serde_json::to_writer(&mut out, v).is_err() {
-                    out.extend_from_slice(b"null");
-                }
-            }
-        }
-        out.push(b'}');
-        String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+        string_object(
+            STORED_HEADERS
+                .iter()
+                .filter(|name| secret.is_none_or(|s| s.as_str() != **name))
+                .filter_map(|name| Some((*name, headers.get(*name)?.to_str().ok()?))),
+        )
     }
 }

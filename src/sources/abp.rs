@@ -70,13 +70,6 @@ pub struct Abp {
     events: Option<HashSet<String>>,
 }
 
-impl Abp {
-    /// Whether bodies are `WebhookPayload` envelopes (`envelope`, default true).
-    pub fn envelope(&self) -> bool {
-        self.envelope
-    }
-}
-
 impl Kind for Abp {
     fn name(&self) -> &'static str {
         KIND.name

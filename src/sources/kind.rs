@@ -1,6 +1,5 @@
 //! [`Kind`]: the trait every sender kind implements, and how a kind is registered.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -59,7 +58,7 @@ pub struct ParsedEvent {
 }
 
 /// A source block's keys beyond the ones every source has: the kind's own options.
-pub type Options = BTreeMap<String, serde_json::Value>;
+pub type Options = serde_json::Map<String, serde_json::Value>;
 
 /// One field of a source block that is wrong: its path under the block (`events[0]`), and why.
 pub type OptionError = (String, String);
@@ -91,13 +90,7 @@ pub struct Registration {
 /// # Errors
 /// The field and why its value does not fit.
 pub fn read_options<T: DeserializeOwned>(options: &Options) -> Result<T, Vec<OptionError>> {
-    let value = serde_json::Value::Object(
-        options
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(serde_json::Value::Object(options.clone())).map_err(|e| {
         let path = e.path().to_string();
         vec![(path, e.into_inner().to_string())]
     })

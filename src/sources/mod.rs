@@ -51,57 +51,77 @@ pub fn registration(name: &str) -> Option<&'static Registration> {
 /// Every problem found, each naming its field under the block (`kind`, `events`, …): an unknown
 /// kind, an option the kind does not take, or an option value it refuses.
 pub fn build(source: &SourceSettings) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
-    let Some(reg) = registration(&source.kind) else {
+    build_kind(&source.kind, &source.options)
+}
+
+/// Builds kind `name` with `options` (the keys of a source block beyond the common ones).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_kind(name: &str, options: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    let Some(reg) = registration(name) else {
         let names: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.name)).collect();
         return Err(vec![(
             "kind".into(),
             format!(
-                "unknown variant `{}`, expected one of {}",
-                source.kind,
+                "unknown variant `{name}`, expected one of {}",
                 names.join(", ")
             ),
         )]);
     };
-    let mut errors = Vec::new();
-    for key in source.options.keys() {
-        if reg.options.contains(&key.as_str()) {
-            continue;
-        }
-        let takers: Vec<String> = KINDS
-            .iter()
-            .filter(|k| k.options.contains(&key.as_str()))
-            .map(|k| format!("`{}`", k.name))
-            .collect();
-        let why = if takers.is_empty() {
-            let mut expected: Vec<String> = SOURCE_KEYS.iter().map(|k| format!("`{k}`")).collect();
-            expected.extend(reg.options.iter().map(|k| format!("`{k}`")));
-            format!(
-                "unknown field `{key}`, expected one of {}",
-                expected.join(", ")
-            )
-        } else {
-            format!("only {} sources take `{key}`", takers.join(" and "))
-        };
-        errors.push((key.clone(), why));
-    }
+    let errors: Vec<OptionError> = options
+        .keys()
+        .filter(|key| !reg.options.contains(&key.as_str()))
+        .map(|key| (key.clone(), not_taken(reg, key)))
+        .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
-    (reg.build)(&source.options)
+    (reg.build)(options)
+}
+
+/// Why `key` is wrong in a block of kind `reg`: which kinds take it, or which keys there are.
+fn not_taken(reg: &Registration, key: &str) -> String {
+    let takers: Vec<String> = KINDS
+        .iter()
+        .filter(|k| k.options.contains(&key))
+        .map(|k| format!("`{}`", k.name))
+        .collect();
+    if !takers.is_empty() {
+        return format!("only {} sources take `{key}`", takers.join(" and "));
+    }
+    let expected: Vec<String> = SOURCE_KEYS
+        .iter()
+        .chain(reg.options)
+        .map(|k| format!("`{k}`"))
+        .collect();
+    format!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    )
+}
+
+/// Builds source `id`'s kind; errors name their field in full (`sources.{id}.events: …`).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_named(id: &str, source: &SourceSettings) -> Result<Arc<dyn Kind>, Vec<String>> {
+    build(source).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|(field, why)| format!("sources.{id}.{field}: {why}"))
+            .collect()
+    })
 }
 
 /// Checks every source's kind and options, as `serve` would build them.
 pub fn check(settings: &Settings) -> Vec<String> {
-    let mut errors = Vec::new();
-    for (id, source) in &settings.sources {
-        if let Err(e) = build(source) {
-            errors.extend(
-                e.into_iter()
-                    .map(|(field, why)| format!("sources.{id}.{field}: {why}")),
-            );
-        }
-    }
-    errors
+    settings
+        .sources
+        .iter()
+        .filter_map(|(id, source)| build_named(id, source).err())
+        .flatten()
+        .collect()
 }
 
 #[cfg(test)]

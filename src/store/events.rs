@@ -48,6 +48,25 @@ pub struct NewEvent {
     pub projection: Option<Projection>,
 }
 
+/// A JSON object of string values (`{"content-type":"…"}`), the form of the store's small
+/// text columns ([`NewEvent::headers`], projection attributes), written straight into one
+/// buffer with serde_json's escaping.
+pub fn string_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = Vec::with_capacity(160);
+    out.push(b'{');
+    for (name, value) in pairs {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // Writing a `&str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+}
+
 /// The outcome of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {

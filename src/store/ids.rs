@@ -35,15 +35,10 @@ impl fmt::Display for EventId {
 pub struct Cursor(String);
 
 impl Cursor {
-    /// Wraps a backend's text form of a position (for backends; clients never build one).
-    pub fn from_backend(text: String) -> Self {
-        Self(text)
-    }
-
-    /// Text a client gave as `after`; the backend says whether it is one of its cursors
-    /// ([`super::StoreError::InvalidCursor`] when not).
-    pub fn from_client(text: &str) -> Self {
-        Self(text.to_string())
+    /// A cursor from its text: a backend's own, or what a client gave as `after` (the backend
+    /// says whether it is one of its cursors: [`super::StoreError::InvalidCursor`] when not).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
     }
 
     /// The text form.

@@ -31,7 +31,9 @@ pub mod sqlite;
 pub use backend::Store;
 pub use connect::connect;
 pub use error::StoreError;
-pub use events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
+pub use events::{
+    Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, string_object,
+};
 pub use ids::{Cursor, EventId};
 pub use projections::{Projection, ProjectionKey, ProjectionRow, ProjectionStore};
 pub use recent::RecentKeys;

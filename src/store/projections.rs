@@ -36,8 +36,6 @@ pub struct Projection {
 /// The current state of one thing, as the last event that changed it left it.
 #[derive(Debug, Clone)]
 pub struct ProjectionRow {
-    /// The view.
-    pub view: String,
     /// The partition within the view.
     pub scope: String,
     /// The thing's id.

@@ -574,7 +574,7 @@ struct Receivers {
 /// A kind built through the registry with `options` (a JSON object).
 fn kind(name: &str, options: serde_json::Value) -> Arc<dyn Kind> {
     let options: Options = serde_json::from_value(options).unwrap();
-    (sources::registration(name).unwrap().build)(&options).unwrap()
+    sources::build_kind(name, &options).unwrap()
 }
 
 impl Receivers {
@@ -598,20 +598,12 @@ impl Receivers {
         }
     }
 
-    fn parse(
-        src: &Receiver,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> Result<ParsedEvent, SourceError> {
-        src.kind.parse(headers, body)
-    }
-
     /// Parses `body` as every source would; checks what a success or a failure must look like.
     fn check(&self, headers: &HeaderMap, body: &Bytes) -> Result<(), TestCaseError> {
         // 400 is for a body that is not JSON; serde_json's own reading is the oracle.
         let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
         for src in &self.sources {
-            match Self::parse(src, headers, body) {
+            match src.kind.parse(headers, body) {
                 Ok(p) => check_parsed(src, &p, body)?,
                 Err(e) => {
                     let malformed = matches!(&e, SourceError::Malformed(_));
@@ -995,7 +987,7 @@ fn valid_generated_events_always_parse_with_their_id_as_the_key() {
             (abp_src, Bytes::from(a.render(&id))),
             (bare_src, Bytes::from(bare.render(&id))),
         ] {
-            let p = Receivers::parse(src, &HeaderMap::new(), &body);
+            let p = src.kind.parse(&HeaderMap::new(), &body);
             prop_assert!(
                 p.is_ok(),
                 "{}: {p:?}\n{}",

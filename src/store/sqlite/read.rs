@@ -81,7 +81,7 @@ const EVENT_COLUMNS: &str =
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
-        cursor: Cursor::from_backend(r.get::<_, i64>(0)?.to_string()),
+        cursor: Cursor::new(r.get::<_, i64>(0)?.to_string()),
         id: parse_id(1, r.get(1)?)?,
         source: r.get(2)?,
         kind: r.get(3)?,
@@ -148,7 +148,7 @@ pub(super) fn projection(
     key: &ProjectionKey<'_>,
 ) -> Result<Option<ProjectionRow>, StoreError> {
     c.prepare_cached(
-        "SELECT p.view, p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
+        "SELECT p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
                 substr(e.body, p.body_start + 1, p.body_len)
          FROM projections p JOIN events e ON e.seq = p.event_seq
          WHERE p.view = ?1 AND p.key = ?2 AND (?3 IS NULL OR p.scope = ?3)
@@ -157,14 +157,13 @@ pub(super) fn projection(
     .and_then(|mut s| {
         s.query_row(params![key.view, key.key, key.scope], |r| {
             Ok(ProjectionRow {
-                view: r.get(0)?,
-                scope: r.get(1)?,
-                key: r.get(2)?,
-                state: r.get(3)?,
-                attrs: r.get(4)?,
-                event_id: parse_id(5, r.get(5)?)?,
-                updated_at: r.get(6)?,
-                body: Bytes::from(r.get::<_, Vec<u8>>(7)?),
+                scope: r.get(0)?,
+                key: r.get(1)?,
+                state: r.get(2)?,
+                attrs: r.get(3)?,
+                event_id: parse_id(4, r.get(4)?)?,
+                updated_at: r.get(5)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
             })
         })
         .optional()

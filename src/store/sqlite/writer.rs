@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::maybe_checkpoint;
 use super::shared::Shared;
 use crate::store::error::StoreError;
-use crate::store::events::{Appended, NewEvent};
+use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
 use crate::store::projections::Projection;
 
@@ -253,11 +253,7 @@ fn upsert_projection(
 
 /// `[("ts", "…")]` as `{"ts":"…"}`.
 fn attrs_json(attrs: &[(&'static str, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = attrs
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+    string_object(attrs.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
 #[cfg(test)]
@@ -268,7 +264,7 @@ mod tests {
     fn attrs_are_written_as_a_json_object() {
         assert_eq!(attrs_json(&[]), "{}");
         assert_eq!(
-            attrs_json(&[("ts", "2024-01-01T00:00:00Z".into()), ("q", "a\"b".into())]),
+            attrs_json(&[("q", "a\"b".into()), ("ts", "2024-01-01T00:00:00Z".into())]),
             r#"{"q":"a\"b","ts":"2024-01-01T00:00:00Z"}"#
         );
     }
