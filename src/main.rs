@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use hookgate::config::LoadOptions;
 use hookgate::shutdown::shutdown_signal;
 use hookgate::sign::{self, SignScheme};
-use hookgate::startup::{Application, load_settings};
+use hookgate::startup::{Application, check_config, load_settings};
 use hookgate::telemetry;
 
 /// A webhook receiver for Ory Kratos, Hyperledger Identus and ASP.NET Boilerplate.
@@ -69,8 +69,11 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::CheckConfig => match load_settings(&opts) {
+        Command::CheckConfig => match check_config(&opts) {
             Ok(s) => {
+                for warning in s.warnings() {
+                    eprintln!("warning: {warning}");
+                }
                 let ids: Vec<&str> = s.sources.keys().map(String::as_str).collect();
                 println!(
                     "configuration is valid: {} source(s): {}",

@@ -30,8 +30,7 @@ use crate::verify::{self, SecretDigests, bearer::Bearer};
 /// # Errors
 /// Every problem found, each naming its field.
 pub fn load_settings(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
-    let settings = config::read(opts)?;
-    checked(settings, opts.environment().as_deref())
+    checked(config::read_draft(opts), opts.environment().as_deref()).finish()
 }
 
 /// [`load_settings`] with `yaml` as the only file and `env` as the whole environment.
@@ -42,18 +41,32 @@ pub fn load_settings_from_str(
     yaml: &str,
     env: &HashMap<String, String>,
 ) -> Result<Settings, ConfigErrors> {
-    let settings = config::read_from_str(yaml, env)?;
-    checked(settings, env.get(config::ENV_NAME_VAR).map(String::as_str))
+    let draft = config::read_draft_from_str(yaml, env);
+    checked(draft, env.get(config::ENV_NAME_VAR).map(String::as_str)).finish()
 }
 
-fn checked(settings: Settings, environment: Option<&str>) -> Result<Settings, ConfigErrors> {
-    let mut errors = settings.problems(Settings::is_production(environment));
-    errors.extend(sources::check(&settings));
-    if errors.is_empty() {
-        Ok(settings)
-    } else {
-        Err(ConfigErrors(errors))
+/// What `hookgate check-config` does: [`load_settings`], plus what `serve` would only find out
+/// when it opens the store (a folder that cannot be created, a file that is not a hookgate
+/// database), all reported in one run.
+///
+/// # Errors
+/// Every problem found, each naming its field.
+pub fn check_config(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+    let mut draft = checked(config::read_draft(opts), opts.environment().as_deref());
+    if let Some(settings) = &draft.settings {
+        let problems = store::connect::check(&settings.store);
+        draft.add(problems);
     }
+    draft.finish()
+}
+
+fn checked(mut draft: config::Draft, environment: Option<&str>) -> config::Draft {
+    if let Some(settings) = &draft.settings {
+        let mut problems = settings.problems(Settings::is_production(environment));
+        problems.extend(sources::check(settings));
+        draft.add(problems);
+    }
+    draft
 }
 
 /// A built application: listeners bound, store open, routers ready.
@@ -78,6 +91,9 @@ impl Application {
     /// When the store cannot be opened or a listener cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         catch_file_size_signal();
+        for warning in settings.warnings() {
+            tracing::warn!("{warning}");
+        }
         let store = store::connect(&settings.store).await?;
         let metrics = telemetry::metrics_handle();
         let routes = Routes::default();

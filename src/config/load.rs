@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::types::{ConfigErrors, ENV_NAME_VAR, ENV_PREFIX, Settings};
+use super::types::{ConfigErrors, ENV_NAME_VAR, ENV_PREFIX, Fallback, Settings};
 
 /// Where to read configuration from.
 #[derive(Debug, Clone, Default)]
@@ -53,23 +53,104 @@ pub fn load(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
 /// A file that cannot be read or is not YAML, a missing variable, or a value of the wrong type
 /// (naming its field).
 pub fn read(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+    read_draft(opts).finish()
+}
+
+/// Like [`read`], but keeps going past errors: the settings made of what is left once every bad
+/// field is taken out, so that later checks can still report their problems in the same run.
+pub fn read_draft(opts: &LoadOptions) -> Draft {
     let environment = opts.environment();
     let mut files = Vec::new();
+    let mut errors = Vec::new();
     if opts.files.is_empty() {
         let dir = opts
             .config_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("config"));
-        read_file(&mut files, &dir.join("default.yaml"), false)?;
+        read_file(&mut files, &dir.join("default.yaml"), false, &mut errors);
         if let Some(env) = &environment {
-            read_file(&mut files, &dir.join(format!("{env}.yaml")), false)?;
+            let file = dir.join(format!("{env}.yaml"));
+            if file.is_file() {
+                read_file(&mut files, &file, true, &mut errors);
+            } else {
+                errors.push(unknown_environment(env, &dir));
+            }
         }
     } else {
         for f in &opts.files {
-            read_file(&mut files, f, true)?;
+            read_file(&mut files, f, true, &mut errors);
         }
     }
-    load_texts(&files, opts)
+    let mut draft = load_texts(&files, opts);
+    errors.append(&mut draft.errors);
+    draft.errors = errors;
+    draft
+}
+
+/// A configuration read as far as it goes: [`read_draft`].
+#[derive(Debug)]
+pub struct Draft {
+    /// What could be read (bad fields taken out), when the files could be merged at all.
+    pub settings: Option<Settings>,
+    errors: Vec<String>,
+    /// Fields taken out of the tree because they were wrong.
+    removed: Vec<String>,
+}
+
+impl Draft {
+    fn failed(errors: Vec<String>) -> Self {
+        Self {
+            settings: None,
+            errors,
+            removed: Vec::new(),
+        }
+    }
+
+    /// Adds problems found by later checks, but for those about a field already reported (and
+    /// taken out), which would only echo the first error.
+    pub fn add(&mut self, problems: impl IntoIterator<Item = String>) {
+        for p in problems {
+            if !self.removed.iter().any(|r| related(field_of(&p), r)) {
+                self.errors.push(p);
+            }
+        }
+    }
+
+    /// The settings when nothing is wrong, else every error found.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its field.
+    pub fn finish(self) -> Result<Settings, ConfigErrors> {
+        match self.settings {
+            Some(settings) if self.errors.is_empty() => Ok(settings),
+            _ => Err(ConfigErrors(self.errors)),
+        }
+    }
+}
+
+/// `HOOKGATE_ENV` names a file that does not exist: a typo must not fall back, silently, to the
+/// development file and its secrets.
+fn unknown_environment(env: &str, dir: &Path) -> String {
+    let mut known: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".yaml")?;
+            (stem != "default").then(|| stem.to_string())
+        })
+        .collect();
+    known.sort();
+    let known = if known.is_empty() {
+        String::from("there is none")
+    } else {
+        format!("known: {}", known.join(", "))
+    };
+    format!(
+        "{ENV_NAME_VAR}: `{env}` names no file {} ({known}); set it to one of those, or unset it \
+         for the development defaults",
+        dir.join(format!("{env}.yaml")).display()
+    )
 }
 
 /// Like [`load`] with `yaml` as the only configuration file and `env` as the whole environment:
@@ -89,6 +170,12 @@ pub fn load_from_str(yaml: &str, env: &HashMap<String, String>) -> Result<Settin
 /// # Errors
 /// As [`read`].
 pub fn read_from_str(yaml: &str, env: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+    read_draft_from_str(yaml, env).finish()
+}
+
+/// Like [`read_draft`] with `yaml` as the only configuration file and `env` as the whole
+/// environment.
+pub fn read_draft_from_str(yaml: &str, env: &HashMap<String, String>) -> Draft {
     let opts = LoadOptions {
         env: Some(env.clone()),
         ..LoadOptions::default()
@@ -100,7 +187,7 @@ pub fn read_from_str(yaml: &str, env: &HashMap<String, String>) -> Result<Settin
 }
 
 /// Merges the files' texts (named for errors) with the environment and expands.
-fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Draft {
     let env: Vec<(String, String)> = match &opts.env {
         Some(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         // Variables that are not valid UTF-8 cannot be hookgate's (nor expand into a value).
@@ -108,7 +195,10 @@ fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Result<Settings
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
     };
-    refuse_subscripts(files, &env)?;
+    if let Err(e) = refuse_subscripts(files, &env) {
+        return Draft::failed(e.0);
+    }
+    let mut errors = Vec::new();
     let mut builder = config::Config::builder();
     for (name, text) in files {
         // Parse each file alone first, so that a YAML error names the file.
@@ -116,34 +206,152 @@ fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Result<Settings
             .add_source(config::File::from_str(text, config::FileFormat::Yaml))
             .build()
         {
-            return Err(ConfigErrors::one(format!("{name}: not valid YAML: {e}")));
+            errors.push(format!("{name}: not valid YAML: {e}"));
         }
         builder = builder.add_source(config::File::from_str(text, config::FileFormat::Yaml));
+    }
+    if !errors.is_empty() {
+        return Draft::failed(errors);
     }
     let env_source = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
         .separator("__")
         .source(Some(env.into_iter().collect()));
     builder = builder.add_source(env_source);
-    let merged = builder
-        .build()
-        .map_err(|e| ConfigErrors::one(format!("configuration could not be merged: {e}")))?;
-    let mut tree: serde_json::Value = merged
-        .try_deserialize()
-        .map_err(|e| ConfigErrors::one(format!("configuration could not be read: {e}")))?;
+    let merged = match builder.build() {
+        Ok(m) => m,
+        Err(e) => return Draft::failed(vec![format!("configuration could not be merged: {e}")]),
+    };
+    let mut tree: serde_json::Value = match merged.try_deserialize() {
+        Ok(t) => t,
+        Err(e) => return Draft::failed(vec![format!("configuration could not be read: {e}")]),
+    };
 
-    let mut errors = Vec::new();
-    expand_vars(&mut tree, &mut String::new(), opts, &mut errors);
+    let mut fallbacks = Vec::new();
+    expand_vars(
+        &mut tree,
+        &mut String::new(),
+        opts,
+        &mut errors,
+        &mut fallbacks,
+    );
     if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
+        return Draft::failed(errors);
     }
+    let mut draft = deserialize_all(tree);
+    if let Some(settings) = &mut draft.settings {
+        settings.fallbacks = fallbacks;
+    }
+    draft
+}
 
-    let settings: Settings = serde_path_to_error::deserialize(tree).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        ConfigErrors::one(field_error(&path, &inner))
-    })?;
-    Ok(settings)
+/// Most errors a file can hold, found in one run.
+const MAX_ERRORS: usize = 64;
+
+/// Deserializes the tree, reporting every bad field rather than the first: serde stops at the
+/// first error, so each one is noted, the field it names is taken out of the tree, and the rest
+/// is read again, until the tree reads or nothing more can be taken out.
+fn deserialize_all(mut tree: serde_json::Value) -> Draft {
+    let mut errors = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..MAX_ERRORS {
+        match serde_path_to_error::deserialize::<_, Settings>(&tree) {
+            Ok(settings) => {
+                return Draft {
+                    settings: Some(settings),
+                    errors,
+                    removed,
+                };
+            }
+            Err(e) => {
+                let segments: Vec<String> = e
+                    .path()
+                    .iter()
+                    .map(|s| match s {
+                        serde_path_to_error::Segment::Seq { index } => format!("[{index}]"),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let path = e.path().to_string();
+                let message = field_error(&path, &e.into_inner().to_string());
+                // A field taken out for an earlier error is not "required" on top of that.
+                if !removed.iter().any(|r| related(field_of(&message), r)) {
+                    errors.push(message);
+                }
+                if !remove(&mut tree, &segments) {
+                    break;
+                }
+                removed.push(segments_path(&segments));
+            }
+        }
+    }
+    Draft {
+        settings: None,
+        errors,
+        removed,
+    }
+}
+
+/// The field an error message names (what comes before its first `: `).
+fn field_of(message: &str) -> &str {
+    message.split_once(": ").map_or(message, |(f, _)| f)
+}
+
+/// Whether one field is the other, or holds it.
+fn related(a: &str, b: &str) -> bool {
+    let holds = |outer: &str, inner: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    holds(a, b) || holds(b, a)
+}
+
+fn segments_path(segments: &[String]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        if !out.is_empty() && !s.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(s);
+    }
+    out
+}
+
+/// Takes the value at `path` (map keys and `[i]` indices) out of the tree; for a path that names
+/// nothing (a missing field), takes out its parent instead. False when nothing could be taken.
+fn remove(tree: &mut serde_json::Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = &mut *tree;
+    for seg in parents {
+        let next = match node {
+            serde_json::Value::Object(map) => map.get_mut(seg.as_str()),
+            serde_json::Value::Array(items) => index_of(seg).and_then(|i| items.get_mut(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    let taken = match node {
+        serde_json::Value::Object(map) => map.remove(last.as_str()).is_some(),
+        serde_json::Value::Array(items) => match index_of(last) {
+            Some(i) if i < items.len() => {
+                items.remove(i);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    taken || remove(tree, parents)
+}
+
+fn index_of(segment: &str) -> Option<usize> {
+    segment.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
 /// Refuses `[` in variable names and mapping keys. The `config` crate reads `key[N]` as "element
@@ -215,17 +423,12 @@ fn read_file(
     files: &mut Vec<(String, String)>,
     path: &Path,
     required: bool,
-) -> Result<(), ConfigErrors> {
+    errors: &mut Vec<String>,
+) {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            files.push((path.display().to_string(), text));
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(()),
-        Err(e) => Err(ConfigErrors::one(format!(
-            "{}: cannot be read: {e}",
-            path.display()
-        ))),
+        Ok(text) => files.push((path.display().to_string(), text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
+        Err(e) => errors.push(format!("{}: cannot be read: {e}", path.display())),
     }
 }
 
@@ -235,17 +438,26 @@ fn expand_vars(
     path: &mut String,
     opts: &LoadOptions,
     errors: &mut Vec<String>,
+    fallbacks: &mut Vec<Fallback>,
 ) {
     match v {
         serde_json::Value::String(s) if s.contains("${") => match expand_str(s, opts) {
-            Ok(new) => *s = new,
+            Ok((new, used)) => {
+                *s = new;
+                if let Some(variable) = used {
+                    fallbacks.push(Fallback {
+                        field: path.clone(),
+                        variable,
+                    });
+                }
+            }
             Err(e) => errors.push(format!("{path}: {e}")),
         },
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                expand_vars(item, path, opts, errors);
+                expand_vars(item, path, opts, errors, fallbacks);
                 path.truncate(len);
             }
         }
@@ -256,7 +468,7 @@ fn expand_vars(
                     path.push('.');
                 }
                 path.push_str(k);
-                expand_vars(item, path, opts, errors);
+                expand_vars(item, path, opts, errors, fallbacks);
                 path.truncate(len);
             }
         }
@@ -264,7 +476,9 @@ fn expand_vars(
     }
 }
 
-fn expand_str(s: &str, opts: &LoadOptions) -> Result<String, String> {
+/// Expands `s`; with the first variable whose `:-fallback` was used, if any.
+fn expand_str(s: &str, opts: &LoadOptions) -> Result<(String, Option<String>), String> {
+    let mut used = None;
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -284,7 +498,10 @@ fn expand_str(s: &str, opts: &LoadOptions) -> Result<String, String> {
         }
         match (opts.var(name), fallback) {
             (Some(v), _) if !v.is_empty() || fallback.is_none() => out.push_str(&v),
-            (_, Some(f)) => out.push_str(f),
+            (_, Some(f)) => {
+                out.push_str(f);
+                used.get_or_insert_with(|| name.to_string());
+            }
             (None, None) => {
                 return Err(format!(
                     "environment variable {name} is not set (set it, or write `${{{name}:-fallback}}`)"
@@ -295,7 +512,7 @@ fn expand_str(s: &str, opts: &LoadOptions) -> Result<String, String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, used))
 }
 
 #[cfg(test)]
@@ -323,7 +540,7 @@ sources:
   kratos:
     kind: kratos
     path: /kratos
-    verify: { scheme: api_key, header: X-Api-Key, secrets: ["k1"] }
+    verify: { scheme: api_key, header: X-Api-Key, secrets: ["kratos-key-0123456789"] }
 "#;
 
     pub(crate) fn opts(files: Vec<PathBuf>, env: &[(&str, &str)]) -> LoadOptions {
@@ -350,7 +567,7 @@ sources:
         let dir = tempfile::tempdir().unwrap();
         let f = write(dir.path(), "a.yaml", MINIMAL);
         let s = load(&opts(vec![f], &[])).unwrap();
-        assert_eq!(s.server.listen, "0.0.0.0:8080");
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
         assert_eq!(s.server.body_limit, ByteSize(1024 * 1024));
         assert_eq!(
             s.server.request_timeout,
@@ -382,7 +599,7 @@ sources:
                 ("HOOKGATE__SERVER__LISTEN", "127.0.0.1:1234"),
                 (
                     "HOOKGATE__SOURCES__KRATOS__VERIFY__SECRETS",
-                    "new-key,old-key",
+                    "new-key-0123456789,old-key-0123456789",
                 ),
                 ("HOOKGATE__SERVER__MAX_CONCURRENT_REQUESTS", "7"),
             ],
@@ -396,22 +613,29 @@ sources:
             .iter()
             .map(|s| s.expose_secret())
             .collect();
-        assert_eq!(secrets, ["new-key", "old-key"]);
+        assert_eq!(secrets, ["new-key-0123456789", "old-key-0123456789"]);
     }
 
     #[test]
     fn variables_in_values_are_expanded_and_a_missing_one_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let text = MINIMAL.replace("[\"k1\"]", "[\"${KRATOS_KEY}\", \"${OTHER:-fallback}\"]");
+        let text = MINIMAL.replace(
+            "[\"kratos-key-0123456789\"]",
+            "[\"${KRATOS_KEY}\", \"${OTHER:-fallback-0123456789}\"]",
+        );
         let f = write(dir.path(), "a.yaml", &text);
-        let s = load(&opts(vec![f.clone()], &[("KRATOS_KEY", "from-env")])).unwrap();
+        let s = load(&opts(
+            vec![f.clone()],
+            &[("KRATOS_KEY", "from-env-0123456789")],
+        ))
+        .unwrap();
         let secrets: Vec<&str> = s.sources["kratos"]
             .verify
             .secrets
             .iter()
             .map(|s| s.expose_secret())
             .collect();
-        assert_eq!(secrets, ["from-env", "fallback"]);
+        assert_eq!(secrets, ["from-env-0123456789", "fallback-0123456789"]);
 
         let errs = errors_of(load(&opts(vec![f], &[])));
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -460,8 +684,8 @@ sources:
             dir.path(),
             "a.yaml",
             &MINIMAL
-                .replace("[\"k1\"]", "[\"dev-only-kratos-key\"]")
-                .replace("admin-token-1234567890", "change-me"),
+                .replace("[\"kratos-key-0123456789\"]", "[\"dev-only-kratos-key\"]")
+                .replace("admin-token-1234567890", "change-me-to-a-real-token"),
         );
         assert!(
             load(&opts(vec![f.clone()], &[])).is_ok(),
@@ -470,12 +694,13 @@ sources:
         let errs = errors_of(load(&opts(vec![f], &[("HOOKGATE_ENV", "production")])));
         assert!(
             errs.iter()
-                .any(|e| e.starts_with("admin.token: is a placeholder")),
+                .any(|e| e.starts_with("admin.token: is a development or placeholder value")),
             "{errs:?}"
         );
         assert!(
-            errs.iter()
-                .any(|e| e.starts_with("sources.kratos.verify.secrets[0]: is a placeholder")),
+            errs.iter().any(|e| e.starts_with(
+                "sources.kratos.verify.secrets[0]: is a development or placeholder value"
+            )),
             "{errs:?}"
         );
         assert!(
@@ -507,16 +732,19 @@ sources:
         let s = load(&opts(vec![f], &[])).unwrap();
         let dbg = format!("{s:?}");
         assert!(
-            !dbg.contains("k1\"") && !dbg.contains("admin-token-1234567890"),
+            !dbg.contains("kratos-key-0123456789") && !dbg.contains("admin-token-1234567890"),
             "{dbg}"
         );
     }
 
     #[test]
     fn load_from_str_layers_expands_and_checks_like_load() {
-        let text = MINIMAL.replace("[\"k1\"]", "[\"${KRATOS_KEY:-fallback}\"]");
+        let text = MINIMAL.replace(
+            "[\"kratos-key-0123456789\"]",
+            "[\"${KRATOS_KEY:-fallback-0123456789}\"]",
+        );
         let env: HashMap<String, String> = [
-            ("KRATOS_KEY", "from-env"),
+            ("KRATOS_KEY", "from-env-0123456789"),
             ("HOOKGATE__SERVER__LISTEN", "127.0.0.1:1234"),
         ]
         .into_iter()
@@ -527,23 +755,23 @@ sources:
         assert_eq!(s.server.body_limit, ByteSize(1024 * 1024));
         assert_eq!(
             s.sources["kratos"].verify.secrets[0].expose_secret(),
-            "from-env"
+            "from-env-0123456789"
         );
         let s = load_from_str(&text, &HashMap::new()).unwrap();
         assert_eq!(
             s.sources["kratos"].verify.secrets[0].expose_secret(),
-            "fallback"
+            "fallback-0123456789"
         );
 
         let production: HashMap<String, String> =
             [(ENV_NAME_VAR.to_string(), "production".to_string())].into();
         let errs = errors_of(load_from_str(
-            &MINIMAL.replace("admin-token-1234567890", "change-me"),
+            &MINIMAL.replace("admin-token-1234567890", "change-me-to-a-real-token"),
             &production,
         ));
         assert!(
             errs.iter()
-                .any(|e| e.starts_with("admin.token: is a placeholder")),
+                .any(|e| e.starts_with("admin.token: is a development or placeholder value")),
             "{errs:?}"
         );
         let errs = errors_of(load_from_str("sources: [", &HashMap::new()));
@@ -575,6 +803,6 @@ sources:
         );
         // Brackets in values (flow lists) are fine.
         assert!(load_from_str(MINIMAL, &HashMap::new()).is_ok());
-        assert!(MINIMAL.contains("[\"k1\"]"));
+        assert!(MINIMAL.contains("[\"kratos-key-0123456789\"]"));
     }
 }

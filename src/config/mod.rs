@@ -26,6 +26,8 @@ pub mod validate;
 pub mod verify;
 
 pub use de::{ByteSize, HumanDuration};
-pub use load::{LoadOptions, load, load_from_str, read, read_from_str};
+pub use load::{
+    Draft, LoadOptions, load, load_from_str, read, read_draft, read_draft_from_str, read_from_str,
+};
 pub use types::*;
 pub use verify::{KeyLocation, Scheme, SchemeSettings, VerifySettings};

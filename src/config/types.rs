@@ -58,6 +58,19 @@ pub struct Settings {
     /// Configured endpoints, keyed by source id (lower-case; used in URLs, metrics and storage).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
+    /// Fields whose value is the `:-fallback` of an unset variable (not read from the files).
+    #[serde(skip)]
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// A field that took the fallback of `${VARIABLE:-fallback}` because the variable is unset:
+/// named in the start-up warning and in the refusal of development values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The field, e.g. `admin.token` or `sources.kratos.verify.secrets[0]`.
+    pub field: String,
+    /// The variable that would have set it.
+    pub variable: String,
 }
 
 impl Settings {
@@ -96,7 +109,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: "0.0.0.0:8080".into(),
+            listen: "127.0.0.1:8080".into(),
             body_limit: ByteSize(1024 * 1024),
             request_timeout: HumanDuration(Duration::from_secs(10)),
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
@@ -288,13 +301,17 @@ pub struct SourceSettings {
     /// Overrides `server.body_limit` for this source.
     #[serde(default)]
     pub body_limit: Option<ByteSize>,
+    /// Accepts secrets shorter than the minimum (for a sender that cannot send longer ones);
+    /// warned about at start.
+    #[serde(default)]
+    pub allow_short_secret: bool,
     /// Every other key of the block: the kind's own options.
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The keys every source block takes, whatever its kind.
-pub const SOURCE_KEYS: &[&str] = &["kind", "path", "verify", "body_limit"];
+pub const SOURCE_KEYS: &[&str] = &["kind", "path", "verify", "body_limit", "allow_short_secret"];
 
 #[cfg(test)]
 mod tests {

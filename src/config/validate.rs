@@ -3,33 +3,61 @@
 //! in one run.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 
 use http::HeaderName;
 use secrecy::ExposeSecret;
 
-use super::types::{ConfigErrors, Settings};
-use super::verify::{Scheme, SchemeSettings, VerifySettings, unused_reason};
+use super::types::{ConfigErrors, ENV_NAME_VAR, Settings, SourceSettings};
+use super::verify::{Scheme, SchemeSettings, unused_reason};
 
-/// Words that mark a value as a development or example secret, refused by a production start.
+/// Words that mark a value as a development or example secret, refused whenever hookgate can be
+/// reached from elsewhere (a listener not on loopback) or `HOOKGATE_ENV=production`.
 const PLACEHOLDER_MARKERS: &[&str] = &[
     "change-me",
     "changeme",
     "change_me",
+    "replace-me",
+    "replaceme",
+    "replace_me",
     "placeholder",
     "dev-only",
     "example",
     "insecure",
+    "your-secret",
+    "your_secret",
 ];
+
+/// Fewest bytes in an `api_key`, `bearer` or HMAC secret (unless `allow_short_secret`).
+pub const MIN_SECRET_BYTES: usize = 16;
 
 fn placeholder_reason(secret: &str) -> Option<&'static str> {
     let lower = secret.to_ascii_lowercase();
     if secret.trim().is_empty() {
         Some("is empty")
     } else if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) || lower.contains("${") {
-        Some("is a placeholder or development value")
+        Some("is a development or placeholder value")
     } else {
         None
+    }
+}
+
+/// A secret or token in the configuration that is marked as a development or placeholder value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevelopmentValue {
+    /// The field, e.g. `admin.token`.
+    pub field: String,
+    /// The variable that would replace it, when the value is a `${VAR:-fallback}`.
+    pub variable: Option<String>,
+}
+
+impl fmt::Display for DevelopmentValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.variable {
+            Some(v) => write!(f, "{} (set {v})", self.field),
+            None => f.write_str(&self.field),
+        }
     }
 }
 
@@ -48,9 +76,98 @@ impl Settings {
         }
     }
 
+    /// The secrets and tokens marked as development or placeholder values (fine on loopback,
+    /// refused anywhere else; named in a warning at start).
+    pub fn development_values(&self) -> Vec<DevelopmentValue> {
+        let variable = |field: &str| {
+            self.fallbacks
+                .iter()
+                .find(|f| f.field == field)
+                .map(|f| f.variable.clone())
+        };
+        let mut found = Vec::new();
+        let mut check = |field: String, value: &str| {
+            if !value.trim().is_empty() && placeholder_reason(value).is_some() {
+                found.push(DevelopmentValue {
+                    variable: variable(&field),
+                    field,
+                });
+            }
+        };
+        if let Some(t) = &self.admin.token {
+            check("admin.token".into(), t.expose_secret());
+        }
+        for (id, s) in &self.sources {
+            for (i, secret) in s.verify.secrets.iter().enumerate() {
+                check(
+                    format!("sources.{id}.verify.secrets[{i}]"),
+                    secret.expose_secret(),
+                );
+            }
+        }
+        found
+    }
+
+    /// Why development values must be refused, if they must: a production environment, or a
+    /// listener that other machines can reach.
+    pub fn exposure(&self, production: bool) -> Option<String> {
+        if production {
+            return Some(format!("{ENV_NAME_VAR} is production"));
+        }
+        let reachable = |field: &str, listen: &str| {
+            let addr: SocketAddr = listen.parse().ok()?;
+            (!addr.ip().is_loopback())
+                .then(|| format!("{field} is {listen}, which other machines can reach"))
+        };
+        reachable("server.listen", &self.server.listen)
+            .or_else(|| reachable("admin.listen", &self.admin.listen))
+    }
+
+    /// What a start should warn about: development values in use (on loopback), and secrets
+    /// shorter than the minimum that a source allows.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let dev = self.development_values();
+        if !dev.is_empty() {
+            let names: Vec<String> = dev.iter().map(ToString::to_string).collect();
+            w.push(format!(
+                "development secrets in use, accepted only while both listeners are on loopback: {}",
+                names.join(", ")
+            ));
+        }
+        for (id, s) in &self.sources {
+            if s.allow_short_secret && short_secrets_checked(s.verify.scheme.scheme()) {
+                for (i, secret) in s.verify.secrets.iter().enumerate() {
+                    let len = secret.expose_secret().len();
+                    if len < MIN_SECRET_BYTES {
+                        w.push(format!(
+                            "sources.{id}.verify.secrets[{i}] is {len} bytes, shorter than \
+                             {MIN_SECRET_BYTES} (allowed by sources.{id}.allow_short_secret)"
+                        ));
+                    }
+                }
+            }
+        }
+        w
+    }
+
     /// Every problem [`Settings::validate`] finds, each naming its field.
     pub fn problems(&self, production: bool) -> Vec<String> {
         let mut e = Vec::new();
+        if let Some(why) = self.exposure(production) {
+            for d in self.development_values() {
+                let fix = match &d.variable {
+                    Some(v) => format!("set {v} to a real secret"),
+                    None => "replace it with a real secret".to_string(),
+                };
+                e.push(format!(
+                    "{}: is a development or placeholder value, refused because {why}; {fix} \
+                     (development values work only while server.listen and admin.listen are on \
+                     127.0.0.1)",
+                    d.field
+                ));
+            }
+        }
         let public: Option<SocketAddr> = self.server.listen.parse().ok();
         if public.is_none() {
             e.push(format!(
@@ -88,14 +205,14 @@ impl Settings {
         match &self.admin.token {
             None => e.push("admin.token: is required (the bearer token for /admin/...)".into()),
             Some(t) => {
+                let len = t.expose_secret().len();
                 if t.expose_secret().trim().is_empty() {
                     e.push("admin.token: must not be empty".into());
-                } else if production {
-                    if let Some(why) = placeholder_reason(t.expose_secret()) {
-                        e.push(format!(
-                            "admin.token: {why}; a production start needs a real token"
-                        ));
-                    }
+                } else if len < MIN_SECRET_BYTES {
+                    e.push(format!(
+                        "admin.token: is {len} bytes; it needs at least {MIN_SECRET_BYTES} \
+                         (make one with `openssl rand -hex 32`)"
+                    ));
                 }
             }
         }
@@ -138,7 +255,7 @@ impl Settings {
             if s.kind.trim().is_empty() {
                 e.push(format!("{f}.kind: must name a sender kind"));
             }
-            validate_verify(&format!("{f}.verify"), &s.verify, production, &mut e);
+            validate_verify(&f, s, &mut e);
         }
         e
     }
@@ -156,7 +273,18 @@ fn validate_path(f: &str, path: &str, e: &mut Vec<String>) {
     }
 }
 
-fn validate_verify(f: &str, v: &VerifySettings, production: bool, e: &mut Vec<String>) {
+/// Whether a scheme's secrets must have [`MIN_SECRET_BYTES`]: the ones a guess could match
+/// (`basic` pairs are a user and a password, chosen by the sender's operator).
+fn short_secrets_checked(scheme: Scheme) -> bool {
+    matches!(
+        scheme,
+        Scheme::ApiKey | Scheme::Bearer | Scheme::AbpSignature
+    )
+}
+
+fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>) {
+    let f = format!("{source}.verify");
+    let v = &settings.verify;
     for key in &v.unused {
         e.push(format!("{f}.{key}: {}", unused_reason(key)));
     }
@@ -205,12 +333,17 @@ fn validate_verify(f: &str, v: &VerifySettings, production: bool, e: &mut Vec<St
                 "{f}.secrets[{i}]: must not hold control characters (it travels in a header)"
             ));
         }
-        if production {
-            if let Some(why) = placeholder_reason(s) {
-                e.push(format!(
-                    "{f}.secrets[{i}]: {why}; a production start needs a real secret"
-                ));
-            }
+        if short_secrets_checked(scheme)
+            && s.len() < MIN_SECRET_BYTES
+            && !settings.allow_short_secret
+        {
+            e.push(format!(
+                "{f}.secrets[{i}]: is {} bytes; a secret of scheme `{}` needs at least {MIN_SECRET_BYTES} \
+                 (make one with `openssl rand -hex 32`), or set {source}.allow_short_secret: true \
+                 for a sender that cannot send a longer one",
+                s.len(),
+                scheme.as_str()
+            ));
         }
     }
 }

@@ -105,9 +105,15 @@ const KEYS: &[&str] = &["scheme", "secrets", "header", "in", "cookie"];
 /// Why a key given under a scheme that does not take it is wrong, in words.
 pub fn unused_reason(key: &str) -> &'static str {
     match key {
-        "header" => "only `api_key` with `in: header` uses a header name",
-        "in" => "only `api_key` has `in`",
-        "cookie" => "only `api_key` with `in: cookie` uses a cookie name",
+        "header" => {
+            "only `api_key` with `in: header` uses a header name (when a later file or variable \
+             changes the scheme or `in`, set `header: null` there to drop the earlier file's header)"
+        }
+        "in" => "only `api_key` has `in` (set `in: null` when a later file changes the scheme)",
+        "cookie" => {
+            "only `api_key` with `in: cookie` uses a cookie name (set `cookie: null` when a later \
+             file changes the scheme or `in`)"
+        }
         _ => "this scheme does not take it",
     }
 }

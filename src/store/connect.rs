@@ -17,3 +17,14 @@ pub async fn connect(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>>
         )),
     }
 }
+
+/// What `serve` would refuse about the store `store.url` names, found without opening it for
+/// writing (for `hookgate check-config`): a folder that cannot be created, a file that is not a
+/// hookgate database or is newer than this build.
+pub fn check(settings: &StoreSettings) -> Vec<String> {
+    match settings.backend() {
+        Ok(Backend::Sqlite(sqlite)) => sqlite::check::check(&sqlite.path),
+        // `backend()` already names the problem; validation reports it.
+        Err(_) => Vec::new(),
+    }
+}

@@ -53,7 +53,7 @@ fn check_config_accepts_a_valid_file_and_names_every_bad_field() {
     };
     let (code, err) = check_bad(
         TEST_CONFIG
-            .replace("secrets: [identus-token-1]", "secrets: []")
+            .replace("secrets: [identus-token-0001]", "secrets: []")
             .replace("request_timeout: 2s", "request_timeout: 2 fortnights"),
     );
     assert_eq!(code, Some(1));
@@ -62,7 +62,8 @@ fn check_config_accepts_a_valid_file_and_names_every_bad_field() {
         "{err}"
     );
 
-    let (code, err) = check_bad(TEST_CONFIG.replace("secrets: [identus-token-1]", "secrets: []"));
+    let (code, err) =
+        check_bad(TEST_CONFIG.replace("secrets: [identus-token-0001]", "secrets: []"));
     assert_eq!(code, Some(1));
     assert!(
         err.contains("sources.identus.verify.secrets: at least one secret is required"),
@@ -95,7 +96,7 @@ fn a_production_start_refuses_the_development_secrets_of_the_default_config() {
         "sources.abp.verify.secrets[0]",
     ] {
         assert!(
-            err.contains(&format!("{field}: is a placeholder")),
+            err.contains(&format!("{field}: is a development or placeholder value")),
             "{field} in {err}"
         );
     }

@@ -12,9 +12,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const KRATOS_KEY: &str = "kratos-key-new";
-pub const KRATOS_KEY_OLD: &str = "kratos-key-old";
-pub const IDENTUS_TOKEN: &str = "identus-token-1";
+pub const KRATOS_KEY: &str = "kratos-key-new-0001";
+pub const KRATOS_KEY_OLD: &str = "kratos-key-old-0001";
+pub const IDENTUS_TOKEN: &str = "identus-token-0001";
 pub const ABP_SECRET: &str = "whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
@@ -34,11 +34,11 @@ sources:
   kratos:
     kind: kratos
     path: /kratos/sync-identity
-    verify: { scheme: api_key, header: X-Api-Key, secrets: [kratos-key-new, kratos-key-old] }
+    verify: { scheme: api_key, header: X-Api-Key, secrets: [kratos-key-new-0001, kratos-key-old-0001] }
   identus:
     kind: identus
     path: /identus/events
-    verify: { scheme: bearer, secrets: [identus-token-1] }
+    verify: { scheme: bearer, secrets: [identus-token-0001] }
   abp:
     kind: abp
     path: /abp/webhooks
@@ -56,7 +56,7 @@ sources:
   kratos_cookie:
     kind: kratos
     path: /kratos/cookie
-    verify: { scheme: api_key, in: cookie, cookie: hook_key, secrets: [cookie-key] }
+    verify: { scheme: api_key, in: cookie, cookie: hook_key, secrets: [cookie-key-000001] }
   kratos_basic:
     kind: kratos
     path: /kratos/basic
@@ -65,7 +65,7 @@ sources:
     kind: identus
     path: /identus/keyed
     body_limit: 2KiB
-    verify: { scheme: api_key, header: X-Hook-Key, secrets: [identus-api-key] }
+    verify: { scheme: api_key, header: X-Hook-Key, secrets: [identus-api-key-0001] }
   open:
     kind: identus
     path: /identus/open

@@ -512,9 +512,9 @@ async fn secrets_never_appear_in_logs_or_answers() {
         IDENTUS_TOKEN.into(),
         ABP_SECRET.into(),
         ADMIN_TOKEN.into(),
-        "cookie-key".into(),
+        "cookie-key-000001".into(),
         "s3cret".into(),
-        "identus-api-key".into(),
+        "identus-api-key-0001".into(),
     ];
     secrets.extend(
         basic

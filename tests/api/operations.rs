@@ -52,7 +52,7 @@ async fn bodies_over_the_limit_are_413_whether_announced_or_streamed() {
             "/identus/keyed",
             &[
                 ("content-type", "application/json"),
-                ("x-hook-key", "identus-api-key"),
+                ("x-hook-key", "identus-api-key-0001"),
             ],
             big.clone(),
         )
@@ -64,7 +64,7 @@ async fn bodies_over_the_limit_are_413_whether_announced_or_streamed() {
 
     // Chunked, with no Content-Length to go by.
     let mut s = app.raw().await;
-    let head = "POST /identus/keyed HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-hook-key: identus-api-key\r\ntransfer-encoding: chunked\r\n\r\n";
+    let head = "POST /identus/keyed HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-hook-key: identus-api-key-0001\r\ntransfer-encoding: chunked\r\n\r\n";
     write_all(&mut s, head.as_bytes()).await;
     for _ in 0..4 {
         write_all(

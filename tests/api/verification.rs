@@ -41,7 +41,7 @@ async fn failed_verification_is_401_with_one_body_and_leaves_no_trace() {
         ),
         (
             "key as bearer",
-            vec![json, ("authorization", "Bearer kratos-key-new")],
+            vec![json, ("authorization", "Bearer kratos-key-new-0001")],
         ),
         (
             "key twice",
@@ -220,7 +220,7 @@ async fn kratos_can_send_its_key_in_a_cookie_or_as_basic_auth() {
     let res = app
         .post(
             "/kratos/cookie",
-            &[json, ("cookie", "session=x; hook_key=cookie-key")],
+            &[json, ("cookie", "session=x; hook_key=cookie-key-000001")],
             kratos_body(GUIDE_IDENTITY),
         )
         .await;
@@ -244,7 +244,7 @@ async fn any_scheme_sits_on_any_source_and_none_is_explicit() {
     let res = app
         .post(
             "/identus/keyed",
-            &[json, ("x-hook-key", "identus-api-key")],
+            &[json, ("x-hook-key", "identus-api-key-0001")],
             IDENTUS_DID,
         )
         .await;
@@ -252,7 +252,7 @@ async fn any_scheme_sits_on_any_source_and_none_is_explicit() {
     let res = app
         .post(
             "/identus/keyed",
-            &[json, ("authorization", "Bearer identus-api-key")],
+            &[json, ("authorization", "Bearer identus-api-key-0001")],
             IDENTUS_CREDENTIAL,
         )
         .await;

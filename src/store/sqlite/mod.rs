@@ -10,6 +10,7 @@
 //! - `shared`: what the store handle and the writer thread share (failure state, recent keys).
 //! - this file: opening the database, and the store traits over the parts above.
 
+pub mod check;
 mod checkpoint;
 mod read;
 pub mod schema;
