@@ -805,4 +805,145 @@ sources:
         assert!(load_from_str(MINIMAL, &HashMap::new()).is_ok());
         assert!(MINIMAL.contains("[\"kratos-key-0123456789\"]"));
     }
+
+    #[test]
+    fn a_hookgate_env_that_names_no_file_is_an_error_not_a_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "default.yaml", MINIMAL);
+        write(dir.path(), "production.yaml", "log:\n  format: json\n");
+        let mut o = opts(vec![], &[("HOOKGATE_ENV", "prod")]);
+        o.config_dir = Some(dir.path().to_path_buf());
+        let errs = errors_of(load(&o));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("HOOKGATE_ENV: `prod` names no file")
+                && errs[0].contains("known: production"),
+            "{errs:?}"
+        );
+        o.env = Some([("HOOKGATE_ENV".to_string(), "production".to_string())].into());
+        assert_eq!(load(&o).unwrap().log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn development_values_are_refused_off_loopback_naming_their_variable() {
+        let text = MINIMAL
+            .replace(
+                "[\"kratos-key-0123456789\"]",
+                "[\"${KRATOS_KEY:-dev-only-kratos-api-key}\"]",
+            )
+            .replace("sources:", "server:\n  listen: 0.0.0.0:8080\nsources:");
+        let errs = errors_of(load_from_str(&text, &HashMap::new()));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "sources.kratos.verify.secrets[0]: is a development or placeholder value, \
+                 refused because server.listen is 0.0.0.0:8080"
+            ) && errs[0].contains("set KRATOS_KEY"),
+            "{errs:?}"
+        );
+        assert!(!errs[0].contains("dev-only-kratos-api-key"), "never echoed");
+
+        // The variable set: fine anywhere.
+        let env: HashMap<String, String> = [(
+            "KRATOS_KEY".to_string(),
+            "a-real-secret-0123456789".to_string(),
+        )]
+        .into();
+        let s = load_from_str(&text, &env).unwrap();
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+
+        // On loopback: accepted, with a warning naming the field and its variable.
+        let local = text.replace("0.0.0.0:8080", "127.0.0.1:8080");
+        let s = load_from_str(&local, &HashMap::new()).unwrap();
+        assert_eq!(
+            s.warnings(),
+            [
+                "development secrets in use, accepted only while both listeners are on loopback: \
+              sources.kratos.verify.secrets[0] (set KRATOS_KEY)"
+            ]
+        );
+        // The admin listener counts too.
+        let admin = local.replace("store:", "  listen: 0.0.0.0:9090\nstore:");
+        let errs = errors_of(load_from_str(&admin, &HashMap::new()));
+        assert!(
+            errs[0].contains("refused because admin.listen is 0.0.0.0:9090"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_unless_the_source_allows_them() {
+        let text = MINIMAL.replace("kratos-key-0123456789", "short-key");
+        let errs = errors_of(load_from_str(&text, &HashMap::new()));
+        assert_eq!(
+            errs,
+            [
+                "sources.kratos.verify.secrets[0]: is 9 bytes; a secret of scheme `api_key` needs at \
+              least 16 (make one with `openssl rand -hex 32`), or set \
+              sources.kratos.allow_short_secret: true for a sender that cannot send a longer one"
+            ]
+        );
+        let allowed = text.replace(
+            "    kind: kratos",
+            "    kind: kratos\n    allow_short_secret: true",
+        );
+        let s = load_from_str(&allowed, &HashMap::new()).unwrap();
+        assert_eq!(
+            s.warnings(),
+            [
+                "sources.kratos.verify.secrets[0] is 9 bytes, shorter than 16 (allowed by \
+              sources.kratos.allow_short_secret)"
+            ]
+        );
+        let token = MINIMAL.replace("admin-token-1234567890", "admin-tok");
+        let errs = errors_of(load_from_str(&token, &HashMap::new()));
+        assert!(errs[0].starts_with("admin.token: is 9 bytes"), "{errs:?}");
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_value_is_reported_in_one_run() {
+        let text = format!(
+            "{MINIMAL}server:\n  lisen: 127.0.0.1:1\n  request_timeout: soon\nlog:\n  levle: debug\n\
+             metrics:\n  on: true\n"
+        )
+        .replace("  url: sqlite://x.db", "  url: sqlite://x.db\n  queue_capacty: 5");
+        let errs = errors_of(load_from_str(&text, &HashMap::new()));
+        for field in [
+            "server.lisen: unknown field",
+            "server.request_timeout: `soon` is not a duration",
+            "log.levle: unknown field",
+            "metrics: unknown field",
+            "store.queue_capacty: unknown field",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(field)),
+                "{field} in {errs:?}"
+            );
+        }
+        assert_eq!(errs.len(), 5, "no echoes of the same mistake: {errs:?}");
+    }
+
+    #[test]
+    fn a_later_file_drops_an_inherited_header_with_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = write(dir.path(), "base.yaml", MINIMAL);
+        let basic = |header: &str| {
+            format!(
+                "sources:\n  kratos:\n    verify: {{ scheme: basic, {header}secrets: [\"kratos:s3cret\"] }}\n"
+            )
+        };
+        let without = write(dir.path(), "without.yaml", &basic(""));
+        let errs = errors_of(load(&opts(vec![base.clone(), without], &[])));
+        assert!(
+            errs[0].starts_with("sources.kratos.verify.header: only `api_key`")
+                && errs[0].contains("set `header: null` there"),
+            "{errs:?}"
+        );
+        let with = write(dir.path(), "with.yaml", &basic("header: null, "));
+        let s = load(&opts(vec![base, with], &[])).unwrap();
+        assert_eq!(
+            s.sources["kratos"].verify.scheme,
+            crate::config::SchemeSettings::Basic
+        );
+    }
 }

@@ -149,3 +149,192 @@ fn sign_prints_the_headers_abp_would_send_for_the_body_on_stdin() {
         "Content-Type: application/json\nAuthorization: Bearer t0k\n"
     );
 }
+
+/// The development secrets' variables, removed so that the defaults' fallbacks apply.
+const SECRET_VARS: [&str; 4] = [
+    "HOOKGATE_ADMIN_TOKEN",
+    "KRATOS_WEBHOOK_API_KEY",
+    "IDENTUS_WEBHOOK_TOKEN",
+    "ABP_WEBHOOK_SECRET",
+];
+
+/// The binary in the repository's folder, on its own `config/`, with `env` set.
+fn hookgate_here(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("HOOKGATE_ENV")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in SECRET_VARS {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn a_hookgate_env_with_no_file_stops_serve_and_check_config() {
+    for command in ["check-config", "serve"] {
+        let out = hookgate_here(&[command], &[("HOOKGATE_ENV", "prod")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("HOOKGATE_ENV: `prod` names no file config/prod.yaml (known: production)"),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_default_config_on_a_reachable_address_refuses_every_development_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/h.db", dir.path().display());
+    let out = hookgate_here(
+        &["serve"],
+        &[
+            ("HOOKGATE__SERVER__LISTEN", "0.0.0.0:0"),
+            ("HOOKGATE__STORE__URL", &store),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (field, var) in [
+        ("admin.token", "HOOKGATE_ADMIN_TOKEN"),
+        ("sources.kratos.verify.secrets[0]", "KRATOS_WEBHOOK_API_KEY"),
+        ("sources.identus.verify.secrets[0]", "IDENTUS_WEBHOOK_TOKEN"),
+        ("sources.abp.verify.secrets[0]", "ABP_WEBHOOK_SECRET"),
+    ] {
+        assert!(
+            err.contains(&format!(
+                "{field}: is a development or placeholder value, refused because server.listen \
+                 is 0.0.0.0:0, which other machines can reach; set {var} to a real secret"
+            )),
+            "{field} in {err}"
+        );
+    }
+    assert!(!err.contains("dev-only"), "never echoed: {err}");
+    assert!(
+        !dir.path().join("h.db").exists(),
+        "nothing was started or created"
+    );
+
+    // With real secrets in the variables, the same start is accepted.
+    let mut env: Vec<(&str, &str)> = vec![("HOOKGATE__SERVER__LISTEN", "0.0.0.0:0")];
+    let secrets = [
+        ("HOOKGATE_ADMIN_TOKEN", "9c1d0e5f7a3b4c2d8e6f"),
+        ("KRATOS_WEBHOOK_API_KEY", "3b7e9f1a2c4d6e8f0a1b"),
+        ("IDENTUS_WEBHOOK_TOKEN", "5d2c8e4f6a1b3c7d9e0f"),
+        ("ABP_WEBHOOK_SECRET", "whs_0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+    ];
+    env.extend(secrets);
+    let out = hookgate_here(&["check-config"], &env).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_start_on_loopback_with_development_secrets_warns_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/h.db", dir.path().display());
+    let mut child = hookgate_here(
+        &["serve"],
+        &[
+            ("HOOKGATE__SERVER__LISTEN", "127.0.0.1:0"),
+            ("HOOKGATE__ADMIN__LISTEN", "127.0.0.1:0"),
+            ("HOOKGATE__STORE__URL", &store),
+            ("HOOKGATE__LOG__FORMAT", "json"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut warning = None;
+    {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let message = v["fields"]["message"].as_str().unwrap_or_default();
+            if message.starts_with("development secrets in use") {
+                assert_eq!(v["level"], "WARN");
+                warning = Some(message.to_string());
+            }
+            if message == "hookgate is listening" {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let warning = warning.expect("a warning before hookgate listens");
+    assert_eq!(
+        warning,
+        "development secrets in use, accepted only while both listeners are on loopback: \
+         admin.token (set HOOKGATE_ADMIN_TOKEN), sources.abp.verify.secrets[0] (set \
+         ABP_WEBHOOK_SECRET), sources.identus.verify.secrets[0] (set IDENTUS_WEBHOOK_TOKEN), \
+         sources.kratos.verify.secrets[0] (set KRATOS_WEBHOOK_API_KEY)"
+    );
+}
+
+#[test]
+fn check_config_finds_in_one_run_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let file = dir.path().join("c.yaml");
+    let text = TEST_CONFIG
+        .replace("  shutdown_timeout:", "  lisen: 1\n  shutdown_timeout:")
+        .replace("  level: warn", "  fromat: json\n  level: warn")
+        + &format!(
+            "store:\n  url: sqlite://{}/data/hookgate.db\n  retention_days: 3\n",
+            blocker.display()
+        );
+    std::fs::write(&file, text).unwrap();
+    let out = hookgate(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "server.lisen: unknown field",
+        "log.fromat: unknown field",
+        "store.retention_days: unknown field",
+        &format!(
+            "store.url: the folder for {}/data/hookgate.db cannot be created: {} is a file",
+            blocker.display(),
+            blocker.display()
+        ),
+    ] {
+        assert!(err.contains(expected), "{expected} in {err}");
+    }
+    assert!(
+        err.starts_with("invalid configuration (4 error(s))"),
+        "{err}"
+    );
+    // serve refuses the same store, naming the field.
+    let fixed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("  lisen: 1\n", "")
+        .replace("  fromat: json\n", "")
+        .replace("  retention_days: 3\n", "");
+    std::fs::write(&file, fixed).unwrap();
+    let out = hookgate(&["--config", file.to_str().unwrap(), "serve"], &[], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store.url"));
+}
