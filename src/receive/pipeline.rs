@@ -77,7 +77,10 @@ pub async fn verify(src: &Source, req: Request) -> Result<Verified, Response> {
         .map_err(|f| reject(src, &parts.headers, f))?;
     let bytes = read_body(body, &parts.headers, src.body_limit)
         .await
-        .map_err(|e| src.kind.refused(e))?;
+        .map_err(|e| {
+            tracing::info!(source = %src.id, problem = e.summary(), limit = src.body_limit, "body refused");
+            src.kind.refused(e)
+        })?;
     let body = src
         .verifier
         .check_body(checked, &parts.headers, bytes)
@@ -88,14 +91,54 @@ pub async fn verify(src: &Source, req: Request) -> Result<Verified, Response> {
 fn reject(src: &Source, headers: &HeaderMap, failure: Failure) -> Response {
     let scheme = src.verifier.scheme();
     src.metrics.verification_failures.increment(1);
-    tracing::warn!(source = %src.id, scheme, reason = %failure, "request failed verification");
+    // What was expected, and (for a missing credential) the header names that came instead:
+    // enough to see a misconfigured sender from the log, and never a value.
+    let expected = src.verifier.expects();
+    if failure == Failure::Missing {
+        tracing::warn!(
+            source = %src.id,
+            scheme,
+            reason = %failure,
+            expected = %expected,
+            headers_present = %header_names(headers),
+            "request failed verification"
+        );
+    } else {
+        tracing::warn!(source = %src.id, scheme, reason = %failure, expected = %expected, "request failed verification");
+    }
     src.verifier.unauthorized(headers)
+}
+
+/// Most header names listed in a log line.
+const LOGGED_HEADER_NAMES: usize = 24;
+
+/// The request's header names (not values), comma-separated, for a log line.
+fn header_names(headers: &HeaderMap) -> String {
+    let mut out = String::new();
+    for (i, name) in headers.keys().enumerate() {
+        if i == LOGGED_HEADER_NAMES {
+            out.push_str(", …");
+            break;
+        }
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(name.as_str());
+    }
+    out
 }
 
 /// The kind's handler (steps 6–9): content type, parse, store, answer.
 pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Response {
     let headers = &parts.headers;
     if let Err(e) = require_json(headers) {
+        tracing::info!(
+            source = %src.id,
+            content_type = headers
+                .get(http::header::CONTENT_TYPE)
+                .map_or("(none)", |v| v.to_str().map_or("(not text)", |t| t.get(..100).unwrap_or(t))),
+            "payload refused: 415, the content type is not JSON (send Content-Type: application/json)"
+        );
         return src.kind.refused(e);
     }
     let body = body.into_bytes();

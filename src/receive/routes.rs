@@ -75,12 +75,30 @@ impl Routes {
 /// The source at the request's path runs the pipeline (the verifier, then its kind's handler);
 /// the path was matched here, once.
 async fn dispatch(State(routes): State<Routes>, req: Request) -> Response {
-    match routes.find(req.uri().path()) {
+    let path = req.uri().path();
+    match routes.find(path) {
         Some(src) => pipeline::handle(&src, req).await,
-        None => problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            "no source is configured at this path",
-        ),
+        None if is_admin_path(path) => {
+            tracing::info!(path, "an admin path was asked of the public listener");
+            problem(
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "the admin API and /metrics are served on the admin listener (admin.listen, \
+                 127.0.0.1:9090 by default), not on this public one",
+            )
+        }
+        None => {
+            tracing::debug!(path, "no source is configured at this path");
+            problem(
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "no source is configured at this path",
+            )
+        }
     }
+}
+
+/// Paths of the admin listener, which people try on the public one first.
+fn is_admin_path(path: &str) -> bool {
+    path == "/metrics" || path == "/admin" || path.starts_with("/admin/")
 }

@@ -28,6 +28,9 @@ pub enum SourceError {
         code: Option<u32>,
         /// The fields that are wrong.
         errors: Vec<FieldError>,
+        /// What the sender's operator most likely got wrong, in our words (never a value from
+        /// the body): shown with the answer and logged.
+        hint: Option<&'static str>,
     },
 }
 
@@ -42,7 +45,7 @@ impl SourceError {
             SourceError::BadRequest(_) => "body unreadable".into(),
             SourceError::UnsupportedMediaType(_) => "content type is not JSON".into(),
             SourceError::Malformed(_) => "body is not valid JSON".into(),
-            SourceError::Invalid { errors, .. } => {
+            SourceError::Invalid { errors, hint, .. } => {
                 let mut out = String::from("payload does not fit at ");
                 for (i, e) in errors.iter().enumerate() {
                     if i > 0 {
@@ -57,6 +60,11 @@ impl SourceError {
                         out.push_str(if plain { segment } else { "*" });
                     }
                 }
+                if let Some(hint) = hint {
+                    out.push_str(" (");
+                    out.push_str(hint);
+                    out.push(')');
+                }
                 out
             }
         }
@@ -70,6 +78,7 @@ impl SourceError {
                 pointer: pointer.into(),
                 detail: detail.into(),
             }],
+            hint: None,
         }
     }
 }

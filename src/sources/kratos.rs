@@ -71,6 +71,8 @@ pub const MSG_CONTENT_TYPE: u32 = 5;
 pub const MSG_TOO_LARGE: u32 = 6;
 /// The body could not be read.
 pub const MSG_UNREADABLE: u32 = 7;
+/// `identity.id` is not a UUID.
+pub const MSG_IDENTITY_ID_NOT_UUID: u32 = 8;
 
 /// Same for every retry of one trigger (Kratos v25.4 and later).
 const TRIGGER_ID: &str = "ory-webhook-trigger-id";
@@ -171,6 +173,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
                 pointer: "/identity".into(),
                 detail: "identity is null".into(),
             }],
+            hint: why_no_identity(body),
         });
     };
     let identity: Identity = from_json(raw.get().as_bytes(), "/identity")?;
@@ -182,6 +185,19 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
                 pointer: "/identity/id".into(),
                 detail: "identity.id is empty".into(),
             }],
+            hint: None,
+        });
+    }
+    // Kratos ids are UUIDs, and the .NET handlers read them as a `Guid`: anything else cannot
+    // be a Kratos identity (and would break the consumers the event is handed to).
+    if uuid::Uuid::try_parse(id).is_err() {
+        return Err(SourceError::Invalid {
+            code: Some(MSG_IDENTITY_ID_NOT_UUID),
+            errors: vec![FieldError {
+                pointer: "/identity/id".into(),
+                detail: "identity.id is not a UUID".into(),
+            }],
+            hint: None,
         });
     }
     let header = |name: &str| {
@@ -216,6 +232,35 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     })
 }
 
+/// Why a body has no identity, from the keys it has (read only on this refusal's path). None for
+/// `{"identity": null}`, which gets the reference handler's answer exactly.
+fn why_no_identity(body: &[u8]) -> Option<&'static str> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Keys {
+        id: Option<IgnoredAny>,
+        traits: Option<IgnoredAny>,
+        schema_id: Option<IgnoredAny>,
+    }
+    // `identity: null` reads as None too, so look for the key itself.
+    let has_identity_key = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .is_ok_and(|m| m.contains_key("identity"));
+    let keys: Keys = serde_json::from_slice(body).unwrap_or_default();
+    if has_identity_key {
+        None
+    } else if keys.id.is_some() || keys.traits.is_some() || keys.schema_id.is_some() {
+        Some(
+            "this is a bare identity: the web_hook body must be \
+             `function(ctx) { identity: ctx.identity }`, which wraps it as {\"identity\": {…}}",
+        )
+    } else {
+        Some(
+            "the body has no `identity`: the web_hook body must be \
+             `function(ctx) { identity: ctx.identity }`, which sends {\"identity\": {…}}",
+        )
+    }
+}
+
 /// Kratos' `messages` body for every refusal.
 pub fn error_response(e: SourceError) -> Response {
     match e {
@@ -233,11 +278,18 @@ pub fn error_response(e: SourceError) -> Response {
         }
         SourceError::UnsupportedMediaType(d) => KratosMessages::error(MSG_CONTENT_TYPE, d, None)
             .into_response(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        SourceError::Invalid { code, errors } => {
+        SourceError::Invalid { code, errors, hint } => {
             let kratos_id = code.unwrap_or(MSG_INVALID_FIELD);
             let first = errors.into_iter().next();
             let (text, context) = match (kratos_id, first) {
-                (MSG_IDENTITY_NULL | MSG_IDENTITY_ID_EMPTY, Some(f)) => (f.detail, None),
+                // The reference handler's texts, exactly; a hint goes in `context`.
+                (MSG_IDENTITY_NULL | MSG_IDENTITY_ID_EMPTY, Some(f)) => {
+                    (f.detail, hint.map(|h| serde_json::json!({ "hint": h })))
+                }
+                (MSG_IDENTITY_ID_NOT_UUID, Some(f)) => (
+                    f.detail,
+                    Some(serde_json::json!({ "pointer": f.pointer })),
+                ),
                 (_, Some(f)) => {
                     let text = if f.pointer.is_empty() {
                         f.detail.clone()
@@ -331,7 +383,7 @@ mod tests {
 
     fn invalid(r: Result<ParsedEvent, SourceError>) -> (u32, Vec<FieldError>) {
         match r {
-            Err(SourceError::Invalid { code, errors }) => {
+            Err(SourceError::Invalid { code, errors, .. }) => {
                 (code.unwrap_or(MSG_INVALID_FIELD), errors)
             }
             other => panic!("expected 422, got {other:?}"),

@@ -104,6 +104,7 @@ fn json_nested_within_the_limit_is_accepted() {
 fn a_summary_names_keys_that_are_plain_names_and_hides_the_others() {
     let e = SourceError::Invalid {
         code: None,
+        hint: None,
         errors: vec![
             crate::http::problem::FieldError {
                 pointer: "/identity/credentials/line\nbreak/version".into(),

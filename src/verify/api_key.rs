@@ -48,6 +48,14 @@ impl ApiKey {
         }
     }
 
+    /// Where the key is expected, for logs: `header X-Api-Key` or `cookie NAME`.
+    pub fn expects(&self) -> String {
+        match &self.location {
+            Location::Header(h) => format!("header {h}"),
+            Location::Cookie(c) => format!("cookie {c}"),
+        }
+    }
+
     /// Checks the key.
     ///
     /// # Errors

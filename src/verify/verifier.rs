@@ -65,6 +65,20 @@ impl Verifier {
         }
     }
 
+    /// What a request must carry, for the log line of a failure (names only, never a value):
+    /// `header x-api-key`, `cookie hook_key`, `header Authorization: Bearer …`.
+    pub fn expects(&self) -> String {
+        match self {
+            Verifier::ApiKey(v) => v.expects(),
+            Verifier::Basic(_) => "header Authorization: Basic …".into(),
+            Verifier::Bearer(_) => "header Authorization: Bearer …".into(),
+            Verifier::AbpSignature(_) => {
+                format!("header {}: sha256=…", abp_signature::HEADER)
+            }
+            Verifier::None => "nothing".into(),
+        }
+    }
+
     /// Checks what can be checked from the headers alone (all but body signatures), before
     /// the body is read.
     ///

@@ -178,3 +178,64 @@ async fn bad_bodies_are_answered_in_kratos_messages_format() {
     assert!(app.all_events().await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_without_its_wrapper_gets_a_hint_and_a_non_uuid_id_is_refused() {
+    let app = spawn_app().await;
+    let hint_of = |body: &serde_json::Value| {
+        body["messages"][0]["messages"][0]["context"]["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // `{}`: what the reference handler says, plus what the jsonnet must be.
+    let res = app.kratos("{}", &[]).await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["messages"][0]["messages"][0]["id"], 1);
+    assert_eq!(
+        body["messages"][0]["messages"][0]["text"],
+        "identity is null"
+    );
+    assert!(
+        hint_of(&body).contains("function(ctx) { identity: ctx.identity }"),
+        "{body}"
+    );
+    // A bare identity (the usual jsonnet mistake) is named as such.
+    let res = app.kratos(GUIDE_IDENTITY, &[]).await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["messages"][0]["messages"][0]["id"], 1);
+    assert!(
+        hint_of(&body).starts_with("this is a bare identity"),
+        "{body}"
+    );
+
+    // An id that is not a UUID cannot be a Kratos identity.
+    let identity: serde_json::Value = serde_json::from_str(GUIDE_IDENTITY).unwrap();
+    let mut bad = identity.clone();
+    bad["id"] = "abc".into();
+    let res = app.kratos(&kratos_body(&bad.to_string()), &[]).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"messages":[{"instance_ptr":null,"messages":[{"id":8,
+            "text":"identity.id is not a UUID","type":"error",
+            "context":{"pointer":"/identity/id"}}]}]})
+    );
+    assert!(
+        app.all_events().await.is_empty(),
+        "nothing refused is stored"
+    );
+
+    // Upper-case UUIDs are UUIDs too.
+    let mut upper = identity;
+    upper["id"] = identity_id_upper(&upper).into();
+    let res = app.kratos(&kratos_body(&upper.to_string()), &[]).await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+fn identity_id_upper(identity: &serde_json::Value) -> String {
+    identity["id"].as_str().unwrap().to_ascii_uppercase()
+}

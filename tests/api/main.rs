@@ -4,6 +4,7 @@
 mod abp;
 mod admin;
 mod cli;
+mod diagnostics;
 mod faults;
 mod fuzz_corpus;
 mod grammar;
