@@ -55,13 +55,13 @@ const RANDOM_SECRET: &[u8] = b"TN6Oa5yAFccZSJ4SCZnOth4EEqqz1PYG";
 const API_KEY: &[u8] = b"dev-only-kratos-api-key";
 /// The cookie the cookie target reads.
 const COOKIE_NAME: &str = "hook_key";
-/// The `user:password` the basic target also accepts (PROTOCOLS.md §1.1 vector).
+/// The `user:password` the basic target also accepts (docs/senders.md, Kratos Basic auth example).
 const BASIC_PAIR: &[u8] = b"kratos:s3cret";
 /// `base64(BASIC_PAIR)`.
 const BASIC_B64: &[u8] = b"a3JhdG9zOnMzY3JldA==";
 /// The token the bearer target also accepts (the development default).
 const BEARER_TOKEN: &[u8] = b"dev-only-identus-token";
-/// The ABP subscription secret of PROTOCOLS.md §6.1/§6.2, so the seed vectors verify.
+/// The ABP subscription secret of the test vectors in docs/senders.md, so the seed vectors verify.
 const ABP_SECRET: &[u8] = b"whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
 /// The allow-list of the `abp_envelope` target's second parse.
 const ABP_EVENTS: [&str; 2] = ["NewUserRegistered", "TenantDeleted"];

@@ -146,7 +146,7 @@ pub fn parse(
 mod tests {
     use super::*;
 
-    /// PROTOCOLS.md §6.1 and §6.2.
+    /// docs/senders.md, ABP test vectors 1 and 2.
     const BODY_1: &str = include_str!("../../tests/fixtures/abp_body_1.json");
     const BODY_2: &str = include_str!("../../tests/fixtures/abp_body_2.json");
 

@@ -258,11 +258,12 @@ pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
 pub(crate) mod tests {
     use super::*;
 
-    /// PROTOCOLS.md §2.5, copied from the agent's webhook docs (an older agent: no `thid`, no `metaRetries`).
+    /// The sample of the agent's webhook docs, from an older agent: no `thid`, no `metaRetries`
+    /// (docs/senders.md, Identus event kinds).
     pub const DOCS_CONNECTION: &str =
         include_str!("../../tests/fixtures/identus_docs_connection.json");
 
-    /// PROTOCOLS.md §2.5, constructed from the current case classes.
+    /// Built from the current agent's data classes (docs/senders.md, Identus event kinds).
     pub const CONNECTION: &str = include_str!("../../tests/fixtures/identus_connection.json");
     pub const CREDENTIAL: &str = include_str!("../../tests/fixtures/identus_credential.json");
     pub const PRESENTATION: &str = include_str!("../../tests/fixtures/identus_presentation.json");

@@ -364,11 +364,13 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    /// PROTOCOLS.md §1.8: the Ory guide's registration identity (PrePersist).
+    /// The Ory webhook guide's registration identity, sent before the identity is written
+    /// (zero timestamps and address ids; docs/senders.md, Ory Kratos body).
     pub(crate) const GUIDE_IDENTITY: &str =
         include_str!("../../tests/fixtures/kratos_guide_identity.json");
 
-    /// PROTOCOLS.md §1.9: the LeanCode test fixture identity, plus v25+ fields.
+    /// LeanCode CoreLibrary's test fixture identity (`KratosWebHookHandlerTests.cs`), plus
+    /// v25+ fields.
     const LEANCODE_IDENTITY: &str = r#"{"id":"00000000-0000-0000-0000-000000000001","schema_id":"user",
 "schema_url":"https://auth.local.lncd.pl/schemas/dXNlcg","state":"active","traits":{"email":"test@leancode.pl"},
 "created_at":"2023-06-26T21:37:42Z","updated_at":"2023-06-26T21:37:42Z",

@@ -106,7 +106,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    // PROTOCOLS.md §6.1 and §6.2.
+    // docs/senders.md, ABP test vectors 1 and 2.
     const SECRET: &str = "whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
     const BODY_1: &str = include_str!("../../tests/fixtures/abp_body_1.json");
     const SIG_1: &str = "sha256=5E-02-C9-FE-C9-25-7D-71-76-F0-2D-59-A1-41-45-4F-3A-A1-B1-09-64-15-4A-D2-8D-8B-E3-F5-E6-F3-C5-7F";

@@ -320,10 +320,10 @@ pub fn kratos_body(identity: &str) -> String {
     format!("{{\n   \"identity\": {identity}\n}}\n")
 }
 
-/// PROTOCOLS.md §1.8, the Ory guide's registration identity.
+/// The Ory webhook guide's registration identity (docs/senders.md, Ory Kratos body).
 pub const GUIDE_IDENTITY: &str = include_str!("../fixtures/kratos_guide_identity.json");
 
-/// PROTOCOLS.md §2.5 samples.
+/// Identus sample events, one per typed kind (docs/senders.md, Identus event kinds).
 pub const IDENTUS_CONNECTION: &str = include_str!("../fixtures/identus_connection.json");
 pub const IDENTUS_CREDENTIAL: &str = include_str!("../fixtures/identus_credential.json");
 pub const IDENTUS_PRESENTATION: &str = include_str!("../fixtures/identus_presentation.json");
@@ -341,7 +341,7 @@ pub fn connection_event(event_id: &str, connection_id: &str, state: &str, ts: &s
         .replace("2024-05-01T10:20:30.123456Z", ts)
 }
 
-/// PROTOCOLS.md §6.1 and §6.2: two attempts of one ABP event.
+/// docs/senders.md, ABP test vectors 1 and 2: two attempts of one ABP event.
 pub const ABP_BODY_1: &str = include_str!("../fixtures/abp_body_1.json");
 pub const ABP_SIG_1: &str = "sha256=5E-02-C9-FE-C9-25-7D-71-76-F0-2D-59-A1-41-45-4F-3A-A1-B1-09-64-15-4A-D2-8D-8B-E3-F5-E6-F3-C5-7F";
 pub const ABP_BODY_2: &str = include_str!("../fixtures/abp_body_2.json");

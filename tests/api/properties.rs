@@ -108,9 +108,9 @@ fn sig_header(value: &str) -> HeaderMap {
     h
 }
 
-/// One of the encodings hookgate accepts (PROTOCOLS.md §6, `abp_signature.rs`): upper or lower
-/// hex, dashed in pairs (`BitConverter.ToString`) or not, `sha256=` in any case, whitespace
-/// around.
+/// One of the encodings hookgate accepts (docs/senders.md, ABP signature; `abp_signature.rs`):
+/// upper or lower hex, dashed in pairs (`BitConverter.ToString`) or not, `sha256=` in any case,
+/// whitespace around.
 #[derive(Debug, Clone, Copy)]
 struct Encoding {
     lower: bool,
