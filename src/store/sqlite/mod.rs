@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use self::checkpoint::{note_wal_frames, run_checkpointer};
 use self::read::ReadPool;
@@ -97,6 +97,7 @@ impl SqliteStore {
             writer_alive: AtomicBool::new(true),
             last_failure: Mutex::new(None),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
+            commits: watch::Sender::new(0),
         });
         let max_batch = settings.max_batch;
         let writer_shared = shared.clone();
@@ -209,6 +210,10 @@ impl EventStore for SqliteStore {
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
         self.read(move |c| read::get_event(c, id)).await
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.shared.commits.subscribe()
     }
 }
 

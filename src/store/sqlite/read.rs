@@ -81,7 +81,7 @@ const EVENT_COLUMNS: &str =
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
-        cursor: Cursor::new(r.get::<_, i64>(0)?.to_string()),
+        cursor: seq_cursor(r.get(0)?),
         id: parse_id(1, r.get(1)?)?,
         source: r.get(2)?,
         kind: r.get(3)?,
@@ -100,12 +100,18 @@ fn parse_id(col: usize, s: String) -> rusqlite::Result<EventId> {
     })
 }
 
+/// The cursor of a feed position (`0`: the start, before every event).
+fn seq_cursor(seq: i64) -> Cursor {
+    Cursor::new(seq.to_string())
+}
+
 /// The feed position a client's cursor names: a `seq` (one writer commits in `seq` order).
 fn seq_of(cursor: &Cursor) -> Result<i64, StoreError> {
-    match cursor.as_str().parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(n),
-        _ => Err(StoreError::InvalidCursor),
+    let text = cursor.as_str();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::InvalidCursor);
     }
+    text.parse::<i64>().map_err(|_| StoreError::InvalidCursor)
 }
 
 pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, StoreError> {
@@ -127,12 +133,12 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, S
         .map_err(unavailable)?;
     let more = events.len() as i64 > limit;
     events.truncate(usize::try_from(limit).unwrap_or(1000));
-    let next = if more {
-        events.last().map(|e| e.cursor.clone())
-    } else {
-        None
+    // Always a cursor: past the last event returned, else where the caller already was.
+    let next = match events.last() {
+        Some(e) => e.cursor.clone(),
+        None => seq_cursor(after),
     };
-    Ok(EventPage { events, next })
+    Ok(EventPage { events, next, more })
 }
 
 pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
