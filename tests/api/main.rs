@@ -5,6 +5,7 @@ mod abp;
 mod admin;
 mod cli;
 mod faults;
+mod feed;
 mod fuzz_corpus;
 mod grammar;
 mod helpers;
