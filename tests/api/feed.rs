@@ -437,3 +437,201 @@ async fn a_consumer_following_next_across_a_restart_sees_every_event_once_in_ord
     assert_eq!(*seen.lock().unwrap(), sent, "every event once, in order");
     app.stop().await;
 }
+
+/// A consumer script from `docs/examples`, run with its cursor in `cursor_file`, its stdout
+/// lines sent to `lines`, in a process group of its own (so a kill stops its curl too).
+struct Consumer {
+    child: std::process::Child,
+}
+
+impl Consumer {
+    fn start(
+        program: &str,
+        script: &str,
+        admin: &str,
+        cursor_file: &std::path::Path,
+        lines: std::sync::mpsc::Sender<String>,
+    ) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let path = format!("{}/docs/examples/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = std::process::Command::new(program)
+            .arg(path)
+            .env("HOOKGATE_ADMIN_URL", format!("http://{admin}"))
+            .env("HOOKGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("HOOKGATE_CURSOR_FILE", cursor_file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // The whole group: the script and the curl or jq it runs.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Posts `n` Identus events to the binary listening on `public`; their event ids.
+async fn send_to_binary(client: &reqwest::Client, public: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let body = connection_event(
+            &uuid::Uuid::new_v4().to_string(),
+            &format!("conn-{i}"),
+            "InvitationGenerated",
+            "2024-05-01T10:00:00Z",
+        );
+        let res = client
+            .post(format!("http://{public}/identus/events"))
+            .bearer_auth(IDENTUS_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        out.push(accepted(res).await.0);
+    }
+    out
+}
+
+/// Collects the event ids printed on `lines` until there are `want` (or 20 s pass); with
+/// `want` 0, what was printed already.
+fn printed_ids(lines: &std::sync::mpsc::Receiver<String>, into: &mut Vec<String>, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = if into.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            lines.recv_timeout(left).ok()
+        } else {
+            lines.try_recv().ok()
+        };
+        let Some(line) = line else {
+            return;
+        };
+        let event: Value = serde_json::from_str(&line).unwrap();
+        into.push(event["id"].as_str().unwrap().to_string());
+    }
+}
+
+/// Waits until the script has saved `cursor` in its file: it is done with every event up to it.
+async fn cursor_saved(file: &std::path::Path, cursor: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(file).unwrap_or_default().trim() != cursor {
+        assert!(
+            Instant::now() < deadline,
+            "{} never held {cursor}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_example_consumers_print_every_event_once_in_order_across_restarts() {
+    // Arrange: the scripts that can run here.
+    let have = |tool: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut scripts = Vec::new();
+    if have("curl") && have("jq") {
+        scripts.push(("sh", "tail.sh"));
+    } else {
+        println!("skipped: docs/examples/tail.sh needs curl and jq");
+    }
+    if have("python3") {
+        scripts.push(("python3", "tail.py"));
+    } else {
+        println!("skipped: docs/examples/tail.py needs python3");
+    }
+    if scripts.is_empty() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let bin = start_binary(dir.path(), &[], &[]);
+    let (public, admin) = (bin.public.clone(), bin.admin.clone());
+    let mut sent = send_to_binary(&client, &public, 4).await;
+
+    let cursor_file = |script: &str| dir.path().join(format!("{script}.cursor"));
+    let start = |(program, script): (&str, &str)| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (
+            Consumer::start(program, script, &admin, &cursor_file(script), tx),
+            rx,
+        )
+    };
+    let running: Vec<_> = scripts.iter().map(|s| start(*s)).collect();
+    let mut seen = vec![Vec::new(); scripts.len()];
+    for ((_, lines), seen) in running.iter().zip(&mut seen) {
+        printed_ids(lines, seen, sent.len());
+    }
+
+    // Act 1: each script restarts (its cursor file is all it keeps) while events arrive. It is
+    // stopped once it has saved its cursor (a kill between printing an event and saving the
+    // cursor would print that event again: the scripts promise at least once over their own
+    // crashes, exactly once over hookgate's restarts).
+    let last = bin
+        .admin_json(&client, &format!("/admin/events/{}", sent[3]))
+        .await;
+    for (_, script) in &scripts {
+        cursor_saved(&cursor_file(script), last["cursor"].as_str().unwrap()).await;
+    }
+    drop(running);
+    sent.extend(send_to_binary(&client, &public, 4).await);
+    let running: Vec<_> = scripts.iter().map(|s| start(*s)).collect();
+    for ((_, lines), seen) in running.iter().zip(&mut seen) {
+        printed_ids(lines, seen, sent.len());
+    }
+
+    // Act 2: hookgate restarts (SIGTERM, then the same file and ports) while they follow.
+    bin.signal("TERM");
+    assert!(bin.wait().await.success());
+    let bin = start_binary(
+        dir.path(),
+        &[
+            ("HOOKGATE__SERVER__LISTEN", public.as_str()),
+            ("HOOKGATE__ADMIN__LISTEN", admin.as_str()),
+        ],
+        &[],
+    );
+    sent.extend(send_to_binary(&client, &public, 4).await);
+    for ((_, lines), seen) in running.iter().zip(&mut seen) {
+        printed_ids(lines, seen, sent.len());
+    }
+    // A repeat would show up now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for ((_, lines), seen) in running.iter().zip(&mut seen) {
+        printed_ids(lines, seen, 0);
+    }
+
+    // Assert: every event once, in order, from each script.
+    for ((_, script), seen) in scripts.iter().zip(&seen) {
+        assert_eq!(seen, &sent, "{script}");
+    }
+    drop(running);
+    bin.signal("TERM");
+    assert!(bin.wait().await.success());
+}
