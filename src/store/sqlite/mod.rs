@@ -36,7 +36,9 @@ use crate::store::backend::Store;
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;
-use crate::store::projections::{ProjectionKey, ProjectionRow, ProjectionStore};
+use crate::store::projections::{
+    ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
+};
 use crate::store::recent::RecentKeys;
 
 /// The writer's page cache, in KiB (as a negative `cache_size`).
@@ -239,6 +241,10 @@ impl ProjectionStore for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
+        self.read(move |c| read::list_projections(c, &q)).await
     }
 }
 
