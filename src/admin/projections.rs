@@ -89,14 +89,15 @@ fn record_view<'a>(kind: &'a str, row: &'a ProjectionRow) -> RecordView<'a> {
 }
 
 /// The view of an Identus record kind named in a URL (`connections`).
-fn identus_view(kind: &str) -> Result<&'static str, Response> {
+fn identus_view(kind: &str) -> Option<&'static str> {
     IDENTUS_VIEWS
         .iter()
         .find(|v| v.strip_prefix("identus/") == Some(kind))
         .copied()
-        .ok_or_else(|| {
-            not_found("the record kind is one of connections, credentials, presentations, dids")
-        })
+}
+
+fn unknown_kind() -> Response {
+    not_found("the record kind is one of connections, credentials, presentations, dids")
 }
 
 fn bad_request(detail: &str) -> Response {
@@ -129,9 +130,8 @@ pub(super) async fn identus_record(
     Path((kind, id)): Path<(String, String)>,
     Query(wallet): Query<WalletParam>,
 ) -> Response {
-    let view = match identus_view(&kind) {
-        Ok(v) => v,
-        Err(res) => return res,
+    let Some(view) = identus_view(&kind) else {
+        return unknown_kind();
     };
     let key = ProjectionKey {
         view,
@@ -149,15 +149,17 @@ pub(super) async fn identus_record(
     }
 }
 
-/// `limit=` of a list, or the 400 that says what it may be.
-fn list_limit(limit: Option<&str>) -> Result<u32, Response> {
+/// `limit=` of a list; `None` when it is not a number from 1 to [`MAX_LIMIT`].
+fn list_limit(limit: Option<&str>) -> Option<u32> {
     match limit.map(str::parse::<u32>) {
-        None => Ok(DEFAULT_LIMIT),
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(bad_request(&format!(
-            "limit must be a number from 1 to {MAX_LIMIT}"
-        ))),
+        None => Some(DEFAULT_LIMIT),
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Some(n),
+        Some(_) => None,
     }
+}
+
+fn bad_limit() -> Response {
+    bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"))
 }
 
 /// A query parameter, with an empty one taken as not given.
@@ -217,9 +219,8 @@ pub(super) async fn kratos_identities(
             "the query parameters of /admin/kratos/identities are email, after and limit (each at most once)",
         );
     };
-    let limit = match list_limit(p.limit.as_deref()) {
-        Ok(n) => n,
-        Err(res) => return res,
+    let Some(limit) = list_limit(p.limit.as_deref()) else {
+        return bad_limit();
     };
     let query = ProjectionQuery {
         view: kratos::VIEW,
@@ -255,18 +256,16 @@ pub(super) async fn identus_records(
     Path(kind): Path<String>,
     params: Result<Query<RecordListParams>, QueryRejection>,
 ) -> Response {
-    let view = match identus_view(&kind) {
-        Ok(v) => v,
-        Err(res) => return res,
+    let Some(view) = identus_view(&kind) else {
+        return unknown_kind();
     };
     let Ok(Query(p)) = params else {
         return bad_request(&format!(
             "the query parameters of /admin/identus/{kind} are state, wallet_id, after and limit (each at most once)"
         ));
     };
-    let limit = match list_limit(p.limit.as_deref()) {
-        Ok(n) => n,
-        Err(res) => return res,
+    let Some(limit) = list_limit(p.limit.as_deref()) else {
+        return bad_limit();
     };
     let query = ProjectionQuery {
         view,

@@ -360,7 +360,7 @@ async fn three_hundred_waiting_pollers_all_wake_on_one_commit() {
     let mut slowest = Duration::ZERO;
     for w in waiting {
         let (page, answered) = w.await.unwrap();
-        assert_eq!(ids(&page), [id.clone()]);
+        assert_eq!(ids(&page), std::slice::from_ref(&id));
         slowest = slowest.max(answered.saturating_duration_since(stored));
     }
     println!("{POLLERS} waiting polls all answered within {slowest:?} of the sender's 2xx");
