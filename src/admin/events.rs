@@ -21,6 +21,11 @@ const MAX_LIMIT: u32 = 1000;
 /// between keep idle requests open at least this long by default.
 pub(super) const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// The shortest time between two reads of one long poll: a poll that has just read the feed
+/// and found nothing for its filters waits this long before it reads again. (The first read
+/// after a quiet wait is not delayed: the poll read when it started.)
+const RECHECK_PAUSE: Duration = Duration::from_millis(25);
+
 /// An event as the admin API shows it.
 #[derive(Serialize)]
 struct EventView<'a> {
@@ -169,6 +174,7 @@ async fn long_poll(
     loop {
         // Seen before reading: a commit from here on wakes the wait below.
         commits.borrow_and_update();
+        let read_at = tokio::time::Instant::now();
         let page = state.store.list_events(query.clone()).await?;
         if !page.events.is_empty() || wait.is_zero() || state.stop.is_cancelled() {
             return Ok(page);
@@ -179,6 +185,12 @@ async fn long_poll(
                 return Ok(page);
             },
             () = tokio::time::sleep_until(deadline) => return Ok(page),
+            () = state.stop.cancelled() => return Ok(page),
+        }
+        // A poll whose filters skip most events would otherwise read once per commit while
+        // other sources are busy; commits in this pause are seen by the next read.
+        tokio::select! {
+            () = tokio::time::sleep_until((read_at + RECHECK_PAUSE).min(deadline)) => {}
             () = state.stop.cancelled() => return Ok(page),
         }
     }
