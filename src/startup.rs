@@ -77,12 +77,16 @@ pub struct Application {
     admin_router: Router,
     routes: Routes,
     store: Arc<dyn Store>,
+    /// Stops the listeners and ends the admin API's long polls.
+    stop: CancellationToken,
     shutdown_timeout: Duration,
     limits: serve::Limits,
 }
 
-/// Connections the admin listener serves at once (it is internal: scrapers and operators).
-const ADMIN_MAX_CONNECTIONS: usize = 256;
+/// Connections the admin listener serves at once (it is internal: scrapers, operators, and
+/// consumers following the feed, each long poll holding one connection for up to 30 s; a waiting
+/// poll costs a few KiB and no database work, so a thousand fit).
+const ADMIN_MAX_CONNECTIONS: usize = 1024;
 
 impl Application {
     /// Opens the store and binds both listeners (port 0 picks a free port, for tests).
@@ -128,10 +132,13 @@ impl Application {
             .as_ref()
             .map(|t| t.expose_secret().as_bytes())
             .unwrap_or_default();
+        // Cancelled when the shutdown future completes (`run_until_stopped`).
+        let stop = CancellationToken::new();
         let admin_router = stack::admin(admin::router(AdminState {
             store: store.clone(),
             token: Arc::new(Bearer::new(SecretDigests::new([token]))),
             metrics,
+            stop: stop.clone(),
         }));
         let public = TcpListener::bind(&settings.server.listen)
             .await
@@ -148,6 +155,7 @@ impl Application {
             admin_router,
             routes,
             store,
+            stop,
             shutdown_timeout: settings.server.shutdown_timeout.0,
             limits: serve::Limits {
                 header_timeout: settings.server.request_timeout.0,
@@ -191,7 +199,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
+        let token = self.stop;
         tracing::info!(
             public = %self.public.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             admin = %self.admin.local_addr().map(|a| a.to_string()).unwrap_or_default(),

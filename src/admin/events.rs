@@ -1,5 +1,7 @@
 //! `GET /admin/events` (the feed), `GET /admin/events/{id}`, `GET /admin/events/{id}/raw`.
 
+use std::time::Duration;
+
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
@@ -9,17 +11,27 @@ use serde_json::value::RawValue;
 
 use super::state::{AdminState, not_found, raw_json, store_error};
 use crate::http::problem::{json_response, problem};
-use crate::store::{Cursor, EventId, EventQuery, StoreError, StoredEvent};
+use crate::store::{Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent};
 
 /// Default page size of `GET /admin/events`.
 const DEFAULT_LIMIT: u32 = 100;
 /// Largest page size.
 const MAX_LIMIT: u32 = 1000;
+/// Longest long poll (`wait=`): a consumer asks again with `next`, and proxies and clients in
+/// between keep idle requests open at least this long by default.
+pub(super) const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The shortest time between two reads of one long poll: a poll that has just read the feed
+/// and found nothing for its filters waits this long before it reads again. (The first read
+/// after a quiet wait is not delayed: the poll read when it started.)
+const RECHECK_PAUSE: Duration = Duration::from_millis(25);
 
 /// An event as the admin API shows it.
 #[derive(Serialize)]
 struct EventView<'a> {
     id: uuid::Uuid,
+    /// The cursor that resumes the feed right after this event.
+    cursor: &'a str,
     source: &'a str,
     kind: &'a str,
     event_type: Option<&'a str>,
@@ -33,6 +45,7 @@ struct EventView<'a> {
 fn view(e: &StoredEvent) -> EventView<'_> {
     EventView {
         id: e.id.0,
+        cursor: e.cursor.as_str(),
         source: &e.source,
         kind: &e.kind,
         event_type: e.event_type.as_deref(),
@@ -51,51 +64,59 @@ pub(super) struct ListParams {
     event_type: Option<String>,
     limit: Option<String>,
     after: Option<String>,
+    wait: Option<String>,
 }
 
+fn bad_request(detail: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
+}
+
+/// `GET /admin/events`: a page of the feed, after waiting up to `wait` for one when nothing is
+/// new.
 pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(p)) = params else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "query parameters are source, event_type, limit and after",
+        return bad_request(
+            "the query parameters of /admin/events are source, event_type, limit, after and wait (each at most once)",
         );
     };
     let limit = match p.limit.as_deref().map(str::parse::<u32>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("limit must be a number from 1 to {MAX_LIMIT}"),
-            );
+            return bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"));
         }
     };
-    let after = p
-        .after
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(Cursor::new);
+    let Some(wait) = parse_wait(p.wait.as_deref()) else {
+        return bad_request(&format!(
+            "wait must be a duration of at most {}s, such as 10s, 500ms or 10 (seconds); with nothing new by then the answer is an empty page, and its `next` asks again",
+            MAX_WAIT.as_secs()
+        ));
+    };
+    let after = match resolve_after(&state, p.after).await {
+        Ok(after) => after,
+        Err(res) => return res,
+    };
     let query = EventQuery {
         source: p.source,
         event_type: p.event_type,
         limit,
         after,
     };
-    match state.store.list_events(query).await {
+    match long_poll(&state, query, wait).await {
         Ok(page) => {
             #[derive(Serialize)]
             struct Page<'a> {
                 events: Vec<EventView<'a>>,
-                next: Option<String>,
+                next: &'a str,
+                more: bool,
             }
             let body = Page {
                 events: page.events.iter().map(view).collect(),
-                next: page.next.map(|n| n.to_string()),
+                next: page.next.as_str(),
+                more: page.more,
             };
             json_response(StatusCode::OK, "application/json", &body)
         }
@@ -104,11 +125,80 @@ pub(super) async fn list(
     }
 }
 
+/// `wait=`: `10s`, `500ms`, or plain seconds (`10`); none is no wait. `None` when it is not a
+/// duration or longer than [`MAX_WAIT`].
+fn parse_wait(text: Option<&str>) -> Option<Duration> {
+    let text = text.map(str::trim).unwrap_or_default();
+    let wait = if text.is_empty() {
+        Duration::ZERO
+    } else if text.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(text.parse().ok()?)
+    } else {
+        humantime::parse_duration(text).ok()?
+    };
+    (wait <= MAX_WAIT).then_some(wait)
+}
+
+/// `after=`: a cursor (opaque, checked by the store), or an event id (what `Hookgate-Event-Id`
+/// gave the sender), which resumes right after that event.
+async fn resolve_after(
+    state: &AdminState,
+    after: Option<String>,
+) -> Result<Option<Cursor>, Response> {
+    let Some(text) = after.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    // A cursor is never a UUID (today: a sequence number, at most 19 digits).
+    let Ok(id) = uuid::Uuid::parse_str(&text) else {
+        return Ok(Some(Cursor::new(text)));
+    };
+    match state.store.get_event(EventId(id)).await {
+        Ok(Some(e)) => Ok(Some(e.cursor)),
+        Ok(None) => Err(bad_request(&format!(
+            "after: no stored event has the id {id} (retention may have removed it); resume from a cursor (the `next` of an earlier answer), or leave after out to start from the oldest event"
+        ))),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// A page of the feed; when it is empty, waits up to `wait` for a commit that brings a
+/// matching event, then reads again. Commits of events that do not match the filters do not end
+/// the wait. Ends at once, with what it has, when hookgate starts to stop.
+async fn long_poll(
+    state: &AdminState,
+    query: EventQuery,
+    wait: Duration,
+) -> Result<EventPage, StoreError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut commits = state.store.commits();
+    loop {
+        // Seen before reading: a commit from here on wakes the wait below.
+        commits.borrow_and_update();
+        let read_at = tokio::time::Instant::now();
+        let page = state.store.list_events(query.clone()).await?;
+        if !page.events.is_empty() || wait.is_zero() || state.stop.is_cancelled() {
+            return Ok(page);
+        }
+        tokio::select! {
+            changed = commits.changed() => if changed.is_err() {
+                // The store is gone (hookgate is stopping): nothing more will come.
+                return Ok(page);
+            },
+            () = tokio::time::sleep_until(deadline) => return Ok(page),
+            () = state.stop.cancelled() => return Ok(page),
+        }
+        // A poll whose filters skip most events would otherwise read once per commit while
+        // other sources are busy; commits in this pause are seen by the next read.
+        tokio::select! {
+            () = tokio::time::sleep_until((read_at + RECHECK_PAUSE).min(deadline)) => {}
+            () = state.stop.cancelled() => return Ok(page),
+        }
+    }
+}
+
 fn bad_cursor() -> Response {
-    problem(
-        StatusCode::BAD_REQUEST,
-        "Bad Request",
-        "after must be the `next` cursor of a previous page",
+    bad_request(
+        "after must be a cursor: the `next` of an earlier answer of /admin/events, or the `cursor` of an event in it (or an event id)",
     )
 }
 

@@ -4,7 +4,8 @@
 //! - this file: the router, the token check, `/metrics`.
 //! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
-//! - `projections`: `/admin/kratos/identities/{id}`, `/admin/identus/{kind}/{id}`.
+//! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
+//!   thing, or a list of them searched by e-mail, state or wallet.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential).
 
@@ -32,9 +33,14 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/events/{id}", get(events::get))
         .route("/admin/events/{id}/raw", get(events::raw))
         .route(
+            "/admin/kratos/identities",
+            get(projections::kratos_identities),
+        )
+        .route(
             "/admin/kratos/identities/{id}",
             get(projections::kratos_identity),
         )
+        .route("/admin/identus/{kind}", get(projections::identus_records))
         .route(
             "/admin/identus/{kind}/{id}",
             get(projections::identus_record),

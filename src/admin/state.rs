@@ -6,6 +6,7 @@ use axum::response::Response;
 use http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
 
 use crate::http::problem::{problem, unavailable};
 use crate::store::{Store, StoreError};
@@ -20,6 +21,9 @@ pub struct AdminState {
     pub token: Arc<Bearer>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Cancelled when hookgate starts to stop: long polls of the feed answer at once, so they
+    /// do not hold up the graceful shutdown.
+    pub stop: CancellationToken,
 }
 
 pub(super) fn not_found(detail: &str) -> Response {

@@ -100,7 +100,8 @@ pub struct Identity {
     schema_url: Option<String>,
     state: Option<String>,
     state_changed_at: Option<String>,
-    traits: Option<IgnoredAny>,
+    /// Any JSON (the identity schema decides); its `email` is kept for search.
+    traits: Option<Box<RawValue>>,
     verifiable_addresses: Option<Vec<VerifiableAddress>>,
     recovery_addresses: Option<Vec<RecoveryAddress>>,
     metadata_public: Option<IgnoredAny>,
@@ -200,6 +201,11 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
             hint: None,
         });
     }
+    let attrs = search_email(&identity)
+        .map(|e| (EMAIL_ATTR, e))
+        .into_iter()
+        .chain(identity.schema_id.clone().map(|s| ("schema_id", s)))
+        .collect();
     let header = |name: &str| {
         headers
             .get(name)
@@ -222,10 +228,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
             scope: String::new(),
             key: id.to_string(),
             state: identity.state,
-            attrs: identity
-                .schema_id
-                .map(|s| vec![("schema_id", s)])
-                .unwrap_or_default(),
+            attrs,
             order: None,
             range,
         }),
@@ -259,6 +262,49 @@ fn why_no_identity(body: &[u8]) -> Option<&'static str> {
              `function(ctx) { identity: ctx.identity }`, which sends {\"identity\": {…}}",
         )
     }
+}
+
+/// The projection attribute `GET /admin/kratos/identities?email=` searches: the identity's
+/// e-mail address in ASCII lower case (migration 0005 indexes it and fills it in for identities
+/// stored before).
+pub const EMAIL_ATTR: &str = "email";
+
+/// The address an identity is found by: `traits.email` when the schema has one, else the first
+/// verifiable, then recovery, address sent `via` e-mail; lower-cased (ASCII) so that the search
+/// ignores case.
+fn search_email(identity: &Identity) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Traits {
+        email: Option<serde_json::Value>,
+    }
+    let from_traits = identity
+        .traits
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Traits>(t.get()).ok())
+        .and_then(|t| match t.email {
+            Some(serde_json::Value::String(e)) => Some(e),
+            _ => None,
+        });
+    let by_email = |via: &Option<String>| via.as_deref() == Some("email");
+    from_traits
+        .or_else(|| {
+            identity
+                .verifiable_addresses
+                .iter()
+                .flatten()
+                .find(|a| by_email(&a.via))
+                .map(|a| a.value.clone())
+        })
+        .or_else(|| {
+            identity
+                .recovery_addresses
+                .iter()
+                .flatten()
+                .find(|a| by_email(&a.via))
+                .map(|a| a.value.clone())
+        })
+        .filter(|e| !e.is_empty())
+        .map(|e| e.to_ascii_lowercase())
 }
 
 /// Kratos' `messages` body for every refusal.
@@ -416,6 +462,33 @@ mod tests {
                 "the projection keeps the identity bytes as sent"
             );
             assert_eq!(p.dedupe_key, body_digest(&b));
+        }
+    }
+
+    #[test]
+    fn the_search_email_is_traits_email_else_an_email_address_lower_cased() {
+        let email_of = |identity: &str| {
+            let p = parse(&HeaderMap::new(), &body(identity)).unwrap();
+            let attrs = p.projection.unwrap().attrs;
+            attrs
+                .iter()
+                .find(|(k, _)| *k == EMAIL_ATTR)
+                .map(|(_, v)| v.clone())
+        };
+        for (identity, want) in [
+            (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":"Ann@Example.COM"}}"#, Some("ann@example.com")),
+            (
+                r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"phone":"+1"},"verifiable_addresses":[{"value":"+1","via":"sms"},{"value":"B@x.io","via":"email"}]}"#,
+                Some("b@x.io"),
+            ),
+            (
+                r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":"odd","recovery_addresses":[{"value":"C@x.io","via":"email"}]}"#,
+                Some("c@x.io"),
+            ),
+            (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":7}}"#, None),
+            (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604"}"#, None),
+        ] {
+            assert_eq!(email_of(identity).as_deref(), want, "{identity}");
         }
     }
 

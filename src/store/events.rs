@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use tokio::sync::watch;
 
 use super::error::StoreError;
 use super::ids::{Cursor, EventId};
@@ -131,8 +132,12 @@ pub struct EventQuery {
 pub struct EventPage {
     /// The events.
     pub events: Vec<StoredEvent>,
-    /// The cursor for the next page, if there is more.
-    pub next: Option<Cursor>,
+    /// Where the next page starts: the cursor of the last event on this page, or, when the page
+    /// is empty, the `after` given (or the start of the feed). Always a cursor, so a consumer
+    /// that keeps it and asks again sees every later event exactly once.
+    pub next: Cursor,
+    /// Whether more matching events are already committed past this page.
+    pub more: bool,
 }
 
 /// The event log. Every backend keeps the same promises: `append` returns after commit, and a
@@ -158,4 +163,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be read.
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Commit notifications, for long polls of the feed: the value changes (it counts up)
+    /// after every commit that stored at least one new event, in this process or, for a shared
+    /// backend, in any process writing to the store. A waiter marks the value seen, reads the
+    /// feed, and waits for the next change only when the read found nothing: so no commit
+    /// between the read and the wait is missed, and nobody polls the database while waiting.
+    fn commits(&self) -> watch::Receiver<u64>;
 }

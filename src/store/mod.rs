@@ -35,5 +35,8 @@ pub use events::{
     Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, string_object,
 };
 pub use ids::{Cursor, EventId};
-pub use projections::{Projection, ProjectionKey, ProjectionRow, ProjectionStore};
+pub use projections::{
+    Projection, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
+    SEARCHABLE_ATTRS,
+};
 pub use recent::RecentKeys;

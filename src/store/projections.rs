@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::error::StoreError;
-use super::ids::EventId;
+use super::ids::{Cursor, EventId};
 
 /// What an event says about the current state of one thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,37 @@ pub struct ProjectionKey<'a> {
     pub scope: Option<&'a str>,
 }
 
+/// Named values ([`Projection::attrs`]) a backend indexes, so that
+/// [`ProjectionQuery::attr`] finds rows without reading the whole view. A new one needs a
+/// migration that indexes it.
+pub const SEARCHABLE_ATTRS: [&str; 1] = ["email"];
+
+/// A page request over one view: its rows in order of key, then scope.
+#[derive(Debug, Clone)]
+pub struct ProjectionQuery {
+    /// The view.
+    pub view: &'static str,
+    /// Only rows in this state.
+    pub state: Option<String>,
+    /// Only rows of this partition (Identus: the wallet id).
+    pub scope: Option<String>,
+    /// Only rows whose named value is exactly this; the name is one of [`SEARCHABLE_ATTRS`].
+    pub attr: Option<(&'static str, String)>,
+    /// Only rows after this position (the `next` of an earlier page).
+    pub after: Option<Cursor>,
+    /// At most this many (1..=1000).
+    pub limit: u32,
+}
+
+/// One page of a view.
+#[derive(Debug, Clone)]
+pub struct ProjectionPage {
+    /// The rows, by key, then scope.
+    pub rows: Vec<ProjectionRow>,
+    /// The position after the last row, when more rows may follow; `None` at the end.
+    pub next: Option<Cursor>,
+}
+
 /// Reading projections.
 #[async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
@@ -72,4 +103,11 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// [`StoreError::Unavailable`] when the store cannot be read.
     async fn projection(&self, key: ProjectionKey<'_>)
     -> Result<Option<ProjectionRow>, StoreError>;
+
+    /// A page of one view's rows, filtered.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidCursor`] when `after` is not a position this store made,
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn list_projections(&self, query: ProjectionQuery) -> Result<ProjectionPage, StoreError>;
 }

@@ -261,10 +261,10 @@ impl TestApp {
                 .admin_json(&format!("/admin/events?limit=1000&after={after}"))
                 .await;
             out.extend(page["events"].as_array().unwrap().iter().cloned());
-            match page["next"].as_str() {
-                Some(n) => after = n.to_string(),
-                None => return out,
+            if page["more"] != true {
+                return out;
             }
+            after = page["next"].as_str().unwrap().to_string();
         }
     }
 
@@ -460,10 +460,10 @@ impl Binary {
                 .admin_json(client, &format!("/admin/events?limit=1000&after={after}"))
                 .await;
             out.extend(page["events"].as_array().unwrap().iter().cloned());
-            match page["next"].as_str() {
-                Some(n) => after = n.to_string(),
-                None => return out,
+            if page["more"] != true {
+                return out;
             }
+            after = page["next"].as_str().unwrap().to_string();
         }
     }
 

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod diagnostics;
 mod faults;
+mod feed;
 mod fuzz_corpus;
 mod grammar;
 mod helpers;

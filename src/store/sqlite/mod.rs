@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use self::checkpoint::{note_wal_frames, run_checkpointer};
 use self::read::ReadPool;
@@ -37,7 +37,9 @@ use crate::store::backend::Store;
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;
-use crate::store::projections::{ProjectionKey, ProjectionRow, ProjectionStore};
+use crate::store::projections::{
+    ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
+};
 use crate::store::recent::RecentKeys;
 
 /// The writer's page cache, in KiB (as a negative `cache_size`).
@@ -98,6 +100,7 @@ impl SqliteStore {
             writer_alive: AtomicBool::new(true),
             last_failure: Mutex::new(None),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
+            commits: watch::Sender::new(0),
         });
         let max_batch = settings.max_batch;
         let writer_shared = shared.clone();
@@ -211,6 +214,10 @@ impl EventStore for SqliteStore {
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
         self.read(move |c| read::get_event(c, id)).await
     }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.shared.commits.subscribe()
+    }
 }
 
 #[async_trait]
@@ -235,6 +242,10 @@ impl ProjectionStore for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
+        self.read(move |c| read::list_projections(c, &q)).await
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use uuid::Uuid;
@@ -13,7 +15,9 @@ use uuid::Uuid;
 use crate::store::error::StoreError;
 use crate::store::events::{EventPage, EventQuery, StoredEvent};
 use crate::store::ids::{Cursor, EventId};
-use crate::store::projections::{ProjectionKey, ProjectionRow};
+use crate::store::projections::{
+    ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
+};
 
 /// Idle read connections kept open.
 const READ_POOL_SIZE: usize = 4;
@@ -81,7 +85,7 @@ const EVENT_COLUMNS: &str =
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
-        cursor: Cursor::new(r.get::<_, i64>(0)?.to_string()),
+        cursor: seq_cursor(r.get(0)?),
         id: parse_id(1, r.get(1)?)?,
         source: r.get(2)?,
         kind: r.get(3)?,
@@ -100,12 +104,18 @@ fn parse_id(col: usize, s: String) -> rusqlite::Result<EventId> {
     })
 }
 
+/// The cursor of a feed position (`0`: the start, before every event).
+fn seq_cursor(seq: i64) -> Cursor {
+    Cursor::new(seq.to_string())
+}
+
 /// The feed position a client's cursor names: a `seq` (one writer commits in `seq` order).
 fn seq_of(cursor: &Cursor) -> Result<i64, StoreError> {
-    match cursor.as_str().parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(n),
-        _ => Err(StoreError::InvalidCursor),
+    let text = cursor.as_str();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::InvalidCursor);
     }
+    text.parse::<i64>().map_err(|_| StoreError::InvalidCursor)
 }
 
 pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, StoreError> {
@@ -127,12 +137,12 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, S
         .map_err(unavailable)?;
     let more = events.len() as i64 > limit;
     events.truncate(usize::try_from(limit).unwrap_or(1000));
-    let next = if more {
-        events.last().map(|e| e.cursor.clone())
-    } else {
-        None
+    // Always a cursor: past the last event returned, else where the caller already was.
+    let next = match events.last() {
+        Some(e) => e.cursor.clone(),
+        None => seq_cursor(after),
     };
-    Ok(EventPage { events, next })
+    Ok(EventPage { events, next, more })
 }
 
 pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
@@ -143,30 +153,298 @@ pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEven
         .map_err(unavailable)
 }
 
+/// What a projection row is read as: the row, and the event that set it (its id, when it was
+/// received, and the thing's JSON within its body).
+const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
+                substr(e.body, p.body_start + 1, p.body_len)
+         FROM projections p JOIN events e ON e.seq = p.event_seq";
+
+fn projection_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRow> {
+    Ok(ProjectionRow {
+        scope: r.get(0)?,
+        key: r.get(1)?,
+        state: r.get(2)?,
+        attrs: r.get(3)?,
+        event_id: parse_id(4, r.get(4)?)?,
+        updated_at: r.get(5)?,
+        body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+    })
+}
+
 pub(super) fn projection(
     c: &Connection,
     key: &ProjectionKey<'_>,
 ) -> Result<Option<ProjectionRow>, StoreError> {
-    c.prepare_cached(
-        "SELECT p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
-                substr(e.body, p.body_start + 1, p.body_len)
-         FROM projections p JOIN events e ON e.seq = p.event_seq
+    c.prepare_cached(&format!(
+        "{PROJECTION_SELECT}
          WHERE p.view = ?1 AND p.key = ?2 AND (?3 IS NULL OR p.scope = ?3)
-         ORDER BY p.ord DESC LIMIT 1",
-    )
+         ORDER BY p.ord DESC LIMIT 1"
+    ))
     .and_then(|mut s| {
-        s.query_row(params![key.view, key.key, key.scope], |r| {
-            Ok(ProjectionRow {
-                scope: r.get(0)?,
-                key: r.get(1)?,
-                state: r.get(2)?,
-                attrs: r.get(3)?,
-                event_id: parse_id(4, r.get(4)?)?,
-                updated_at: r.get(5)?,
-                body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
-            })
-        })
-        .optional()
+        s.query_row(params![key.view, key.key, key.scope], projection_from_row)
+            .optional()
     })
     .map_err(unavailable)
+}
+
+/// A view's position as a client sees it: `[key, scope]` as JSON, in URL-safe base64 (a
+/// cursor goes into a query string as it is).
+fn projection_cursor(row: &ProjectionRow) -> Cursor {
+    let json = serde_json::to_vec(&(&row.key, &row.scope)).unwrap_or_default();
+    Cursor::new(URL_SAFE_NO_PAD.encode(json))
+}
+
+fn projection_position(cursor: &Cursor) -> Result<(String, String), StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor.as_str())
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or(StoreError::InvalidCursor)
+}
+
+/// Named parameters of a statement, by name.
+type Args<'q> = Vec<(&'static str, &'q dyn rusqlite::ToSql)>;
+
+/// The statement of a page of one view. The SQL names only the filters given, and the index
+/// that serves them (migration 0005: by state, by scope, by each searchable attribute, by the
+/// expression its index is built on), each ending in the list order. Named, because without
+/// statistics (`ANALYZE`) SQLite prefers the primary key, which orders the rows for free but
+/// reads the whole view to filter them.
+fn list_statement<'q>(
+    q: &'q ProjectionQuery,
+    after: Option<&'q (String, String)>,
+    fetch: &'q i64,
+) -> Result<(String, Args<'q>), StoreError> {
+    // Only names from the fixed list go into the SQL text.
+    if let Some((name, _)) = &q.attr {
+        if !SEARCHABLE_ATTRS.contains(name) {
+            return Err(StoreError::Unavailable(format!(
+                "the attribute {name} is not indexed for search"
+            )));
+        }
+    }
+    let index = match (&q.attr, &q.scope, &q.state) {
+        (Some((name, _)), _, _) => format!("projections_by_{name}"),
+        (None, Some(_), _) => "projections_by_scope".into(),
+        (None, None, Some(_)) => "projections_by_state".into(),
+        (None, None, None) => String::new(),
+    };
+    let from = if index.is_empty() {
+        PROJECTION_SELECT.to_string()
+    } else {
+        PROJECTION_SELECT.replace(
+            "projections p",
+            &format!("projections p INDEXED BY {index}"),
+        )
+    };
+    let mut sql = format!("{from} WHERE p.view = :view");
+    let mut args: Args<'q> = vec![(":view", &q.view)];
+    if let Some(state) = &q.state {
+        sql.push_str(" AND p.state = :state");
+        args.push((":state", state));
+    }
+    if let Some(scope) = &q.scope {
+        sql.push_str(" AND p.scope = :scope");
+        args.push((":scope", scope));
+    }
+    if let Some((name, value)) = &q.attr {
+        sql.push_str(&format!(" AND json_extract(p.attrs, '$.{name}') = :attr"));
+        args.push((":attr", value));
+    }
+    if let Some((key, scope)) = after {
+        sql.push_str(" AND (p.key, p.scope) > (:key, :after_scope)");
+        args.push((":key", key));
+        args.push((":after_scope", scope));
+    }
+    sql.push_str(" ORDER BY p.key, p.scope LIMIT :limit");
+    args.push((":limit", fetch));
+    Ok((sql, args))
+}
+
+/// A page of one view, by key then scope.
+pub(super) fn list_projections(
+    c: &Connection,
+    q: &ProjectionQuery,
+) -> Result<ProjectionPage, StoreError> {
+    let after = q.after.as_ref().map(projection_position).transpose()?;
+    let limit = i64::from(q.limit.clamp(1, 1000));
+    let fetch = limit + 1;
+    let (sql, args) = list_statement(q, after.as_ref(), &fetch)?;
+    let mut rows = c
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(args.as_slice(), projection_from_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        })
+        .map_err(unavailable)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(1000));
+    let next = if more {
+        rows.last().map(projection_cursor)
+    } else {
+        None
+    };
+    Ok(ProjectionPage { rows, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::schema;
+
+    /// A store with `n` connections in two wallets and two states, and two identities.
+    fn store(n: usize) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut c).unwrap();
+        c.execute(
+            "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+             VALUES (1, '0190f0a0-0000-7000-8000-000000000000', 's', 'k', 'd', 't', '{}', x'7b7d')",
+            [],
+        )
+        .unwrap();
+        for i in 0..n {
+            c.execute(
+                "INSERT INTO projections VALUES ('identus/connections', ?1, ?2, ?3, '{}', 1, 1, 0, 2)",
+                params![
+                    format!("c-{i:04}"),
+                    ["w-1", "w-2"][i % 2],
+                    ["Done", "Sent"][i % 3 % 2]
+                ],
+            )
+            .unwrap();
+        }
+        for (key, email) in [("i-1", "ann@x.io"), ("i-2", "bo@x.io")] {
+            c.execute(
+                "INSERT INTO projections VALUES ('kratos/identities', ?1, '', 'active', json_object('email', ?2), NULL, 1, 0, 2)",
+                params![key, email],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    fn query(view: &'static str) -> ProjectionQuery {
+        ProjectionQuery {
+            view,
+            state: None,
+            scope: None,
+            attr: None,
+            after: None,
+            limit: 1000,
+        }
+    }
+
+    fn keys(page: &ProjectionPage) -> Vec<(String, String)> {
+        page.rows
+            .iter()
+            .map(|r| (r.key.clone(), r.scope.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn pages_follow_the_key_order_and_filters_combine() {
+        let c = store(30);
+        let all = list_projections(&c, &query("identus/connections")).unwrap();
+        assert_eq!(all.rows.len(), 30);
+        assert!(all.next.is_none());
+        let mut paged = Vec::new();
+        let mut q = ProjectionQuery {
+            limit: 7,
+            ..query("identus/connections")
+        };
+        loop {
+            let page = list_projections(&c, &q).unwrap();
+            assert!(page.rows.len() <= 7);
+            paged.extend(keys(&page));
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(paged, keys(&all));
+        let filtered = list_projections(
+            &c,
+            &ProjectionQuery {
+                state: Some("Done".into()),
+                scope: Some("w-2".into()),
+                ..query("identus/connections")
+            },
+        )
+        .unwrap();
+        let want: Vec<_> = keys(&all)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1 && i % 3 % 2 == 0)
+            .map(|(_, k)| k)
+            .collect();
+        assert_eq!(keys(&filtered), want);
+        let by_email = list_projections(
+            &c,
+            &ProjectionQuery {
+                attr: Some(("email", "bo@x.io".into())),
+                ..query("kratos/identities")
+            },
+        )
+        .unwrap();
+        assert_eq!(keys(&by_email), [("i-2".to_string(), String::new())]);
+        for bad in ["", "!!", "eyJ4Ijox", "W10"] {
+            let q = ProjectionQuery {
+                after: Some(Cursor::new(bad)),
+                ..query("kratos/identities")
+            };
+            assert!(
+                matches!(list_projections(&c, &q), Err(StoreError::InvalidCursor)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_filter_reads_through_an_index_in_list_order() {
+        let c = store(10);
+        let after = ("c-0003".to_string(), "w-2".to_string());
+        let fetch = 10;
+        for (q, index) in [
+            (query("identus/connections"), "PRIMARY KEY"),
+            (
+                ProjectionQuery {
+                    state: Some("Done".into()),
+                    ..query("identus/connections")
+                },
+                "projections_by_state",
+            ),
+            (
+                ProjectionQuery {
+                    scope: Some("w-1".into()),
+                    ..query("identus/connections")
+                },
+                "projections_by_scope",
+            ),
+            (
+                ProjectionQuery {
+                    attr: Some(("email", "ann@x.io".into())),
+                    ..query("kratos/identities")
+                },
+                "projections_by_email",
+            ),
+        ] {
+            for after in [None, Some(&after)] {
+                let (sql, args) = list_statement(&q, after, &fetch).unwrap();
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(args.as_slice(), |r| r.get(3))
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap();
+                let plan = plan.join("; ");
+                assert!(
+                    plan.contains(&format!("SEARCH p USING {index}"))
+                        || plan.contains(&format!("SEARCH p USING INDEX {index}"))
+                        || plan.contains(&format!("SEARCH p USING COVERING INDEX {index}")),
+                    "{sql}: {plan}"
+                );
+                assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+            }
+        }
+    }
 }

@@ -3,6 +3,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 
+use tokio::sync::watch;
+
 use crate::store::recent::RecentKeys;
 
 /// State shared between the store handle and its writer thread.
@@ -14,6 +16,9 @@ pub(super) struct Shared {
     /// Recently committed dedupe keys, filled by the writer after each commit: retries are
     /// answered from here without a trip through the writer.
     pub(super) recent: Mutex<RecentKeys>,
+    /// Counts commits that stored something new; long polls of the feed wait on it
+    /// (`EventStore::commits`).
+    pub(super) commits: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -23,6 +28,12 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
+    }
+
+    /// Wakes every waiter of the feed: a commit stored something new.
+    pub(super) fn note_commit(&self) {
+        // `send_modify` updates the value even while nobody waits (`send` would not).
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.

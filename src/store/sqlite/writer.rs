@@ -160,6 +160,10 @@ impl Writer<'_> {
                     // The requester may have timed out; the event is stored either way.
                     let _ = reply.send(Ok(result));
                 }
+                drop(recent);
+                if wrote {
+                    self.shared.note_commit();
+                }
                 wrote
             }
             Err(e) => {
