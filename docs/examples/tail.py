@@ -11,7 +11,8 @@ while True:
     after = open(cursor_file).read().strip() if os.path.exists(cursor_file) else ""
     query = urllib.parse.urlencode({"wait": "25s", "after": after})
     try:
-        with urllib.request.urlopen(urllib.request.Request(f"{url}/admin/events?{query}", headers=auth), timeout=60) as res:
+        req = urllib.request.Request(f"{url}/admin/events?{query}", headers=auth)
+        with urllib.request.urlopen(req, timeout=60) as res:
             page = json.load(res)
     except (OSError, ValueError, http.client.HTTPException) as e:
         print(f"hookgate: {e}; retrying in 1 s", file=sys.stderr)
