@@ -338,3 +338,39 @@ fn check_config_finds_in_one_run_what_serve_would_refuse() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("store.url"));
 }
+
+#[test]
+fn a_short_secret_is_refused_unless_its_source_allows_it_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("short.yaml");
+    let short = TEST_CONFIG.replace("secrets: [identus-token-0001]", "secrets: [tok3n]");
+    std::fs::write(&file, &short).unwrap();
+    let out = hookgate(&["--config", file.to_str().unwrap(), "check-config"], &[], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "sources.identus.verify.secrets[0]: is 5 bytes; a secret of scheme `bearer` needs at \
+             least 16"
+        ) && err.contains("set sources.identus.allow_short_secret: true"),
+        "{err}"
+    );
+    assert!(!err.contains("tok3n"), "never echoed: {err}");
+
+    let allowed = short.replace(
+        "    kind: identus\n",
+        "    kind: identus\n    allow_short_secret: true\n",
+    );
+    assert_ne!(allowed, short, "the identus source is in TEST_CONFIG");
+    std::fs::write(&file, allowed).unwrap();
+    let out = hookgate(&["--config", file.to_str().unwrap(), "check-config"], &[], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "warning: sources.identus.verify.secrets[0] is 5 bytes, shorter than 16 (allowed by \
+             sources.identus.allow_short_secret)"
+        ),
+        "{err}"
+    );
+}
