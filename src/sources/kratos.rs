@@ -285,23 +285,22 @@ fn search_email(identity: &Identity) -> Option<String> {
             Some(serde_json::Value::String(e)) => Some(e),
             _ => None,
         });
-    let by_email = |via: &Option<String>| via.as_deref() == Some("email");
+    let verifiable = identity
+        .verifiable_addresses
+        .iter()
+        .flatten()
+        .map(|a| (&a.via, &a.value));
+    let recovery = identity
+        .recovery_addresses
+        .iter()
+        .flatten()
+        .map(|a| (&a.via, &a.value));
     from_traits
         .or_else(|| {
-            identity
-                .verifiable_addresses
-                .iter()
-                .flatten()
-                .find(|a| by_email(&a.via))
-                .map(|a| a.value.clone())
-        })
-        .or_else(|| {
-            identity
-                .recovery_addresses
-                .iter()
-                .flatten()
-                .find(|a| by_email(&a.via))
-                .map(|a| a.value.clone())
+            verifiable
+                .chain(recovery)
+                .find(|(via, _)| via.as_deref() == Some("email"))
+                .map(|(_, value)| value.clone())
         })
         .filter(|e| !e.is_empty())
         .map(|e| e.to_ascii_lowercase())

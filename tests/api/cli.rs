@@ -259,23 +259,18 @@ fn a_start_on_loopback_with_development_secrets_warns_naming_them() {
     )
     .spawn()
     .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    forward_lines(child.stdout.take().unwrap(), tx);
     let mut warning = None;
-    {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            let message = v["fields"]["message"].as_str().unwrap_or_default();
-            if message.starts_with("development secrets in use") {
-                assert_eq!(v["level"], "WARN");
-                warning = Some(message.to_string());
-            }
-            if message == "hookgate is listening" {
-                break;
-            }
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(30)) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let message = v["fields"]["message"].as_str().unwrap_or_default();
+        if message.starts_with("development secrets in use") {
+            assert_eq!(v["level"], "WARN");
+            warning = Some(message.to_string());
+        }
+        if message == "hookgate is listening" {
+            break;
         }
     }
     let _ = child.kill();
@@ -345,7 +340,11 @@ fn a_short_secret_is_refused_unless_its_source_allows_it_with_a_warning() {
     let file = dir.path().join("short.yaml");
     let short = TEST_CONFIG.replace("secrets: [identus-token-0001]", "secrets: [tok3n]");
     std::fs::write(&file, &short).unwrap();
-    let out = hookgate(&["--config", file.to_str().unwrap(), "check-config"], &[], b"");
+    let out = hookgate(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -363,7 +362,11 @@ fn a_short_secret_is_refused_unless_its_source_allows_it_with_a_warning() {
     );
     assert_ne!(allowed, short, "the identus source is in TEST_CONFIG");
     std::fs::write(&file, allowed).unwrap();
-    let out = hookgate(&["--config", file.to_str().unwrap(), "check-config"], &[], b"");
+    let out = hookgate(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[],
+        b"",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(

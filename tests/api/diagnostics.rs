@@ -24,30 +24,35 @@ async fn refusals_are_logged_with_what_was_expected_and_admin_paths_point_at_the
     let client = reqwest::Client::new();
     let url = |path: &str| format!("http://{}{path}", bin.public);
 
+    let post = |path: &str, headers: &[(&str, String)], body: String| {
+        let mut req = client.post(url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+
     // 415 is logged, naming the content type that came.
-    let res = client
-        .post(url("/identus/events"))
-        .bearer_auth(IDENTUS_TOKEN)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 415);
+    let identus = [
+        ("authorization", format!("Bearer {IDENTUS_TOKEN}")),
+        ("content-type", "text/plain".to_string()),
+    ];
+    assert_eq!(post("/identus/events", &identus, "{}".into()).await, 415);
     let line = log_line_with(&bin, "payload refused: 415").expect("a 415 log line");
     assert_eq!(line["fields"]["source"], "identus");
     assert_eq!(line["fields"]["content_type"], "text/plain");
 
     // A missing credential names the header expected and the header names that came instead.
-    let res = client
-        .post(url("/kratos/sync-identity"))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {KRATOS_KEY}"))
-        .body(kratos_body(GUIDE_IDENTITY))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    let json = ("content-type", "application/json".to_string());
+    let bearer = [
+        json.clone(),
+        ("authorization", format!("Bearer {KRATOS_KEY}")),
+    ];
+    let identity = kratos_body(GUIDE_IDENTITY);
+    assert_eq!(
+        post("/kratos/sync-identity", &bearer, identity.clone()).await,
+        401
+    );
     let line = log_line_with(&bin, "request failed verification").expect("a 401 log line");
     assert_eq!(line["fields"]["source"], "kratos");
     assert_eq!(line["fields"]["reason"], "credential missing");
@@ -60,15 +65,8 @@ async fn refusals_are_logged_with_what_was_expected_and_admin_paths_point_at_the
     );
 
     // A wrong cookie name for a cookie source.
-    let res = client
-        .post(url("/kratos/cookie"))
-        .header("content-type", "application/json")
-        .header("cookie", "session=abc")
-        .body(kratos_body(GUIDE_IDENTITY))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    let cookie = [json, ("cookie", "session=abc".to_string())];
+    assert_eq!(post("/kratos/cookie", &cookie, identity).await, 401);
     let line = log_line_with(&bin, "request failed verification").expect("a 401 log line");
     assert_eq!(line["fields"]["expected"], "cookie hook_key");
 

@@ -466,18 +466,7 @@ impl Consumer {
             .process_group(0)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        forward_lines(child.stdout.take().unwrap(), lines);
         Self { child }
     }
 }

@@ -404,19 +404,8 @@ pub fn start_binary(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Binar
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    forward_lines(child.stdout.take().unwrap(), tx);
     // Killed on drop from here on, if it never says it listens.
     let mut bin = Binary {
         child: Some(child),
@@ -505,4 +494,19 @@ pub async fn metrics_text(client: &reqwest::Client, admin: &str) -> String {
     let res = client.get(format!("{admin}/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200, "GET /metrics");
     res.text().await.unwrap()
+}
+
+/// Sends each line `out` writes to `lines`, from a thread of its own, until either side ends.
+pub fn forward_lines(
+    out: impl std::io::Read + Send + 'static,
+    lines: std::sync::mpsc::Sender<String>,
+) {
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
 }
