@@ -66,6 +66,8 @@ pub struct Application {
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
     limits: serve::Limits,
+    /// `store.retention`: the pruner's age limit (zero: no pruner).
+    retention: Duration,
 }
 
 /// Connections the admin listener serves at once (it is internal: scrapers and operators).
@@ -133,6 +135,7 @@ impl Application {
             routes,
             store,
             shutdown_timeout: settings.server.shutdown_timeout.0,
+            retention: settings.store.retention.0,
             limits: serve::Limits {
                 header_timeout: settings.server.request_timeout.0,
                 max_connections: settings.server.max_connections,
@@ -196,6 +199,10 @@ impl Application {
             },
             token.clone(),
         ));
+        let pruner = tokio::spawn({
+            let (store, stop) = (self.store.clone(), token.clone());
+            async move { store::retention::run_pruner(&*store, self.retention, stop).await }
+        });
         let upkeep = tokio::spawn(async {
             let handle = telemetry::metrics_handle();
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -228,6 +235,8 @@ impl Application {
             admin.abort();
         }
         upkeep.abort();
+        // The pruner stops between two batches (each commits whole); then the store closes.
+        let _ = pruner.await;
         self.store.close().await;
         tracing::info!("all pending writes committed; stopped");
         match failure {

@@ -143,17 +143,23 @@ pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEven
         .map_err(unavailable)
 }
 
+/// The event id, time and JSON of a projection row `p` (`LEFT JOIN events e ON e.seq =
+/// p.event_seq`): from its event while that exists, else the row's own copy, made when the
+/// event was pruned (see `prune.rs`).
+pub(super) const PROJECTION_SOURCE: &str = "coalesce(p.event_id, e.id), \
+     coalesce(p.updated_at, e.received_at), \
+     coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len))";
+
 pub(super) fn projection(
     c: &Connection,
     key: &ProjectionKey<'_>,
 ) -> Result<Option<ProjectionRow>, StoreError> {
-    c.prepare_cached(
-        "SELECT p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
-                substr(e.body, p.body_start + 1, p.body_len)
-         FROM projections p JOIN events e ON e.seq = p.event_seq
+    c.prepare_cached(&format!(
+        "SELECT p.scope, p.key, p.state, p.attrs, {PROJECTION_SOURCE}
+         FROM projections p LEFT JOIN events e ON e.seq = p.event_seq
          WHERE p.view = ?1 AND p.key = ?2 AND (?3 IS NULL OR p.scope = ?3)
-         ORDER BY p.ord DESC LIMIT 1",
-    )
+         ORDER BY p.ord DESC LIMIT 1"
+    ))
     .and_then(|mut s| {
         s.query_row(params![key.view, key.key, key.scope], |r| {
             Ok(ProjectionRow {

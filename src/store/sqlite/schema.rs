@@ -11,10 +11,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_events.sql")),
     (2, include_str!("migrations/0002_probe.sql")),
     (3, include_str!("migrations/0003_ids_and_projections.sql")),
+    (4, include_str!("migrations/0004_retention.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Applies every migration the database has not had.
 ///
@@ -113,5 +114,56 @@ mod tests {
         assert_eq!(version, VERSION);
         // Applying again changes nothing.
         migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn events_of_an_older_schema_keep_their_seq_and_later_ones_come_after_the_largest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES (5, 'a', 'k', 'kratos', 'd1', 't1', '{}', x'7b7d'),
+                      (9, 'b', 'k', 'kratos', 'd2', 't2', '{}', x'7b7d');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let seqs: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, id FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(seqs, [(5, "a".to_string()), (9, "b".to_string())]);
+        // Even with every event gone, the next one comes after the largest seq ever used.
+        conn.execute_batch(
+            "DELETE FROM events;
+             INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES ('c', 'k', 'kratos', 'd3', 't3', '{}', x'7b7d');",
+        )
+        .unwrap();
+        let next: i64 = conn
+            .query_row("SELECT seq FROM events WHERE id = 'c'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 10);
+        // The indexes the feed and the unique dedupe key rely on are back.
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'
+                   AND name IN ('events_by_source_type', 'events_by_id', 'events_by_received_at')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
+        let dup = conn.execute(
+            "INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES ('d', 'k', 'kratos', 'd3', 't4', '{}', x'7b7d')",
+            [],
+        );
+        assert!(dup.is_err(), "(source, dedupe_key) is still unique");
     }
 }

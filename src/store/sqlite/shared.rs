@@ -1,6 +1,6 @@
 //! What the store handle and its writer thread share.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::store::recent::RecentKeys;
@@ -14,6 +14,9 @@ pub(super) struct Shared {
     /// Recently committed dedupe keys, filled by the writer after each commit: retries are
     /// answered from here without a trip through the writer.
     pub(super) recent: Mutex<RecentKeys>,
+    /// Events in the store: counted once at open, then kept by the writer (+ appended,
+    /// − pruned), so `hookgate_store_events` never costs a `count(*)`.
+    pub(super) events: AtomicI64,
 }
 
 impl Shared {
@@ -23,6 +26,12 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
+    }
+
+    /// Adds `delta` to the events in the store and shows the total as `hookgate_store_events`.
+    pub(super) fn count_events(&self, delta: i64) {
+        let total = self.events.fetch_add(delta, Ordering::Relaxed) + delta;
+        metrics::gauge!("hookgate_store_events").set(total as f64);
     }
 
     /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
