@@ -80,8 +80,9 @@ impl Application {
     /// When the store cannot be opened or a listener cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         catch_file_size_signal();
-        let store = store::connect(&settings.store).await?;
+        // The recorder first: the store shows its size as it opens.
         let metrics = telemetry::metrics_handle();
+        let store = store::connect(&settings.store).await?;
         let routes = Routes::default();
         let mut sensitive: Vec<HeaderName> = vec![
             http::header::AUTHORIZATION,
