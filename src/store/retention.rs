@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::error::StoreError;
 
 /// Events deleted in one transaction at most: small enough that the writes queued behind a
-/// batch wait only a few milliseconds (see docs/bench.md, "Retention").
-pub const PRUNE_BATCH: usize = 1000;
+/// batch wait only a few milliseconds (a backend may also stop a batch after a time budget;
+/// docs/bench.md, "Retention").
+pub const PRUNE_BATCH: usize = 500;
 
 /// What one prune batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +81,16 @@ pub async fn run_pruner<S: RetentionStore + ?Sized>(
     }
 }
 
+/// Waits as long as the step begun at `since` took (waiting for its turn included), so that
+/// retention takes at most about half of the writer's time and the writes that arrive in the
+/// pause are committed without waiting behind it. False when `stop` was cancelled.
+async fn yield_to_writes(since: Instant, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(since.elapsed()) => true,
+    }
+}
+
 /// One pass: delete what is past the retention, then give the space back. Logs one line when it
 /// deleted something.
 async fn prune_pass<S: RetentionStore + ?Sized>(
@@ -91,11 +102,12 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
     let cutoff = OffsetDateTime::now_utc() - retention;
     let mut deleted = 0u64;
     let mut failed = None;
-    while !stop.is_cancelled() {
+    loop {
+        let batch = Instant::now();
         match store.prune(cutoff, PRUNE_BATCH).await {
             Ok(p) => {
                 deleted += p.deleted;
-                if !p.more {
+                if !p.more || !yield_to_writes(batch, stop).await {
                     break;
                 }
             }
@@ -105,10 +117,15 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
             }
         }
     }
-    if deleted > 0 {
-        while !stop.is_cancelled() {
+    if deleted > 0 && !stop.is_cancelled() {
+        loop {
+            let step = Instant::now();
             match store.reclaim().await {
-                Ok(true) => {}
+                Ok(true) => {
+                    if !yield_to_writes(step, stop).await {
+                        break;
+                    }
+                }
                 Ok(false) => break,
                 Err(e) => {
                     failed = Some(e);
@@ -116,6 +133,8 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
                 }
             }
         }
+    }
+    if deleted > 0 {
         tracing::info!(
             deleted,
             seconds = started.elapsed().as_secs_f64(),
@@ -130,7 +149,108 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+
+    /// A store with `backlog` old events; notes every call, and cancels `stop` at the
+    /// `cancel_at`-th prune call.
+    struct Fake {
+        backlog: Mutex<u64>,
+        calls: Mutex<Vec<&'static str>>,
+        reclaim_steps: u32,
+        stop: CancellationToken,
+        cancel_at: Option<usize>,
+    }
+
+    impl Fake {
+        fn new(backlog: u64) -> Self {
+            Self {
+                backlog: Mutex::new(backlog),
+                calls: Mutex::new(Vec::new()),
+                reclaim_steps: 3,
+                stop: CancellationToken::new(),
+                cancel_at: None,
+            }
+        }
+
+        fn calls(&self) -> Vec<&'static str> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl RetentionStore for Fake {
+        async fn prune(&self, _: OffsetDateTime, limit: usize) -> Result<Pruned, StoreError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push("prune");
+            if self.cancel_at == Some(calls.len()) {
+                self.stop.cancel();
+            }
+            let mut backlog = self.backlog.lock().unwrap();
+            let deleted = (*backlog).min(limit as u64);
+            *backlog -= deleted;
+            Ok(Pruned {
+                deleted,
+                more: deleted == limit as u64,
+            })
+        }
+
+        async fn reclaim(&self) -> Result<bool, StoreError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push("reclaim");
+            let steps = calls.iter().filter(|c| **c == "reclaim").count();
+            Ok(steps < self.reclaim_steps as usize)
+        }
+    }
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    #[tokio::test]
+    async fn a_pass_prunes_batch_after_batch_while_there_is_a_backlog_then_gives_space_back() {
+        let store = Fake::new(PRUNE_BATCH as u64 * 2 + 5);
+        prune_pass(&store, DAY, &store.stop).await;
+        assert_eq!(
+            store.calls(),
+            ["prune", "prune", "prune", "reclaim", "reclaim", "reclaim"]
+        );
+        assert_eq!(*store.backlog.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pass_that_deleted_nothing_does_not_vacuum() {
+        let store = Fake::new(0);
+        prune_pass(&store, DAY, &store.stop).await;
+        assert_eq!(store.calls(), ["prune"]);
+    }
+
+    #[tokio::test]
+    async fn the_pruner_stops_between_two_batches_when_asked() {
+        let mut store = Fake::new(PRUNE_BATCH as u64 * 10);
+        store.cancel_at = Some(2);
+        let stop = store.stop.clone();
+        tokio::time::timeout(Duration::from_secs(10), run_pruner(&store, DAY, stop))
+            .await
+            .expect("the pruner stops");
+        assert_eq!(store.calls(), ["prune", "prune"]);
+        assert_eq!(
+            *store.backlog.lock().unwrap(),
+            PRUNE_BATCH as u64 * 8,
+            "the batch under way finished whole"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retention_of_zero_prunes_nothing() {
+        let store = Fake::new(100);
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            run_pruner(&store, Duration::ZERO, CancellationToken::new()),
+        )
+        .await
+        .expect("the pruner returns at once");
+        assert!(store.calls().is_empty());
+    }
 
     #[test]
     fn the_interval_is_a_tenth_of_the_retention_within_bounds() {

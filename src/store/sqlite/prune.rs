@@ -8,14 +8,22 @@
 //! and cuts them off (`PRAGMA incremental_vacuum`), so the file shrinks after a large prune
 //! instead of only ever growing. In WAL mode the file itself shrinks at the next checkpoint.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::store::retention::Pruned;
 
-/// Free pages given back per step (4 KiB pages: 4 MiB): one short transaction, like a batch.
-pub(super) const RECLAIM_PAGES: i64 = 1024;
+/// Free pages given back per step at most (4 KiB pages: 1 MiB): one short transaction.
+pub(super) const RECLAIM_PAGES: i64 = 256;
+
+/// The work of one prune batch or vacuum step stops after this long (then commits), whatever
+/// is left of its rows or pages: the writes queued behind it wait about this long, plus the
+/// commit. Moving pages costs more near the end of a large vacuum and in a large file, so a
+/// count alone would not bound it (docs/bench.md, "Retention").
+pub(super) const STEP_BUDGET: Duration = Duration::from_millis(4);
 
 /// Free pages left alone: SQLite reuses them for the next events without growing the file, so
 /// giving back fewer than this would only make the file grow again.
@@ -44,7 +52,7 @@ pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
 /// Deletes up to `limit` of the oldest events received before `cutoff` that have no delivery
 /// pending or failed, in one transaction: first every projection pointing at one of them gets
 /// its own copy of its JSON, with the event's id and time; then the event's finished
-/// deliveries and the event itself go.
+/// deliveries and the event itself go. Stops early, with `more`, after [`STEP_BUDGET`].
 pub(super) fn prune_batch(
     conn: &mut Connection,
     cutoff: OffsetDateTime,
@@ -53,6 +61,8 @@ pub(super) fn prune_batch(
     let cutoff = cutoff_text(cutoff);
     let limit = limit.max(1);
     let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let started = Instant::now();
+    let mut deleted = 0usize;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Oldest first, through events_by_received_at. An old event waiting for a delivery is
     // stepped over by every batch; issue 11 can index them if that ever adds up.
@@ -79,17 +89,21 @@ pub(super) fn prune_batch(
         for seq in &seqs {
             keep.execute([seq])?;
             finished.execute([seq])?;
-            delete.execute([seq])?;
+            deleted += delete.execute([seq])?;
+            if started.elapsed() >= STEP_BUDGET {
+                break;
+            }
         }
     }
     tx.commit()?;
     Ok(Pruned {
-        deleted: seqs.len() as u64,
-        more: seqs.len() >= limit,
+        deleted: deleted as u64,
+        more: deleted < seqs.len() || seqs.len() >= limit,
     })
 }
 
-/// Gives up to [`RECLAIM_PAGES`] free pages back when more than [`KEEP_FREE_PAGES`] are free.
+/// Gives up to [`RECLAIM_PAGES`] free pages back (as many as [`STEP_BUDGET`] allows) when more
+/// than [`KEEP_FREE_PAGES`] are free.
 /// True when, after it, more are worth giving back.
 pub(super) fn reclaim_step(conn: &Connection) -> rusqlite::Result<bool> {
     let free = freelist(conn)?;
@@ -97,11 +111,12 @@ pub(super) fn reclaim_step(conn: &Connection) -> rusqlite::Result<bool> {
         return Ok(false);
     }
     let pages = (free - KEEP_FREE_PAGES).min(RECLAIM_PAGES);
-    // Each step of the statement frees one page: step it to the end (`execute_batch` would
-    // stop after the first).
+    // Each step of the statement frees one page (`execute_batch` would stop after the first):
+    // step it until done or out of time; the pages freed so far are committed either way.
+    let started = Instant::now();
     let mut stmt = conn.prepare_cached(&format!("PRAGMA incremental_vacuum({pages})"))?;
     let mut rows = stmt.query([])?;
-    while rows.next()?.is_some() {}
+    while rows.next()?.is_some() && started.elapsed() < STEP_BUDGET {}
     drop(rows);
     Ok(freelist(conn)? > KEEP_FREE_PAGES)
 }
@@ -343,7 +358,7 @@ mod tests {
         let mut steps = 0;
         while reclaim_step(&c).unwrap() {
             steps += 1;
-            assert!(steps < 100, "reclaiming ends");
+            assert!(steps < 2000, "reclaiming ends");
         }
         c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
