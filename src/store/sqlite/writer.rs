@@ -116,6 +116,7 @@ pub(super) fn run_writer(
             for chore in chores.drain(..) {
                 w.chore(chore);
             }
+            maybe_checkpoint(&w.conn);
             let _ = checkpoint.try_send(());
         }
     }
