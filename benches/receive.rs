@@ -919,7 +919,12 @@ fn write_report(mut report: Report, out: &Path) {
         serde_json::to_string_pretty(&report).unwrap(),
     )
     .unwrap();
-    std::fs::write(out.join("bench.md"), &table).unwrap();
+    // The retention benchmark's section (`benches/retention.rs`), written by hand, stays.
+    let kept = std::fs::read_to_string(out.join("bench.md"))
+        .ok()
+        .and_then(|old| old.find("\n## Retention").map(|i| old[i..].to_string()))
+        .unwrap_or_default();
+    std::fs::write(out.join("bench.md"), format!("{table}{kept}")).unwrap();
     std::fs::write(out.join("bench.svg"), svg(&report)).unwrap();
     eprintln!("wrote {}/bench.{{json,md,svg}}", out.display());
 }

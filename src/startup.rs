@@ -81,6 +81,8 @@ pub struct Application {
     stop: CancellationToken,
     shutdown_timeout: Duration,
     limits: serve::Limits,
+    /// `store.retention`: the pruner's age limit (zero: no pruner).
+    retention: Duration,
 }
 
 /// Connections the admin listener serves at once (it is internal: scrapers, operators, and
@@ -98,8 +100,9 @@ impl Application {
         for warning in settings.warnings() {
             tracing::warn!("{warning}");
         }
-        let store = store::connect(&settings.store).await?;
+        // The recorder first: the store shows its size as it opens.
         let metrics = telemetry::metrics_handle();
+        let store = store::connect(&settings.store).await?;
         let routes = Routes::default();
         let mut sensitive: Vec<HeaderName> = vec![
             http::header::AUTHORIZATION,
@@ -157,6 +160,7 @@ impl Application {
             store,
             stop,
             shutdown_timeout: settings.server.shutdown_timeout.0,
+            retention: settings.store.retention.0,
             limits: serve::Limits {
                 header_timeout: settings.server.request_timeout.0,
                 max_connections: settings.server.max_connections,
@@ -220,6 +224,10 @@ impl Application {
             },
             token.clone(),
         ));
+        let pruner = tokio::spawn({
+            let (store, stop) = (self.store.clone(), token.clone());
+            async move { store::retention::run_pruner(&*store, self.retention, stop).await }
+        });
         let upkeep = tokio::spawn(async {
             let handle = telemetry::metrics_handle();
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -252,6 +260,8 @@ impl Application {
             admin.abort();
         }
         upkeep.abort();
+        // The pruner stops between two batches (each commits whole); then the store closes.
+        let _ = pruner.await;
         self.store.close().await;
         tracing::info!("all pending writes committed; stopped");
         match failure {

@@ -91,4 +91,13 @@ fn describe() {
         "hookgate_requests_in_flight",
         "Source requests being handled now."
     );
+    metrics::describe_gauge!(
+        "hookgate_store_events",
+        "Events in the store (store.retention deletes the old ones)."
+    );
+    metrics::describe_gauge!(
+        "hookgate_store_bytes",
+        metrics::Unit::Bytes,
+        "The store's size on disk: the database file and its WAL."
+    );
 }

@@ -166,6 +166,9 @@ pub struct StoreSettings {
     /// SQLite only: how long the writer waits for a lock held by another process before failing
     /// a commit (default 5s).
     pub busy_timeout: Option<HumanDuration>,
+    /// Events received longer ago than this are deleted, in small batches off the request
+    /// path, except those with a delivery pending or failed; `0` keeps everything (default 30d).
+    pub retention: HumanDuration,
 }
 
 impl Default for StoreSettings {
@@ -175,9 +178,13 @@ impl Default for StoreSettings {
             queue_capacity: 8192,
             max_batch: 512,
             busy_timeout: None,
+            retention: HumanDuration(DEFAULT_RETENTION),
         }
     }
 }
+
+/// `store.retention` when it is not set: 30 days.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 impl fmt::Debug for StoreSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,6 +193,7 @@ impl fmt::Debug for StoreSettings {
             .field("queue_capacity", &self.queue_capacity)
             .field("max_batch", &self.max_batch)
             .field("busy_timeout", &self.busy_timeout)
+            .field("retention", &self.retention)
             .finish()
     }
 }

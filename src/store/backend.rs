@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use super::error::StoreError;
 use super::events::EventStore;
 use super::projections::ProjectionStore;
+use super::retention::RetentionStore;
 
 /// A storage backend: every trait of the store, plus readiness and shutdown.
 #[async_trait]
-pub trait Store: EventStore + ProjectionStore {
+pub trait Store: EventStore + ProjectionStore + RetentionStore {
     /// Checks that the store can be read and its writer is running.
     ///
     /// # Errors

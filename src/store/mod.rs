@@ -5,6 +5,8 @@
 //! - [`ids`]: [`EventId`] (made where an event is received) and [`Cursor`] (a feed position,
 //!   made by the backend).
 //! - [`projections`]: [`ProjectionStore`], the latest state of each thing the events talk about.
+//! - [`retention`]: [`RetentionStore`] (delete old events in batches, give the space back) and
+//!   [`retention::run_pruner`], the task that does it every so often (`store.retention`).
 //! - [`backend`]: [`Store`], what a backend implements: every trait above plus readiness and
 //!   shutdown. Delivery adds its outbox as one more trait of its own (`outbox.rs`), written in
 //!   the same transaction as the event.
@@ -26,6 +28,7 @@ pub mod events;
 pub mod ids;
 pub mod projections;
 pub mod recent;
+pub mod retention;
 pub mod sqlite;
 
 pub use backend::Store;
@@ -40,3 +43,4 @@ pub use projections::{
     SEARCHABLE_ATTRS,
 };
 pub use recent::RecentKeys;
+pub use retention::{Pruned, RetentionStore};

@@ -17,5 +17,6 @@ mod layout;
 mod limits;
 mod operations;
 mod properties;
+mod retention;
 mod routes;
 mod verification;

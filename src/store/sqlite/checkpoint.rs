@@ -4,6 +4,7 @@
 //! SQLite's automatic checkpoint runs inside a commit, while that batch's requests wait; it is
 //! replaced by [`note_wal_frames`] (the WAL hook), [`maybe_checkpoint`] and [`run_checkpointer`].
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -54,12 +55,27 @@ pub(super) fn maybe_checkpoint(conn: &Connection) {
 /// The pause after each checkpoint, during which kicks coalesce.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(5);
 
+/// Shows the store's size on disk, the database file and its WAL, as `hookgate_store_bytes`
+/// (two `stat` calls: cheap enough after every checkpoint).
+pub(super) fn record_size(db: &Path) {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let bytes = size(db) + size(Path::new(&wal));
+    metrics::gauge!("hookgate_store_bytes").set(bytes as f64);
+}
+
 /// The checkpoint thread: a PASSIVE checkpoint after each kick from the writer, a TRUNCATE one
-/// when the writer stops (its kicks end).
+/// when the writer stops (its kicks end). After each, the store's size is shown again (a
+/// checkpoint is when the file shrinks after giving space back).
 pub(super) fn run_checkpointer(conn: &Connection, kicks: &std::sync::mpsc::Receiver<()>) {
+    let path = conn.path().map(std::path::PathBuf::from);
     let checkpoint = |mode: &str| {
         if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
             tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
+        }
+        if let Some(p) = &path {
+            record_size(p);
         }
     };
     while kicks.recv().is_ok() {

@@ -3,7 +3,10 @@
 //! # Layout
 //! - `writer`: one writer thread owns the write connection and group-commits whatever requests
 //!   are waiting as one transaction (WAL, `synchronous=FULL`: one fsync per batch).
-//! - `checkpoint`: keeps the WAL small without making a commit wait for it.
+//! - `checkpoint`: keeps the WAL small without making a commit wait for it; shows the file's
+//!   size (`hookgate_store_bytes`) after each checkpoint.
+//! - `prune`: retention: a prune batch and a step of giving space back (incremental vacuum),
+//!   both run by the writer between group commits.
 //! - `read`: a small pool of read connections for the admin API and readiness; in WAL mode
 //!   they see only committed data and never block the writer.
 //! - [`schema`]: migrations, as SQL files under `migrations/`.
@@ -12,13 +15,14 @@
 
 pub mod check;
 mod checkpoint;
+mod prune;
 mod read;
 pub mod schema;
 mod shared;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,7 +32,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use self::checkpoint::{note_wal_frames, run_checkpointer};
+use self::checkpoint::{note_wal_frames, record_size, run_checkpointer};
 use self::read::ReadPool;
 use self::shared::Shared;
 use self::writer::{Msg, run_writer};
@@ -41,6 +45,7 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
 };
 use crate::store::recent::RecentKeys;
+use crate::store::retention::{Pruned, RetentionStore};
 
 /// The writer's page cache, in KiB (as a negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = -8 * 1024;
@@ -71,11 +76,19 @@ impl SqliteStore {
     pub async fn open(sqlite: &SqliteSettings, settings: &StoreSettings) -> anyhow::Result<Self> {
         let path = sqlite.path.clone();
         let busy = sqlite.busy_timeout;
-        let conn = {
+        let (conn, events) = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || open_writer(&path, busy))
-                .await
-                .context("the store's open task failed")??
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(Connection, i64)> {
+                let conn = open_writer(&path, busy)?;
+                // Once, at open: from here the writer keeps the count (`Shared::count_events`).
+                let events = conn
+                    .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                    .context("the store's events cannot be counted")?;
+                record_size(&path);
+                Ok((conn, events))
+            })
+            .await
+            .context("the store's open task failed")??
         };
         // After each commit the writer kicks the checkpoint thread; kicks coalesce (capacity 1).
         let (kick_tx, kick_rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -101,7 +114,9 @@ impl SqliteStore {
             last_failure: Mutex::new(None),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
+            events: AtomicI64::new(0),
         });
+        shared.count_events(events);
         let max_batch = settings.max_batch;
         let writer_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -145,6 +160,8 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
         )
     })?;
     conn.busy_timeout(busy)?;
+    // Before WAL: switching a new file to WAL writes its header, and with it auto_vacuum's value.
+    use_incremental_vacuum(&conn, path)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         anyhow::bail!(
@@ -152,6 +169,9 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
             path.display()
         );
     }
+    // A prune or vacuum step can grow the WAL past its usual few MiB; once checkpointed, cut it
+    // back to this rather than keep the largest size it ever had.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     // FULL: the WAL is fsynced at every commit, so a committed event survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     // The unique (source, dedupe_key) index takes random keys; a larger page cache keeps its
@@ -165,6 +185,38 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
     schema::migrate(&mut conn)
         .with_context(|| format!("the database {} cannot be migrated", path.display()))?;
     Ok(conn)
+}
+
+/// The WAL's size, in bytes, kept after a checkpoint (`journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
+
+/// Makes the file give space back (`auto_vacuum = INCREMENTAL`, see `prune`). A new file gets it
+/// before its first table; an existing one is rewritten once by `VACUUM` (outside any
+/// transaction; as long as copying the file takes, and as much free disk).
+fn use_incremental_vacuum(conn: &Connection, path: &Path) -> anyhow::Result<()> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables == 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    tracing::info!(database = %path.display(), "converting the store to incremental auto-vacuum, once (VACUUM): the file will give space back after pruning");
+    conn.execute_batch("VACUUM").with_context(|| {
+        format!(
+            "store.url: {} could not be converted to incremental auto-vacuum (VACUUM needs free disk space as large as the file); free some space or run `sqlite3 FILE 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'` by hand",
+            path.display()
+        )
+    })?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "store converted to incremental auto-vacuum"
+    );
+    Ok(())
 }
 
 /// Waits, off the runtime, for a store thread to finish (once; later calls return at once).
@@ -246,6 +298,40 @@ impl ProjectionStore for SqliteStore {
 
     async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
         self.read(move |c| read::list_projections(c, &q)).await
+    }
+}
+
+impl SqliteStore {
+    /// Sends a retention message to the writer (waiting for room in the queue, like no request
+    /// does: the pruner is in no hurry) and waits for its answer.
+    async fn chore<T>(
+        &self,
+        msg: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Msg,
+    ) -> Result<T, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send(msg(reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn prune(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Pruned, StoreError> {
+        self.chore(|reply| Msg::Prune(cutoff, limit, reply)).await
+    }
+
+    async fn reclaim(&self) -> Result<bool, StoreError> {
+        self.chore(Msg::Reclaim).await
     }
 }
 

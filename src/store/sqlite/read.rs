@@ -154,10 +154,13 @@ pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEven
 }
 
 /// What a projection row is read as: the row, and the event that set it (its id, when it was
-/// received, and the thing's JSON within its body).
-const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, e.id, e.received_at,
-                substr(e.body, p.body_start + 1, p.body_len)
-         FROM projections p JOIN events e ON e.seq = p.event_seq";
+/// received, and the thing's JSON), or the row's own copy of those once the event is pruned.
+/// A `LEFT JOIN`: a projection outlives its event.
+pub(super) const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, \
+     coalesce(p.event_id, e.id), \
+     coalesce(p.updated_at, e.received_at), \
+     coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len)) \
+     FROM projections p LEFT JOIN events e ON e.seq = p.event_seq";
 
 fn projection_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRow> {
     Ok(ProjectionRow {
@@ -304,7 +307,7 @@ mod tests {
         .unwrap();
         for i in 0..n {
             c.execute(
-                "INSERT INTO projections VALUES ('identus/connections', ?1, ?2, ?3, '{}', 1, 1, 0, 2)",
+                "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len) VALUES ('identus/connections', ?1, ?2, ?3, '{}', 1, 1, 0, 2)",
                 params![
                     format!("c-{i:04}"),
                     ["w-1", "w-2"][i % 2],
@@ -315,7 +318,7 @@ mod tests {
         }
         for (key, email) in [("i-1", "ann@x.io"), ("i-2", "bo@x.io")] {
             c.execute(
-                "INSERT INTO projections VALUES ('kratos/identities', ?1, '', 'active', json_object('email', ?2), NULL, 1, 0, 2)",
+                "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len) VALUES ('kratos/identities', ?1, '', 'active', json_object('email', ?2), NULL, 1, 0, 2)",
                 params![key, email],
             )
             .unwrap();
@@ -405,7 +408,8 @@ mod tests {
         let after = ("c-0003".to_string(), "w-2".to_string());
         let fetch = 10;
         for (q, index) in [
-            (query("identus/connections"), "PRIMARY KEY"),
+            // The UNIQUE (view, key, scope) of migration 0004.
+            (query("identus/connections"), "sqlite_autoindex_projections_1"),
             (
                 ProjectionQuery {
                     state: Some("Done".into()),

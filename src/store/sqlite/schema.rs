@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_events.sql")),
     (2, include_str!("migrations/0002_probe.sql")),
     (3, include_str!("migrations/0003_ids_and_projections.sql")),
+    (4, include_str!("migrations/0004_retention.sql")),
     (5, include_str!("migrations/0005_projection_search.sql")),
 ];
 
@@ -48,9 +49,8 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_end_at_the_version() {
-        // 4 is the retention branch's (rebuilding `events`); until it is merged, 5 follows 3.
         for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{} then {}", pair[0].0, pair[1].0);
+            assert_eq!(pair[0].0 + 1, pair[1].0, "{} then {}", pair[0].0, pair[1].0);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(VERSION));
     }
@@ -169,5 +169,56 @@ mod tests {
                 "{}",
             ]
         );
+    }
+
+    #[test]
+    fn events_of_an_older_schema_keep_their_seq_and_later_ones_come_after_the_largest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES (5, 'a', 'k', 'kratos', 'd1', 't1', '{}', x'7b7d'),
+                      (9, 'b', 'k', 'kratos', 'd2', 't2', '{}', x'7b7d');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let seqs: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, id FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(seqs, [(5, "a".to_string()), (9, "b".to_string())]);
+        // Even with every event gone, the next one comes after the largest seq ever used.
+        conn.execute_batch(
+            "DELETE FROM events;
+             INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES ('c', 'k', 'kratos', 'd3', 't3', '{}', x'7b7d');",
+        )
+        .unwrap();
+        let next: i64 = conn
+            .query_row("SELECT seq FROM events WHERE id = 'c'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 10);
+        // The indexes the feed and the unique dedupe key rely on are back.
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'
+                   AND name IN ('events_by_source_type', 'events_by_id', 'events_by_received_at')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
+        let dup = conn.execute(
+            "INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES ('d', 'k', 'kratos', 'd3', 't4', '{}', x'7b7d')",
+            [],
+        );
+        assert!(dup.is_err(), "(source, dedupe_key) is still unique");
     }
 }

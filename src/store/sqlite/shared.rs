@@ -1,6 +1,6 @@
 //! What the store handle and its writer thread share.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
@@ -19,6 +19,9 @@ pub(super) struct Shared {
     /// Counts commits that stored something new; long polls of the feed wait on it
     /// (`EventStore::commits`).
     pub(super) commits: watch::Sender<u64>,
+    /// Events in the store: counted once at open, then kept by the writer (+ appended,
+    /// − pruned), so `hookgate_store_events` never costs a `count(*)`.
+    pub(super) events: AtomicI64,
 }
 
 impl Shared {
@@ -34,6 +37,12 @@ impl Shared {
     pub(super) fn note_commit(&self) {
         // `send_modify` updates the value even while nobody waits (`send` would not).
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Adds `delta` to the events in the store and shows the total as `hookgate_store_events`.
+    pub(super) fn count_events(&self, delta: i64) {
+        let total = self.events.fetch_add(delta, Ordering::Relaxed) + delta;
+        metrics::gauge!("hookgate_store_events").set(total as f64);
     }
 
     /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.

@@ -13,11 +13,13 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::maybe_checkpoint;
+use super::prune::{prune_batch, reclaim_step};
 use super::shared::Shared;
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
 use crate::store::projections::Projection;
+use crate::store::retention::Pruned;
 
 /// A message to the writer thread.
 // Nearly every message is a `Write`; boxing it would add an allocation per event for nothing.
@@ -29,6 +31,25 @@ pub(super) enum Msg {
     Close(oneshot::Sender<()>),
     /// Write and commit one small row, to find out whether a failed store works again.
     Probe(oneshot::Sender<Result<(), String>>),
+    /// Retention: run one prune batch (events received before the time, at most that many),
+    /// after the writes already taken have been committed.
+    Prune(
+        time::OffsetDateTime,
+        usize,
+        oneshot::Sender<Result<Pruned, String>>,
+    ),
+    /// Retention: give one step of free pages back to the file system (true: more to give).
+    Reclaim(oneshot::Sender<Result<bool, String>>),
+}
+
+/// Retention work taken from the queue, done after the batch it arrived with is committed.
+enum Chore {
+    Prune(
+        time::OffsetDateTime,
+        usize,
+        oneshot::Sender<Result<Pruned, String>>,
+    ),
+    Reclaim(oneshot::Sender<Result<bool, String>>),
 }
 
 /// What the probe commit writes: more than a batch of ordinary events needs, so a store with
@@ -55,6 +76,7 @@ pub(super) fn run_writer(
     let mut w = Writer { conn, shared };
     let mut batch: Batch = Vec::with_capacity(max_batch);
     let mut probes = Vec::new();
+    let mut chores = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else {
@@ -69,6 +91,8 @@ pub(super) fn run_writer(
                     break;
                 }
                 Msg::Probe(reply) => probes.push(reply),
+                Msg::Prune(cutoff, limit, reply) => chores.push(Chore::Prune(cutoff, limit, reply)),
+                Msg::Reclaim(reply) => chores.push(Chore::Reclaim(reply)),
             }
             if batch.len() < max_batch {
                 next = rx.try_recv().ok();
@@ -84,6 +108,16 @@ pub(super) fn run_writer(
             for reply in probes.drain(..) {
                 let _ = reply.send(outcome.clone());
             }
+        }
+        // Retention between two group commits: the writes that arrive meanwhile wait for this
+        // one short transaction, then go first (the pruner asks for the next batch only once
+        // this one is answered).
+        if !chores.is_empty() {
+            for chore in chores.drain(..) {
+                w.chore(chore);
+            }
+            maybe_checkpoint(&w.conn);
+            let _ = checkpoint.try_send(());
         }
     }
     if let Some(ack) = closing {
@@ -105,6 +139,23 @@ pub(super) fn run_writer(
 }
 
 impl Writer<'_> {
+    /// Runs one piece of retention work and answers it.
+    fn chore(&mut self, chore: Chore) {
+        match chore {
+            Chore::Prune(cutoff, limit, reply) => {
+                let outcome = prune_batch(&mut self.conn, cutoff, limit).map_err(|e| e.to_string());
+                if let Ok(p) = &outcome {
+                    self.shared
+                        .count_events(-i64::try_from(p.deleted).unwrap_or(i64::MAX));
+                }
+                let _ = reply.send(outcome);
+            }
+            Chore::Reclaim(reply) => {
+                let _ = reply.send(reclaim_step(&self.conn).map_err(|e| e.to_string()));
+            }
+        }
+    }
+
     /// Commits a write of [`PROBE_BYTES`] to the probe row: clears the last failure when it
     /// works, records it when it does not.
     fn probe(&mut self) -> Result<(), String> {
@@ -149,7 +200,10 @@ impl Writer<'_> {
         match outcome {
             Ok(results) => {
                 self.shared.set_failure(None);
-                let wrote = results.iter().any(|r| !r.duplicate);
+                let added = results.iter().filter(|r| !r.duplicate).count();
+                self.shared
+                    .count_events(i64::try_from(added).unwrap_or(i64::MAX));
+                let wrote = added > 0;
                 let mut recent = self
                     .shared
                     .recent
@@ -225,7 +279,9 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Resu
     })
 }
 
-/// Points the projection row at this event, unless the row holds a newer state (`ord`).
+/// Points the projection row at this event, unless the row holds a newer state (`ord`). The
+/// row's own copy of the JSON (made when its previous event was pruned) is dropped: the event
+/// holds it now.
 fn upsert_projection(
     tx: &rusqlite::Transaction<'_>,
     p: &Projection,
@@ -238,7 +294,8 @@ fn upsert_projection(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
            ord = excluded.ord, event_seq = excluded.event_seq,
-           body_start = excluded.body_start, body_len = excluded.body_len
+           body_start = excluded.body_start, body_len = excluded.body_len,
+           body = NULL, event_id = NULL, updated_at = NULL
          WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord",
     )?
     .execute(params![

@@ -23,8 +23,9 @@ FROM (
            ) AS email
     FROM (
         SELECT pr.view, pr.key, pr.scope,
-               CAST(substr(e.body, pr.body_start + 1, pr.body_len) AS TEXT) AS identity
-        FROM projections pr JOIN events e ON e.seq = pr.event_seq
+               CAST(coalesce(pr.body, substr(e.body, pr.body_start + 1, pr.body_len)) AS TEXT)
+                   AS identity
+        FROM projections pr LEFT JOIN events e ON e.seq = pr.event_seq
         WHERE pr.view = 'kratos/identities'
     ) AS q
     WHERE json_valid(q.identity) AND json_type(q.identity) = 'object'
