@@ -409,7 +409,10 @@ mod tests {
         let fetch = 10;
         for (q, index) in [
             // The UNIQUE (view, key, scope) of migration 0004.
-            (query("identus/connections"), "sqlite_autoindex_projections_1"),
+            (
+                query("identus/connections"),
+                "sqlite_autoindex_projections_1",
+            ),
             (
                 ProjectionQuery {
                     state: Some("Done".into()),
