@@ -91,6 +91,13 @@ async fn yield_to_writes(since: Instant, stop: &CancellationToken) -> bool {
     }
 }
 
+/// When events must have been received before to be pruned: `retention` before `now`. `None`
+/// when that is before any date there can be (a retention of thousands of years): then no event
+/// is that old, and nothing is pruned.
+fn cutoff(now: OffsetDateTime, retention: Duration) -> Option<OffsetDateTime> {
+    now.checked_sub(time::Duration::try_from(retention).ok()?)
+}
+
 /// One pass: delete what is past the retention, then give the space back. Logs one line when it
 /// deleted something.
 async fn prune_pass<S: RetentionStore + ?Sized>(
@@ -99,7 +106,9 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
     stop: &CancellationToken,
 ) {
     let started = Instant::now();
-    let cutoff = OffsetDateTime::now_utc() - retention;
+    let Some(cutoff) = cutoff(OffsetDateTime::now_utc(), retention) else {
+        return;
+    };
     let mut deleted = 0u64;
     let mut failed = None;
     loop {
@@ -215,6 +224,19 @@ mod tests {
             ["prune", "prune", "prune", "reclaim", "reclaim", "reclaim"]
         );
         assert_eq!(*store.backlog.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_retention_longer_than_the_calendar_prunes_nothing_and_does_not_panic() {
+        let store = Fake::new(100);
+        let retention = humantime::parse_duration("20000years").unwrap();
+        prune_pass(&store, retention, &store.stop).await;
+        assert!(store.calls().is_empty());
+        assert_eq!(
+            cutoff(OffsetDateTime::UNIX_EPOCH + DAY, DAY),
+            Some(OffsetDateTime::UNIX_EPOCH)
+        );
+        assert_eq!(cutoff(OffsetDateTime::now_utc(), Duration::MAX), None);
     }
 
     #[tokio::test]
