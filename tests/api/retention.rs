@@ -261,7 +261,10 @@ async fn page(app: &TestApp, query: &str) -> (Vec<String>, String) {
 #[tokio::test]
 async fn the_feed_cursor_never_goes_back_after_everything_is_pruned_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(dir.path(), retention("1s")).await;
+    // 3 s, not 1 s: each page below is read right after its events are posted and must still
+    // find them; an event received late in a second can go 1.0 s later with a 1 s retention,
+    // too close for a loaded machine.
+    let app = spawn_in(dir.path(), retention("3s")).await;
     let first = post_one(&app, "c1").await;
     post_one(&app, "c2").await;
     // A consumer has read the first event and holds the cursor after it.
@@ -335,7 +338,9 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 async fn the_size_gauges_follow_appends_and_prunes() {
     // The real binary: gauges are per process, and other tests' stores share this one's.
     let dir = tempfile::tempdir().unwrap();
-    let bin = start_binary(dir.path(), &[("HOOKGATE__STORE__RETENTION", "2s")], &[]);
+    // 5 s: the 40 posts and the scrape that counts them all must end before the first one can
+    // be pruned (as little as the retention after it was received), even on a loaded machine.
+    let bin = start_binary(dir.path(), &[("HOOKGATE__STORE__RETENTION", "5s")], &[]);
     let client = reqwest::Client::new();
     let admin = format!("http://{}", bin.admin);
     let scrape = || async { metrics_text(&client, &admin).await };
