@@ -80,6 +80,21 @@ pub fn read_draft(opts: &LoadOptions) -> Draft {
         for f in &opts.files {
             read_file(&mut files, f, true, &mut errors);
         }
+        // `--config` replaces the `config/` files, so the name picks no file here; but a typo
+        // must not pass unnoticed either: it is `production`, or names a file that exists.
+        if let Some(env) = environment.as_deref().filter(|e| *e != "production") {
+            let dir = opts
+                .config_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("config"));
+            if !dir.join(format!("{env}.yaml")).is_file() {
+                errors.push(format!(
+                    "{ENV_NAME_VAR}: `{env}` names no file {} and, with --config, means nothing \
+                     but `production` (the production checks); unset it or fix the name",
+                    dir.join(format!("{env}.yaml")).display()
+                ));
+            }
+        }
     }
     let mut draft = load_texts(&files, opts);
     errors.append(&mut draft.errors);
@@ -822,6 +837,21 @@ sources:
         );
         o.env = Some([("HOOKGATE_ENV".to_string(), "production".to_string())].into());
         assert_eq!(load(&o).unwrap().log.format, LogFormat::Json);
+
+        // With --config the name picks no file, but a typo is still named.
+        let own = write(dir.path(), "own.yaml", MINIMAL);
+        let mut o = opts(vec![own], &[("HOOKGATE_ENV", "prod")]);
+        o.config_dir = Some(dir.path().to_path_buf());
+        let errs = errors_of(load(&o));
+        assert!(
+            errs[0].starts_with("HOOKGATE_ENV: `prod` names no file")
+                && errs[0].contains("with --config"),
+            "{errs:?}"
+        );
+        for fine in ["production", "default"] {
+            o.env = Some([("HOOKGATE_ENV".to_string(), fine.to_string())].into());
+            assert!(load(&o).is_ok(), "{fine}");
+        }
     }
 
     #[test]
@@ -945,5 +975,29 @@ sources:
             s.sources["kratos"].verify.scheme,
             crate::config::SchemeSettings::Basic
         );
+    }
+
+    #[test]
+    fn a_retention_shorter_than_the_senders_retries_is_warned_about() {
+        let short = MINIMAL.replace(
+            "  url: sqlite://x.db",
+            "  url: sqlite://x.db\n  retention: 1h",
+        );
+        let s = load_from_str(&short, &HashMap::new()).unwrap();
+        assert!(
+            s.warnings()
+                .iter()
+                .any(|w| w.starts_with("store.retention is 1h: a sender's retry")),
+            "{:?}",
+            s.warnings()
+        );
+        for fine in ["0", "1d", "30d"] {
+            let text = MINIMAL.replace(
+                "  url: sqlite://x.db",
+                &format!("  url: sqlite://x.db\n  retention: {fine}"),
+            );
+            let s = load_from_str(&text, &HashMap::new()).unwrap();
+            assert!(s.warnings().is_empty(), "{fine}: {:?}", s.warnings());
+        }
     }
 }

@@ -29,6 +29,9 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "your_secret",
 ];
 
+/// Retention below this is warned about: a pruned event's dedupe key is gone with it.
+const MIN_SAFE_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Fewest bytes in an `api_key`, `bearer` or HMAC secret (unless `allow_short_secret`).
 pub const MIN_SECRET_BYTES: usize = 16;
 
@@ -127,6 +130,15 @@ impl Settings {
     /// shorter than the minimum that a source allows.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        let retention = self.store.retention.0;
+        if !retention.is_zero() && retention < MIN_SAFE_RETENTION {
+            w.push(format!(
+                "store.retention is {}: a sender's retry that arrives after its event was pruned \
+                 is stored again (ABP retries for about half an hour, a replayed Kratos or Identus \
+                 event may come later); keep at least 1d",
+                humantime::format_duration(retention)
+            ));
+        }
         let dev = self.development_values();
         if !dev.is_empty() {
             let names: Vec<String> = dev.iter().map(ToString::to_string).collect();

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
-
 use super::schema::VERSION;
 
 /// The problems `serve` would hit opening the store at `path`, each naming `store.url`.
@@ -28,36 +26,68 @@ pub fn check(path: &Path) -> Vec<String> {
     }
 }
 
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// Where the header keeps `PRAGMA user_version` (4 bytes, big-endian): the schema version.
+const USER_VERSION_AT: usize = 60;
+
 /// An existing file: readable and writable, a SQLite database, of a schema this build knows.
+/// Read from the file's header rather than through SQLite, which would create the `-wal` and
+/// `-shm` files beside it (owned by whoever runs the check).
 fn check_existing(path: &Path) -> Vec<String> {
-    if let Err(e) = std::fs::OpenOptions::new()
+    let mut file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
     {
-        return vec![format!(
-            "store.url: {} cannot be opened for writing: {e} (check its owner and permissions)",
-            path.display()
-        )];
-    }
-    let version =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(|c| {
-            // Reading the schema makes SQLite check the file's header.
-            c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
-            c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        });
-    match version {
-        Ok(v) if v > VERSION => vec![format!(
-            "store.url: {} has schema version {v}, newer than this hookgate's {VERSION}; run a \
-             newer hookgate",
+        Ok(f) => f,
+        Err(e) => {
+            return vec![format!(
+                "store.url: {} cannot be opened for writing: {e} (check its owner and permissions)",
+                path.display()
+            )];
+        }
+    };
+    let mut header = [0u8; 100];
+    let read = read_up_to(&mut file, &mut header);
+    match read {
+        // An empty file is a new database to SQLite.
+        Ok(0) => Vec::new(),
+        Ok(n) if n == header.len() && header.starts_with(SQLITE_MAGIC) => {
+            let mut version = [0u8; 4];
+            version.copy_from_slice(&header[USER_VERSION_AT..USER_VERSION_AT + 4]);
+            let v = i64::from(i32::from_be_bytes(version));
+            if v > VERSION {
+                vec![format!(
+                    "store.url: {} has schema version {v}, newer than this hookgate's {VERSION}; \
+                     run a newer hookgate",
+                    path.display()
+                )]
+            } else {
+                Vec::new()
+            }
+        }
+        Ok(_) => vec![format!(
+            "store.url: {} is not a hookgate database (not a SQLite file)",
             path.display()
         )],
-        Ok(_) => Vec::new(),
-        Err(e) => vec![format!(
-            "store.url: {} is not a hookgate database: {e}",
-            path.display()
-        )],
+        Err(e) => vec![format!("store.url: {} cannot be read: {e}", path.display())],
     }
+}
+
+/// Reads until `buf` is full or the file ends; how many bytes were read.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// A file still to be made: the nearest folder that exists must let us create what is missing.
@@ -122,5 +152,19 @@ mod tests {
         assert!(!dir.path().join("new").exists(), "a check creates nothing");
         let errs = check(&file);
         assert!(errs[0].contains("is not a hookgate database"), "{errs:?}");
+
+        // A real database: this build's version passes, a newer one is named; no file is made.
+        let db = dir.path().join("h.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", VERSION).unwrap();
+        drop(conn);
+        assert!(check(&db).is_empty());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let errs = check(&db);
+        assert!(errs[0].contains("newer than this hookgate's"), "{errs:?}");
+        assert!(!dir.path().join("h.db-wal").exists() && !dir.path().join("h.db-shm").exists());
     }
 }
