@@ -26,6 +26,7 @@ pub mod connect;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod postgres;
 pub mod projections;
 pub mod recent;
 pub mod retention;

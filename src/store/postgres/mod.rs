@@ -1,0 +1,395 @@
+//! The PostgreSQL store, shared by any number of hookgate replicas on one database.
+//!
+//! Not selectable yet: `store.url: postgres://…` is still refused by
+//! [`crate::config::StoreSettings::backend`] until this backend keeps every promise (faults,
+//! `store.pool_size`, `copy-store`: issue 10). Its tests run it directly.
+//!
+//! # Layout
+//! - [`schema`]: migrations, as SQL files under `migrations/`, applied at open under an
+//!   advisory lock.
+//! - `writer`: one task per process group-commits whatever requests are waiting as one
+//!   transaction, as on SQLite; what one writer gave SQLite is done in SQL here (unique
+//!   dedupe key, the projection's `ord` rule, lock order).
+//! - `read`: the admin API's queries.
+//! - this file: opening the pool, the `NOTIFY` listener, and the store traits.
+//!
+//! # Driver
+//! `tokio-postgres` with the `deadpool-postgres` pool, rather than `sqlx`: group commit wants
+//! a batch's statements pipelined on one connection (tokio-postgres sends every query whose
+//! future is polled without waiting for the previous answer; sqlx runs one query at a time per
+//! connection), prepared statements cached per connection (`prepare_cached`), and the later
+//! `copy-store` wants binary `COPY` (`copy_in` with `BinaryCopyInWriter`), which tokio-postgres
+//! has. Runtime queries only (no compile-time checking against a database). No measurement
+//! comparing the two drivers has been made yet (issue 10 asks for one).
+//! No TLS yet (`NoTls`): a `sslmode=require` URL fails to connect; TLS is a later step.
+//!
+//! # The feed
+//! Sequence values commit out of order across replicas (and across a replica's own pool):
+//! replica A takes seq 10, replica B takes 11 and commits first; a reader that saw 11 and kept
+//! it as its cursor would never see 10. So the cursor is not `seq`. Every row records the id
+//! of the transaction that wrote it (`xid`, `pg_current_xact_id()`, one per batch), the feed is
+//! ordered by `(xid, seq)`, and a page shows only rows whose `xid` is below the reading
+//! snapshot's `xmin` (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction below
+//! `xmin` has finished, and every transaction that writes later gets an xid at or above it. So
+//! once a row is shown, no row can ever appear before it: paging with `next` sees every
+//! committed event exactly once, in a single order every reader shares (the order of the
+//! writing transactions' ids, which is the commit order except among transactions that were
+//! running at the same time). It costs the writer nothing (no lock, no second write).
+//! The price: an event appears in the feed only once every transaction older than its own has
+//! finished, on the whole server (`xmin` is cluster-wide): a long transaction of another
+//! program holds the feed back (not `get_event`, nor the answer to the sender) for as long as
+//! it runs. A long poll woken by a commit that is still held back finds nothing and waits for
+//! the next commit, or its `wait`.
+//!
+//! # Long polls
+//! Each commit that stored something new sends `NOTIFY hookgate_events`; every replica keeps a
+//! connection that `LISTEN`s and counts them into [`EventStore::commits`] (and its own commits
+//! directly). When that connection is lost it is made again, and the count moves once (a
+//! commit may have been missed meanwhile).
+
+pub mod schema;
+
+mod read;
+mod writer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures_util::StreamExt as _;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use self::writer::{CHANNEL, Msg, Shared, run_writer};
+use crate::config::{StoreSettings, redact_url};
+use crate::store::backend::Store;
+use crate::store::error::StoreError;
+use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
+use crate::store::ids::EventId;
+use crate::store::projections::{
+    ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
+};
+use crate::store::recent::RecentKeys;
+use crate::store::retention::{Pruned, RetentionStore};
+
+/// Keys kept per generation in [`RecentKeys`], as on SQLite.
+const RECENT_KEYS: usize = 8192;
+
+/// How long a request waits for a pooled connection, or for a new one to be made, before the
+/// store counts as unavailable (a 503 within a few seconds, not the request timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the listener waits before connecting again after losing its connection.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// `store.pool_size` when it is not set.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: Pool,
+    /// Queue to the writer task; bounded by `store.queue_capacity`.
+    queue: mpsc::Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    listener: JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`, libpq's parameters such as
+    /// `options=-csearch_path%3Dname` allowed), migrates the schema under an advisory lock and
+    /// starts the writer and the listener. `pool_size` connections at most.
+    ///
+    /// # Errors
+    /// When the URL cannot be read, the database cannot be reached or cannot be migrated (the
+    /// message names the URL with its password hidden).
+    pub async fn open(
+        url: &str,
+        pool_size: usize,
+        settings: &StoreSettings,
+    ) -> anyhow::Result<Self> {
+        let shown = redact_url(url);
+        let mut config: tokio_postgres::Config = url.parse().with_context(|| {
+            format!("store.url: {shown} is not a PostgreSQL URL (postgres://user:password@host:port/database)")
+        })?;
+        // `2xx means stored`: a commit returns only once it is flushed, whatever the server's
+        // or the role's default says.
+        let options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c synchronous_commit=on"),
+            _ => "-c synchronous_commit=on".to_string(),
+        };
+        config.options(&options);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hookgate");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .with_context(|| {
+                format!("store.url: {shown}: the connection pool could not be made")
+            })?;
+        {
+            let mut client = pool.get().await.map_err(|e| {
+                anyhow::anyhow!("store.url: {shown} cannot be reached: {e}; check the host, port, user and database, and that the server accepts connections")
+            })?;
+            let client: &mut tokio_postgres::Client = &mut client;
+            schema::migrate(client)
+                .await
+                .with_context(|| format!("the database {shown} cannot be migrated"))?;
+        }
+        let shared = Arc::new(Shared {
+            writer_alive: AtomicBool::new(true),
+            last_failure: Mutex::new(None),
+            recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
+            commits: watch::Sender::new(0),
+        });
+        let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let writer = {
+            let shared = shared.clone();
+            let pool = pool.clone();
+            let max_batch = settings.max_batch;
+            tokio::spawn(async move {
+                run_writer(pool, rx, max_batch, &shared).await;
+                shared.writer_alive.store(false, Ordering::SeqCst);
+            })
+        };
+        let listener = tokio::spawn(listen(config, shared.clone()));
+        Ok(Self {
+            pool,
+            queue: tx,
+            writer: Mutex::new(Some(writer)),
+            listener,
+            shared,
+        })
+    }
+
+    /// A pooled connection, or why there is none.
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no connection to PostgreSQL: {e}")))
+    }
+}
+
+/// Counts every `NOTIFY` of [`CHANNEL`] into the commit counter, connecting again whenever the
+/// connection is lost. Runs until the store is closed (aborted).
+async fn listen(config: tokio_postgres::Config, shared: Arc<Shared>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let listening = async {
+                    client
+                        .batch_execute(&format!("LISTEN {CHANNEL}"))
+                        .await
+                        .map(|()| futures_util::future::pending::<()>())
+                };
+                // The connection is driven by `messages`; LISTEN's answer comes through it.
+                tokio::pin!(listening);
+                let mut listened = false;
+                loop {
+                    tokio::select! {
+                        done = &mut listening, if !listened => {
+                            listened = true;
+                            if let Err(e) = done {
+                                tracing::warn!(error = %e, "the store's LISTEN failed; long polls wait for their timeout until it works");
+                                break;
+                            }
+                            // A commit may have been missed while not listening.
+                            shared.note_commit();
+                        }
+                        message = messages.next() => match message {
+                            Some(Ok(AsyncMessage::Notification(_))) => shared.note_commit(),
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "the store's LISTEN connection was lost; connecting again");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the store's LISTEN connection could not be made; trying again");
+            }
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        let recent = self
+            .shared
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event.source, &event.dedupe_key);
+        if let Some(event_id) = recent {
+            return Ok(Appended {
+                event_id: EventId(event_id),
+                duplicate: true,
+            });
+        }
+        let (reply, outcome) = oneshot::channel();
+        match self.queue.try_send(Msg::Write(event, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the store's writer has stopped".into(),
+                ));
+            }
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the store's writer stopped before committing".into(),
+            ))
+        })
+    }
+
+    async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
+        let c = self.client().await?;
+        read::list_events(&c, &q).await
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let c = self.client().await?;
+        read::get_event(&c, id).await
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.shared.commits.subscribe()
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for PostgresStore {
+    async fn projection(
+        &self,
+        key: ProjectionKey<'_>,
+    ) -> Result<Option<ProjectionRow>, StoreError> {
+        let c = self.client().await?;
+        read::projection(&c, &key).await
+    }
+
+    async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
+        let c = self.client().await?;
+        read::list_projections(&c, &q).await
+    }
+}
+
+/// The cutoff as text `received_at` can be compared with, exactly as SQLite's
+/// (`sqlite/prune.rs`, `cutoff_text`: to the second, without fraction or `Z`).
+fn cutoff_text(cutoff: OffsetDateTime) -> String {
+    cutoff
+        .to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        // Only a year past 9999 fails to format: prune nothing rather than everything.
+        .unwrap_or_default()
+}
+
+/// One prune batch, in one statement (so one transaction): the oldest events before the cutoff
+/// without a delivery pending or failed, skipping rows another replica's pruner holds; every
+/// projection pointing at one of them gets its own copy of its JSON first (the statement's
+/// parts share one snapshot, so the copy reads the events the delete takes).
+const PRUNE: &str = "WITH victims AS (
+    SELECT e.seq FROM events e
+    WHERE e.received_at < $1
+      AND NOT EXISTS (SELECT 1 FROM deliveries d
+                      WHERE d.event_seq = e.seq AND d.state IN ('pending', 'failed'))
+    ORDER BY e.received_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), kept AS (
+    UPDATE projections p
+    SET body = substring(e.body FROM p.body_start + 1 FOR p.body_len),
+        event_id = e.id, updated_at = e.received_at
+    FROM events e
+    WHERE e.seq IN (SELECT seq FROM victims) AND p.event_seq = e.seq AND p.body IS NULL
+), finished AS (
+    DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM victims)
+)
+DELETE FROM events WHERE seq IN (SELECT seq FROM victims)";
+
+#[async_trait]
+impl RetentionStore for PostgresStore {
+    async fn prune(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Pruned, StoreError> {
+        let cutoff = cutoff_text(cutoff);
+        let limit = limit.max(1);
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let deleted = self
+            .client()
+            .await?
+            .execute(PRUNE, &[&cutoff, &limit_sql])
+            .await
+            .map_err(read::unavailable)?;
+        Ok(Pruned {
+            deleted,
+            more: deleted >= limit as u64,
+        })
+    }
+
+    /// Nothing to do: PostgreSQL's autovacuum makes deleted rows' space reusable.
+    async fn reclaim(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        if !self.shared.writer_alive.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "the store's writer has stopped".into(),
+            ));
+        }
+        self.client()
+            .await?
+            .query_one("SELECT 1", &[])
+            .await
+            .map(|_| ())
+            .map_err(read::unavailable)
+    }
+
+    async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Msg::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(w) = writer {
+            let _ = w.await;
+        }
+        self.listener.abort();
+        self.pool.close();
+    }
+}

@@ -1,0 +1,225 @@
+//! Reads: the queries of the admin API, on connections of the pool.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
+
+use crate::store::error::StoreError;
+use crate::store::events::{EventPage, EventQuery, StoredEvent};
+use crate::store::ids::{Cursor, EventId};
+use crate::store::projections::{
+    ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
+};
+
+/// A failed read: the store cannot be read right now.
+pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+const EVENT_COLUMNS: &str =
+    "xid, seq, id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body";
+
+fn event_from_row(r: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
+    Ok(StoredEvent {
+        cursor: feed_cursor(r.try_get(0)?, r.try_get(1)?),
+        id: EventId(r.try_get(2)?),
+        source: r.try_get(3)?,
+        kind: r.try_get(4)?,
+        event_type: r.try_get(5)?,
+        dedupe_key: r.try_get(6)?,
+        sender_id: r.try_get(7)?,
+        received_at: r.try_get(8)?,
+        headers: r.try_get(9)?,
+        body: Bytes::from(r.try_get::<_, Vec<u8>>(10)?),
+    })
+}
+
+/// A feed position as text: `XID-SEQ` (`0-0`: the start, before every event).
+fn feed_cursor(xid: i64, seq: i64) -> Cursor {
+    Cursor::new(format!("{xid}-{seq}"))
+}
+
+/// The feed position a client's cursor names.
+fn feed_position(cursor: &Cursor) -> Result<(i64, i64), StoreError> {
+    let number = |s: &str| {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(StoreError::InvalidCursor);
+        }
+        s.parse::<i64>().map_err(|_| StoreError::InvalidCursor)
+    };
+    let (xid, seq) = cursor
+        .as_str()
+        .split_once('-')
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok((number(xid)?, number(seq)?))
+}
+
+/// A page of the feed: events of finished transactions only, by `(xid, seq)` (mod.rs, "The
+/// feed").
+pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Result<EventPage, StoreError> {
+    let (xid, seq) = q
+        .after
+        .as_ref()
+        .map(feed_position)
+        .transpose()?
+        .unwrap_or((0, 0));
+    let limit = i64::from(q.limit.clamp(1, 1000));
+    let fetch = limit + 1;
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE (xid, seq) > ($1, $2)
+                   AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                   AND ($3::text IS NULL OR source = $3)
+                   AND ($4::text IS NULL OR event_type = $4)
+                 ORDER BY xid, seq LIMIT $5"
+            ),
+            &[&xid, &seq, &q.source, &q.event_type, &fetch],
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let more = events.len() as i64 > limit;
+    events.truncate(usize::try_from(limit).unwrap_or(1000));
+    let next = match events.last() {
+        Some(e) => e.cursor.clone(),
+        None => feed_cursor(xid, seq),
+    };
+    Ok(EventPage { events, next, more })
+}
+
+pub(super) async fn get_event(c: &Client, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"),
+        &[&id.0],
+    )
+    .await
+    .map_err(unavailable)?
+    .as_ref()
+    .map(event_from_row)
+    .transpose()
+    .map_err(unavailable)
+}
+
+/// A projection row and the event that set it, or the row's own copy once the event is pruned
+/// (a `LEFT JOIN`: a projection outlives its event). As `sqlite/read.rs`.
+const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, \
+     coalesce(p.event_id, e.id), \
+     coalesce(p.updated_at, e.received_at), \
+     coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len)) \
+     FROM projections p LEFT JOIN events e ON e.seq = p.event_seq";
+
+fn projection_from_row(r: &Row) -> Result<ProjectionRow, tokio_postgres::Error> {
+    Ok(ProjectionRow {
+        scope: r.try_get(0)?,
+        key: r.try_get(1)?,
+        state: r.try_get(2)?,
+        attrs: r.try_get(3)?,
+        event_id: EventId(r.try_get(4)?),
+        updated_at: r.try_get(5)?,
+        body: Bytes::from(r.try_get::<_, Vec<u8>>(6)?),
+    })
+}
+
+pub(super) async fn projection(
+    c: &Client,
+    key: &ProjectionKey<'_>,
+) -> Result<Option<ProjectionRow>, StoreError> {
+    // NULLS LAST: as SQLite orders a descending NULL.
+    c.query_opt(
+        &format!(
+            "{PROJECTION_SELECT}
+             WHERE p.view = $1 AND p.key = $2 AND ($3::text IS NULL OR p.scope = $3)
+             ORDER BY p.ord DESC NULLS LAST LIMIT 1"
+        ),
+        &[&key.view, &key.key, &key.scope],
+    )
+    .await
+    .map_err(unavailable)?
+    .as_ref()
+    .map(projection_from_row)
+    .transpose()
+    .map_err(unavailable)
+}
+
+/// A view's position as a client sees it: `[key, scope]` as JSON, in URL-safe base64 (the
+/// same form as SQLite's).
+fn projection_cursor(row: &ProjectionRow) -> Cursor {
+    let json = serde_json::to_vec(&(&row.key, &row.scope)).unwrap_or_default();
+    Cursor::new(URL_SAFE_NO_PAD.encode(json))
+}
+
+fn projection_position(cursor: &Cursor) -> Result<(String, String), StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor.as_str())
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or(StoreError::InvalidCursor)
+}
+
+/// A page of one view, by key then scope.
+pub(super) async fn list_projections(
+    c: &Client,
+    q: &ProjectionQuery,
+) -> Result<ProjectionPage, StoreError> {
+    let after = q.after.as_ref().map(projection_position).transpose()?;
+    let limit = i64::from(q.limit.clamp(1, 1000));
+    let fetch = limit + 1;
+    let mut sql = format!("{PROJECTION_SELECT} WHERE p.view = $1");
+    let mut args: Vec<&(dyn ToSql + Sync)> = vec![&q.view];
+    if let Some(state) = &q.state {
+        args.push(state);
+        sql.push_str(&format!(" AND p.state = ${}", args.len()));
+    }
+    if let Some(scope) = &q.scope {
+        args.push(scope);
+        sql.push_str(&format!(" AND p.scope = ${}", args.len()));
+    }
+    if let Some((name, value)) = &q.attr {
+        // Only names from the fixed list go into the SQL text.
+        if !SEARCHABLE_ATTRS.contains(name) {
+            return Err(StoreError::Unavailable(format!(
+                "the attribute {name} is not indexed for search"
+            )));
+        }
+        args.push(value);
+        sql.push_str(&format!(
+            " AND ((p.attrs::jsonb) ->> '{name}') = ${}",
+            args.len()
+        ));
+    }
+    if let Some((key, scope)) = &after {
+        args.push(key);
+        args.push(scope);
+        sql.push_str(&format!(
+            " AND (p.key, p.scope) > (${}, ${})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    args.push(&fetch);
+    sql.push_str(&format!(" ORDER BY p.key, p.scope LIMIT ${}", args.len()));
+    let mut rows = c
+        .query(&sql, &args)
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .map(projection_from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(1000));
+    let next = if more {
+        rows.last().map(projection_cursor)
+    } else {
+        None
+    };
+    Ok(ProjectionPage { rows, next })
+}
