@@ -11,6 +11,7 @@ use crate::config::{Backend, StoreSettings};
 /// # Errors
 /// When the URL is not supported or the database cannot be opened or migrated.
 pub async fn connect(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>> {
+    // `postgres://` is refused by `backend()` until `store::postgres` keeps every promise.
     match settings.backend().map_err(anyhow::Error::msg)? {
         Backend::Sqlite(sqlite) => Ok(Arc::new(
             sqlite::SqliteStore::open(&sqlite, settings).await?,

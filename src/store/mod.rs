@@ -13,6 +13,9 @@
 //! - [`mod@connect`]: the backend `store.url` names.
 //! - [`error`]: [`StoreError`], why the store could not do something.
 //! - [`recent`]: dedupe keys of recently committed events, kept in memory by a backend.
+//! - [`postgres`]: shared by replicas; group commit as on SQLite, the promises kept in SQL
+//!   across processes. Not selectable by `store.url` yet (issue 10).
+//! - `contract_tests`: the same checks run against every backend.
 //! - [`sqlite`]: the embedded default, WAL with `synchronous=FULL`, one writer thread that
 //!   group-commits whatever requests are waiting as one transaction.
 //!
@@ -23,6 +26,8 @@
 
 pub mod backend;
 pub mod connect;
+#[cfg(test)]
+mod contract_tests;
 pub mod error;
 pub mod events;
 pub mod ids;

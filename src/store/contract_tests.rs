@@ -1,0 +1,384 @@
+//! The store's contract, checked against every backend: SQLite always, PostgreSQL when
+//! `HOOKGATE_TEST_POSTGRES_URL` is set (each test in a schema of its own, dropped after; the
+//! test prints "skipped" otherwise).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+
+use super::postgres::PostgresStore;
+use super::sqlite::SqliteStore;
+use super::{
+    Cursor, EventId, EventQuery, NewEvent, Projection, ProjectionKey, ProjectionQuery, Store,
+    StoreError,
+};
+use crate::config::{SqliteSettings, StoreSettings};
+
+const PG_ENV: &str = "HOOKGATE_TEST_POSTGRES_URL";
+
+/// Where a test's stores live.
+enum Target {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Sqlite(_) => "sqlite",
+            Target::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A store on this target (another one on the same database: another replica).
+    async fn open(&self) -> Arc<dyn Store> {
+        let settings = StoreSettings::default();
+        match self {
+            Target::Sqlite(dir) => Arc::new(
+                SqliteStore::open(
+                    &SqliteSettings {
+                        path: dir.path().join("t.db"),
+                        busy_timeout: Duration::from_secs(5),
+                    },
+                    &settings,
+                )
+                .await
+                .unwrap(),
+            ),
+            Target::Postgres(pg) => {
+                Arc::new(PostgresStore::open(&pg.url, 8, &settings).await.unwrap())
+            }
+        }
+    }
+}
+
+/// A schema of its own on the test server, dropped when the test ends (even by a panic).
+struct PgSchema {
+    base: String,
+    name: String,
+    /// The base URL with `search_path` set to the schema.
+    url: String,
+}
+
+impl PgSchema {
+    async fn new(base: &str) -> Self {
+        let name = format!("hg_test_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        drop(client);
+        let _ = driver.await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Self {
+            base: base.to_string(),
+            url: format!("{base}{sep}options=-csearch_path%3D{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Off the test's runtime, which may be gone or blocked here.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+                    let driver = tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+                        .await;
+                    drop(client);
+                    let _ = driver.await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// SQLite, and PostgreSQL when its URL is set.
+async fn targets(test: &str) -> Vec<Target> {
+    let mut out = vec![Target::Sqlite(tempfile::tempdir().unwrap())];
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => out.push(Target::Postgres(PgSchema::new(&url).await)),
+        _ => println!("{test}: PostgreSQL skipped ({PG_ENV} is not set)"),
+    }
+    out
+}
+
+fn event(source: &str, key: &str, body: &[u8]) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        source: Arc::from(source),
+        kind: "identus",
+        event_type: Some("ConnectionUpdated".into()),
+        dedupe_key: key.into(),
+        sender_id: Some(key.into()),
+        received_at: "2026-01-02T03:04:05.678Z".into(),
+        headers: r#"{"content-type":"application/json"}"#.into(),
+        body: Bytes::copy_from_slice(body),
+        projection: None,
+    }
+}
+
+fn query(limit: u32, after: Option<Cursor>) -> EventQuery {
+    EventQuery {
+        source: None,
+        event_type: None,
+        limit,
+        after,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appended_event_reads_back_byte_identical() {
+    for target in targets("an_appended_event_reads_back_byte_identical").await {
+        let store = target.open().await;
+        // Not UTF-8, with a NUL, spaces and key order a JSON parser would not keep.
+        let body = b"{ \"b\": 1,  \"a\" : \"\xff\x00\xfe\" }\n";
+        let ev = event("src", "k-1", body);
+        let appended = store.append(ev.clone()).await.unwrap();
+        assert_eq!(appended.event_id, ev.id, "{}", target.name());
+        assert!(!appended.duplicate);
+        let got = store.get_event(ev.id).await.unwrap().unwrap();
+        assert_eq!(&got.body[..], &body[..], "{}", target.name());
+        assert_eq!(got.id, ev.id);
+        assert_eq!(got.source, "src");
+        assert_eq!(got.kind, "identus");
+        assert_eq!(got.event_type.as_deref(), Some("ConnectionUpdated"));
+        assert_eq!(got.dedupe_key, "k-1");
+        assert_eq!(got.sender_id.as_deref(), Some("k-1"));
+        assert_eq!(got.received_at, ev.received_at);
+        assert_eq!(got.headers, ev.headers);
+        assert!(store.get_event(EventId::new()).await.unwrap().is_none());
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_answers_the_first_copys_id() {
+    for target in targets("a_duplicate_answers_the_first_copys_id").await {
+        let name = target.name();
+        let store = target.open().await;
+        let first = event("src", "dup", b"{}");
+        let a = store.append(first.clone()).await.unwrap();
+        let b = store.append(event("src", "dup", b"{\"x\":1}")).await.unwrap();
+        assert_eq!((b.event_id, b.duplicate), (first.id, true), "{name}");
+        // The same key in another source is another event.
+        let other = store.append(event("other", "dup", b"{}")).await.unwrap();
+        assert!(!other.duplicate && other.event_id != a.event_id, "{name}");
+        // Copies arriving together (one batch, or several): stored once, one id for all.
+        let copies = join_all((0..16).map(|i| {
+            let store = store.clone();
+            async move { store.append(event("src", "together", format!("{i}").as_bytes())).await }
+        }))
+        .await;
+        let copies: Vec<_> = copies.into_iter().map(Result::unwrap).collect();
+        assert_eq!(copies.iter().filter(|c| !c.duplicate).count(), 1, "{name}");
+        assert!(copies.iter().all(|c| c.event_id == copies[0].event_id), "{name}");
+        let page = store.list_events(query(100, None)).await.unwrap();
+        assert_eq!(page.events.len(), 3, "{name}: stored once each");
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_store_a_shared_event_once() {
+    for target in targets("replicas_store_a_shared_event_once").await {
+        let Target::Postgres(_) = &target else {
+            continue;
+        };
+        let replicas = [target.open().await, target.open().await, target.open().await];
+        for round in 0..4 {
+            let key = format!("shared-{round}");
+            let answers = join_all((0..24).map(|i| {
+                let store = replicas[i % 3].clone();
+                let ev = event("src", &key, format!("{i}").as_bytes());
+                async move { store.append(ev).await }
+            }))
+            .await;
+            let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+            assert_eq!(answers.iter().filter(|a| !a.duplicate).count(), 1);
+            assert!(answers.iter().all(|a| a.event_id == answers[0].event_id));
+            // Every replica reads it.
+            for r in &replicas {
+                assert!(r.get_event(answers[0].event_id).await.unwrap().is_some());
+            }
+        }
+        let page = replicas[1].list_events(query(100, None)).await.unwrap();
+        assert_eq!(page.events.len(), 4);
+        for r in &replicas {
+            r.close().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_pages_with_next_exactly_once_in_order() {
+    for target in targets("the_feed_pages_with_next_exactly_once_in_order").await {
+        let name = target.name();
+        let store = target.open().await;
+        let start = store.list_events(query(10, None)).await.unwrap();
+        assert!(start.events.is_empty() && !start.more, "{name}");
+        let mut ids = Vec::new();
+        for i in 0..25 {
+            let source = if i % 5 == 0 { "five" } else { "src" };
+            let ev = event(source, &format!("e-{i}"), b"{}");
+            ids.push(ev.id);
+            store.append(ev).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut after = Some(start.next.clone());
+        loop {
+            let page = store.list_events(query(7, after.clone())).await.unwrap();
+            assert!(page.events.len() <= 7, "{name}");
+            seen.extend(page.events.iter().map(|e| e.id));
+            if let Some(last) = page.events.last() {
+                assert_eq!(page.next, last.cursor, "{name}");
+            }
+            if !page.more {
+                // At the end: `next` is still a cursor, and asking again finds nothing new.
+                let again = store.list_events(query(7, Some(page.next.clone()))).await.unwrap();
+                assert!(again.events.is_empty() && !again.more, "{name}");
+                assert_eq!(again.next, page.next, "{name}");
+                break;
+            }
+            after = Some(page.next);
+        }
+        assert_eq!(seen, ids, "{name}: every event once, in commit order");
+        let five = store
+            .list_events(EventQuery {
+                source: Some("five".into()),
+                ..query(100, None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(five.events.len(), 5, "{name}");
+        // A later commit wakes a long poll and appears after the cursor kept.
+        let mut commits = store.commits();
+        commits.borrow_and_update();
+        let late = event("src", "late", b"{}");
+        store.append(late.clone()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), commits.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        let last = store.list_events(query(7, after)).await.unwrap();
+        assert_eq!(last.events.last().map(|e| e.id), Some(late.id), "{name}");
+        for bad in ["", "x", "-1", "1-", "1-2-3", "99999999999999999999"] {
+            let got = store.list_events(query(7, Some(Cursor::new(bad)))).await;
+            assert!(matches!(got, Err(StoreError::InvalidCursor)), "{name}: {bad:?}");
+        }
+        store.close().await;
+    }
+}
+
+fn with_projection(key: &str, body: &[u8], ord: Option<i64>, state: &str) -> NewEvent {
+    let mut ev = event("src", key, body);
+    ev.projection = Some(Projection {
+        view: "identus/connections",
+        scope: "wallet-1".into(),
+        key: "conn-1".into(),
+        state: Some(state.into()),
+        attrs: vec![("ts", format!("{ord:?}"))],
+        order: ord,
+        range: 1..body.len() - 1,
+    });
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_update_never_replaces_a_newer_projection() {
+    for target in targets("an_older_update_never_replaces_a_newer_projection").await {
+        let name = target.name();
+        let store = target.open().await;
+        let key = ProjectionKey {
+            view: "identus/connections",
+            key: "conn-1",
+            scope: None,
+        };
+        let newer = with_projection("p-5", b"[\"five\"]", Some(5), "Five");
+        store.append(newer.clone()).await.unwrap();
+        store
+            .append(with_projection("p-3", b"[\"three\"]", Some(3), "Three"))
+            .await
+            .unwrap();
+        let row = store.projection(key.clone()).await.unwrap().unwrap();
+        assert_eq!((row.event_id, row.state.as_deref()), (newer.id, Some("Five")), "{name}");
+        assert_eq!(&row.body[..], b"\"five\"", "{name}");
+        // An equal order does not replace it either (as SQLite: strictly newer wins).
+        store
+            .append(with_projection("p-5b", b"[\"again\"]", Some(5), "Again"))
+            .await
+            .unwrap();
+        let row = store.projection(key.clone()).await.unwrap().unwrap();
+        assert_eq!(row.event_id, newer.id, "{name}");
+        let newest = with_projection("p-7", b"[\"seven\"]", Some(7), "Seven");
+        store.append(newest.clone()).await.unwrap();
+        let row = store.projection(key.clone()).await.unwrap().unwrap();
+        assert_eq!((row.event_id, row.state.as_deref()), (newest.id, Some("Seven")), "{name}");
+        assert_eq!(row.scope, "wallet-1");
+        let page = store
+            .list_projections(ProjectionQuery {
+                view: "identus/connections",
+                state: Some("Seven".into()),
+                scope: Some("wallet-1".into()),
+                attr: None,
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1, "{name}");
+        assert!(page.next.is_none());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_twice_and_concurrently() {
+    for target in targets("migrations_run_twice_and_concurrently").await {
+        let name = target.name();
+        let first = target.open().await;
+        first.append(event("src", "kept", b"{}")).await.unwrap();
+        first.close().await;
+        let again = target.open().await;
+        assert_eq!(again.list_events(query(10, None)).await.unwrap().events.len(), 1, "{name}");
+        again.close().await;
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        // Three replicas starting at the same moment, on a fresh schema.
+        let fresh = PgSchema::new(&pg.base).await;
+        let settings = StoreSettings::default();
+        let opened = join_all((0..3).map(|_| PostgresStore::open(&fresh.url, 4, &settings))).await;
+        for store in opened {
+            let store = store.unwrap();
+            store.ping().await.unwrap();
+            store.close().await;
+        }
+        let (client, conn) = tokio_postgres::connect(&fresh.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let versions: i64 = client
+            .query_one("SELECT count(*) FROM schema_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(versions, i64::from(super::postgres::schema::latest()));
+    }
+}
