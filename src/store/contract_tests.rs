@@ -94,7 +94,9 @@ impl Drop for PgSchema {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok((client, conn)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                {
                     let driver = tokio::spawn(conn);
                     let _ = client
                         .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
@@ -175,7 +177,10 @@ async fn a_duplicate_answers_the_first_copys_id() {
         let store = target.open().await;
         let first = event("src", "dup", b"{}");
         let a = store.append(first.clone()).await.unwrap();
-        let b = store.append(event("src", "dup", b"{\"x\":1}")).await.unwrap();
+        let b = store
+            .append(event("src", "dup", b"{\"x\":1}"))
+            .await
+            .unwrap();
         assert_eq!((b.event_id, b.duplicate), (first.id, true), "{name}");
         // The same key in another source is another event.
         let other = store.append(event("other", "dup", b"{}")).await.unwrap();
@@ -183,12 +188,19 @@ async fn a_duplicate_answers_the_first_copys_id() {
         // Copies arriving together (one batch, or several): stored once, one id for all.
         let copies = join_all((0..16).map(|i| {
             let store = store.clone();
-            async move { store.append(event("src", "together", format!("{i}").as_bytes())).await }
+            async move {
+                store
+                    .append(event("src", "together", format!("{i}").as_bytes()))
+                    .await
+            }
         }))
         .await;
         let copies: Vec<_> = copies.into_iter().map(Result::unwrap).collect();
         assert_eq!(copies.iter().filter(|c| !c.duplicate).count(), 1, "{name}");
-        assert!(copies.iter().all(|c| c.event_id == copies[0].event_id), "{name}");
+        assert!(
+            copies.iter().all(|c| c.event_id == copies[0].event_id),
+            "{name}"
+        );
         let page = store.list_events(query(100, None)).await.unwrap();
         assert_eq!(page.events.len(), 3, "{name}: stored once each");
         store.close().await;
@@ -201,7 +213,11 @@ async fn replicas_store_a_shared_event_once() {
         let Target::Postgres(_) = &target else {
             continue;
         };
-        let replicas = [target.open().await, target.open().await, target.open().await];
+        let replicas = [
+            target.open().await,
+            target.open().await,
+            target.open().await,
+        ];
         for round in 0..4 {
             let key = format!("shared-{round}");
             let answers = join_all((0..24).map(|i| {
@@ -251,7 +267,10 @@ async fn the_feed_pages_with_next_exactly_once_in_order() {
             }
             if !page.more {
                 // At the end: `next` is still a cursor, and asking again finds nothing new.
-                let again = store.list_events(query(7, Some(page.next.clone()))).await.unwrap();
+                let again = store
+                    .list_events(query(7, Some(page.next.clone())))
+                    .await
+                    .unwrap();
                 assert!(again.events.is_empty() && !again.more, "{name}");
                 assert_eq!(again.next, page.next, "{name}");
                 break;
@@ -280,7 +299,10 @@ async fn the_feed_pages_with_next_exactly_once_in_order() {
         assert_eq!(last.events.last().map(|e| e.id), Some(late.id), "{name}");
         for bad in ["", "x", "-1", "1-", "1-2-3", "99999999999999999999"] {
             let got = store.list_events(query(7, Some(Cursor::new(bad)))).await;
-            assert!(matches!(got, Err(StoreError::InvalidCursor)), "{name}: {bad:?}");
+            assert!(
+                matches!(got, Err(StoreError::InvalidCursor)),
+                "{name}: {bad:?}"
+            );
         }
         store.close().await;
     }
@@ -317,7 +339,11 @@ async fn an_older_update_never_replaces_a_newer_projection() {
             .await
             .unwrap();
         let row = store.projection(key.clone()).await.unwrap().unwrap();
-        assert_eq!((row.event_id, row.state.as_deref()), (newer.id, Some("Five")), "{name}");
+        assert_eq!(
+            (row.event_id, row.state.as_deref()),
+            (newer.id, Some("Five")),
+            "{name}"
+        );
         assert_eq!(&row.body[..], b"\"five\"", "{name}");
         // An equal order does not replace it either (as SQLite: strictly newer wins).
         store
@@ -329,7 +355,11 @@ async fn an_older_update_never_replaces_a_newer_projection() {
         let newest = with_projection("p-7", b"[\"seven\"]", Some(7), "Seven");
         store.append(newest.clone()).await.unwrap();
         let row = store.projection(key.clone()).await.unwrap().unwrap();
-        assert_eq!((row.event_id, row.state.as_deref()), (newest.id, Some("Seven")), "{name}");
+        assert_eq!(
+            (row.event_id, row.state.as_deref()),
+            (newest.id, Some("Seven")),
+            "{name}"
+        );
         assert_eq!(row.scope, "wallet-1");
         let page = store
             .list_projections(ProjectionQuery {
@@ -356,7 +386,16 @@ async fn migrations_run_twice_and_concurrently() {
         first.append(event("src", "kept", b"{}")).await.unwrap();
         first.close().await;
         let again = target.open().await;
-        assert_eq!(again.list_events(query(10, None)).await.unwrap().events.len(), 1, "{name}");
+        assert_eq!(
+            again
+                .list_events(query(10, None))
+                .await
+                .unwrap()
+                .events
+                .len(),
+            1,
+            "{name}"
+        );
         again.close().await;
         let Target::Postgres(pg) = &target else {
             continue;
@@ -380,5 +419,67 @@ async fn migrations_run_twice_and_concurrently() {
             .unwrap()
             .get(0);
         assert_eq!(versions, i64::from(super::postgres::schema::latest()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_paging_while_replicas_insert_misses_nothing_and_repeats_nothing() {
+    for target in
+        targets("a_reader_paging_while_replicas_insert_misses_nothing_and_repeats_nothing").await
+    {
+        let Target::Postgres(_) = &target else {
+            continue;
+        };
+        let replicas = [
+            target.open().await,
+            target.open().await,
+            target.open().await,
+        ];
+        let reader = target.open().await;
+        let writers = join_all(replicas.iter().enumerate().map(|(r, store)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for round in 0..20 {
+                    let batch =
+                        join_all((0..8).map(|i| {
+                            store.append(event("src", &format!("r{r}-{round}-{i}"), b"{}"))
+                        }))
+                        .await;
+                    ids.extend(batch.into_iter().map(|a| a.unwrap().event_id));
+                }
+                ids
+            })
+        }));
+        let mut seen = Vec::new();
+        let mut after = None;
+        let written = tokio::spawn(writers);
+        let mut done = false;
+        while !done {
+            done = written.is_finished();
+            loop {
+                let page = reader.list_events(query(13, after.clone())).await.unwrap();
+                seen.extend(page.events.iter().map(|e| e.id));
+                after = Some(page.next);
+                if !page.more {
+                    break;
+                }
+            }
+        }
+        let mut expected: Vec<EventId> = written
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(Result::unwrap)
+            .collect();
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "no event twice in the feed");
+        expected.sort();
+        assert_eq!(unique, expected, "every event in the feed");
+        for r in replicas.iter().chain([&reader]) {
+            r.close().await;
+        }
     }
 }
