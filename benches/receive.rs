@@ -4,6 +4,7 @@
 //! cargo bench --bench receive                 # full run (~10 minutes: 3 runs per row), table + JSON + SVG
 //! cargo bench --bench receive -- --repeat 5   # runs per row (the row shows their median)
 //! cargo bench --bench receive -- --only abp   # only the scenarios whose name contains "abp"
+//! cargo bench --bench receive -- --only 'identus$'   # only the scenario named "identus"
 //! cargo bench --bench receive -- --report docs/bench.json --out docs   # redraw a saved run
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
@@ -174,6 +175,28 @@ impl Server {
                     .ok()
             })
             .unwrap_or(0.0)
+    }
+
+    /// Bytes written so far by the store's threads (`wchar` of /proc/PID/task/TID/io): the
+    /// writer's (the WAL, and the occasional checkpoint it runs itself) and the checkpoint
+    /// thread's (the database file). None for a server without them.
+    fn store_writes(&self) -> Option<(u64, u64)> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
+        let (mut wal, mut db, mut seen) = (0, 0, false);
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let io = std::fs::read_to_string(task.path().join("io")).unwrap_or_default();
+            let wchar: u64 = io
+                .lines()
+                .find_map(|l| l.strip_prefix("wchar:")?.trim().parse().ok())
+                .unwrap_or(0);
+            match comm.trim() {
+                "hookgate-writer" => (wal, seen) = (wal + wchar, true),
+                n if n.starts_with("hookgate-checkp") => db += wchar,
+                _ => {}
+            }
+        }
+        seen.then_some((wal, db))
     }
 
     fn peak_rss_mib(&self) -> f64 {
@@ -534,7 +557,7 @@ async fn drive(
     load: Load,
     warmup: Duration,
     measure: Duration,
-) -> (Histogram<u64>, u64, u64, f64) {
+) -> (Histogram<u64>, u64, u64, f64, u64) {
     let maker = &maker.fresh();
     let counter = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -628,7 +651,11 @@ async fn drive(
         .last_done
         .map_or(measure, |l| l.saturating_duration_since(measure_from))
         .max(measure);
-    (hist, t.ok, t.errors, took.as_secs_f64())
+    // Every task takes one number past the end before it stops: the rest were sent.
+    let sent = counter
+        .load(Ordering::Relaxed)
+        .saturating_sub(connections as u64);
+    (hist, t.ok, t.errors, took.as_secs_f64(), sent)
 }
 
 async fn connect(addr: &str) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -671,6 +698,12 @@ struct Row {
     ratio_p999: Option<f64>,
     #[serde(default)]
     ratio_rss: Option<f64>,
+    /// Bytes the store wrote per request sent, warm-up included (hookgate only): to the WAL
+    /// (the writer thread) and to the database file (the checkpoints).
+    #[serde(default)]
+    wal_bytes_per_request: Option<f64>,
+    #[serde(default)]
+    db_bytes_per_request: Option<f64>,
 }
 
 async fn measure(
@@ -684,7 +717,15 @@ async fn measure(
 ) -> Row {
     server.reset_peak_rss();
     let cpu0 = server.cpu_seconds();
-    let (hist, ok, errors, secs) = drive(&server.addr, maker, load, warmup, dur).await;
+    let io0 = server.store_writes();
+    let (hist, ok, errors, secs, sent) = drive(&server.addr, maker, load, warmup, dur).await;
+    // Let the checkpoint thread copy the last commits before counting what it wrote.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let io = server.store_writes().map(|(wal, db)| {
+        let (wal0, db0) = io0.unwrap_or_default();
+        let per = |b: u64| b as f64 / sent.max(1) as f64;
+        (per(wal - wal0), per(db - db0))
+    });
     // CPU covers warm-up too; count the requests of the warm-up at the measured rate.
     let cpu = server.cpu_seconds() - cpu0;
     let rps = ok as f64 / secs;
@@ -716,7 +757,12 @@ async fn measure(
         ratio_p50: None,
         ratio_p999: None,
         ratio_rss: None,
+        wal_bytes_per_request: io.map(|w| w.0),
+        db_bytes_per_request: io.map(|w| w.1),
     };
+    if let Some((wal, db)) = io {
+        eprintln!("  store writes per request: WAL {wal:.0} B, database {db:.0} B");
+    }
     eprintln!(
         "  {:<9} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
         row.server,
@@ -809,7 +855,13 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         ("identus 64KB", Kind::Identus, large, 32),
         ("identus 64KB", Kind::Identus, large, 256),
     ];
-    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    // `--only NAME$`: only the scenario named exactly NAME.
+    let wanted = |name: &str| {
+        only.is_none_or(|o| match o.strip_suffix('$') {
+            Some(exact) => name == exact,
+            None => name.contains(o),
+        })
+    };
     for (name, kind, body, connections) in closed.into_iter().filter(|c| wanted(c.0)) {
         eprintln!("{name}, {body} B bodies, closed loop, {connections} connections");
         let maker = Maker::new(kind, body);
