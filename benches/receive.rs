@@ -42,6 +42,7 @@ use tokio::net::TcpStream;
 
 const ROLE_VAR: &str = "HOOKGATE_BENCH_ROLE";
 const KRATOS_KEY: &str = "bench-kratos-key-0123456789";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 const IDENTUS_TOKEN: &str = "bench-identus-token-0123456789";
 const ABP_SECRET: &str = "whs_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const WEBHOOK_SECRET: &str = "bench-webhook-hmac-secret";
@@ -124,6 +125,8 @@ struct Server {
     addr: String,
     /// Milliseconds from spawn to the first successful readiness probe.
     ready_ms: f64,
+    /// hookgate's admin listener (its `/metrics`).
+    admin: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -177,12 +180,32 @@ impl Server {
             .unwrap_or(0.0)
     }
 
-    /// Bytes written so far by the store's threads (`wchar` of /proc/PID/task/TID/io): the
-    /// writer's (the WAL, and the occasional checkpoint it runs itself) and the checkpoint
-    /// thread's (the database file). None for a server without them.
-    fn store_writes(&self) -> Option<(u64, u64)> {
+    /// Bytes the store has written so far: to the WAL (its frames, from
+    /// `hookgate_store_wal_frames_total`, a page and a 24-byte header each) and to the database
+    /// file (the rest of what the writer and checkpoint threads wrote: `wchar` of
+    /// /proc/PID/task/TID/io). None for a server without a store.
+    async fn store_writes(&self) -> Option<(u64, u64)> {
+        let admin = self.admin.as_deref()?;
+        let metrics = get_text(admin, "/metrics").await.ok()?;
+        let frames: f64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("hookgate_store_wal_frames_total")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        let db = self._dir.as_ref()?.path().join("hookgate.db");
+        let header = std::fs::read(&db).ok()?;
+        // The page size: 2 bytes at offset 16 of the header, big-endian (1 means 65536).
+        let page = match u16::from_be_bytes([*header.get(16)?, *header.get(17)?]) {
+            1 => 65536,
+            n => u64::from(n),
+        };
+        let wal = frames as u64 * (page + 24);
         let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
-        let (mut wal, mut db, mut seen) = (0, 0, false);
+        let mut written = 0;
         for task in tasks.flatten() {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
             let io = std::fs::read_to_string(task.path().join("io")).unwrap_or_default();
@@ -190,13 +213,11 @@ impl Server {
                 .lines()
                 .find_map(|l| l.strip_prefix("wchar:")?.trim().parse().ok())
                 .unwrap_or(0);
-            match comm.trim() {
-                "hookgate-writer" => (wal, seen) = (wal + wchar, true),
-                n if n.starts_with("hookgate-checkp") => db += wchar,
-                _ => {}
+            if comm.trim() == "hookgate-writer" || comm.starts_with("hookgate-checkp") {
+                written += wchar;
             }
         }
-        seen.then_some((wal, db))
+        Some((wal, written.saturating_sub(wal)))
     }
 
     fn peak_rss_mib(&self) -> f64 {
@@ -246,6 +267,26 @@ async fn get(addr: &str, path: &str) -> Result<u16, Box<dyn std::error::Error + 
     Ok(res.status().as_u16())
 }
 
+async fn get_text(
+    addr: &str,
+    path: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::new()))?;
+    let body = sender
+        .send_request(req)
+        .await?
+        .into_body()
+        .collect()
+        .await?;
+    Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+}
+
 fn read_line_with(child: &mut Child, mut pick: impl FnMut(&str) -> Option<String>) -> String {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -279,6 +320,7 @@ async fn start_bare() -> Server {
         child,
         addr,
         ready_ms,
+        admin: None,
         _dir: None,
     }
 }
@@ -292,7 +334,7 @@ server:
   max_concurrent_requests: 4096
 admin:
   listen: 127.0.0.1:0
-  token: bench-admin-token-0123456789
+  token: {ADMIN_TOKEN}
 store:
   url: sqlite://{db}
 log:
@@ -323,17 +365,25 @@ sources:
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = read_line_with(&mut child, |l| {
+    let addrs = read_line_with(&mut child, |l| {
         let v: serde_json::Value = serde_json::from_str(l).ok()?;
-        (v["fields"]["message"] == "hookgate is listening")
-            .then(|| v["fields"]["public"].as_str().unwrap().to_string())
+        (v["fields"]["message"] == "hookgate is listening").then(|| {
+            format!(
+                "{} {}",
+                v["fields"]["public"].as_str().unwrap(),
+                v["fields"]["admin"].as_str().unwrap()
+            )
+        })
     });
+    let (addr, admin) = addrs.split_once(' ').unwrap();
+    let (addr, admin) = (addr.to_string(), admin.to_string());
     let ready_ms = wait_ready(&addr, "/readyz", started).await;
     Server {
         name: "hookgate",
         child,
         addr,
         ready_ms,
+        admin: Some(admin),
         _dir: Some(dir),
     }
 }
@@ -375,6 +425,7 @@ async fn start_webhook() -> Option<Server> {
         child,
         addr,
         ready_ms,
+        admin: None,
         _dir: Some(dir),
     })
 }
@@ -717,14 +768,14 @@ async fn measure(
 ) -> Row {
     server.reset_peak_rss();
     let cpu0 = server.cpu_seconds();
-    let io0 = server.store_writes();
+    let io0 = server.store_writes().await;
     let (hist, ok, errors, secs, sent) = drive(&server.addr, maker, load, warmup, dur).await;
     // Let the checkpoint thread copy the last commits before counting what it wrote.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let io = server.store_writes().map(|(wal, db)| {
+    let io = server.store_writes().await.map(|(wal, db)| {
         let (wal0, db0) = io0.unwrap_or_default();
         let per = |b: u64| b as f64 / sent.max(1) as f64;
-        (per(wal - wal0), per(db - db0))
+        (per(wal.saturating_sub(wal0)), per(db.saturating_sub(db0)))
     });
     // CPU covers warm-up too; count the requests of the warm-up at the measured rate.
     let cpu = server.cpu_seconds() - cpu0;

@@ -16,14 +16,28 @@ const CHECKPOINT_FRAMES: i32 = 2048;
 thread_local! {
     /// Frames in the WAL after the writer's last commit (the writer thread's own connection).
     static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+    /// The same, as last counted in `hookgate_store_wal_frames_total` ([`maybe_checkpoint`]
+    /// resets [`WAL_FRAMES`] before the WAL has actually started over).
+    static COUNTED_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
 
-/// The WAL hook of the writer's connection: notes how large the WAL has grown.
+/// The WAL hook of the writer's connection: notes how large the WAL has grown, and counts the
+/// frames the commit wrote in `hookgate_store_wal_frames_total` (a frame is one page and a
+/// 24-byte header: what the store writes to the WAL, before a checkpoint writes it again).
 pub(super) fn note_wal_frames(
     _: &rusqlite::hooks::Wal,
     frames: std::os::raw::c_int,
 ) -> rusqlite::Result<()> {
     WAL_FRAMES.with(|f| f.set(frames));
+    let before = COUNTED_FRAMES.with(|f| f.replace(frames));
+    // Fewer frames than before: the WAL started over, and all of them are this commit's.
+    let written = if frames >= before {
+        frames - before
+    } else {
+        frames
+    };
+    metrics::counter!("hookgate_store_wal_frames_total")
+        .increment(u64::try_from(written).unwrap_or(0));
     Ok(())
 }
 
