@@ -204,6 +204,20 @@ impl Server {
             n => u64::from(n),
         };
         let wal = frames as u64 * (page + 24);
+        if std::env::var_os("HOOKGATE_BENCH_COMMITS").is_some() {
+            let get = |name: &str| -> f64 {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            eprintln!(
+                "  commits {} batch sum {} commit seconds {:.3}",
+                get("hookgate_store_commit_seconds_count"),
+                get("hookgate_store_batch_size_sum"),
+                get("hookgate_store_commit_seconds_sum")
+            );
+        }
         let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
         let mut written = 0;
         for task in tasks.flatten() {

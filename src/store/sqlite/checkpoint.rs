@@ -11,7 +11,7 @@ use rusqlite::Connection;
 
 /// WAL frames after which the writer lets the WAL start over (2048 frames of 4 KiB: 8 MiB). A
 /// small WAL keeps each checkpoint cheap: SQLite sorts the whole WAL index for every one.
-const CHECKPOINT_FRAMES: i32 = 2048;
+const CHECKPOINT_FRAMES: i32 = 8192;
 
 thread_local! {
     /// Frames in the WAL after the writer's last commit (the writer thread's own connection).
@@ -67,7 +67,7 @@ pub(super) fn maybe_checkpoint(conn: &Connection) {
 }
 
 /// The pause after each checkpoint, during which kicks coalesce.
-const CHECKPOINT_PAUSE: Duration = Duration::from_millis(5);
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 
 /// Shows the store's size on disk, the database file and its WAL, as `hookgate_store_bytes`
 /// (two `stat` calls: cheap enough after every checkpoint).
