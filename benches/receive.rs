@@ -4,6 +4,7 @@
 //! cargo bench --bench receive                 # full run (~10 minutes: 3 runs per row), table + JSON + SVG
 //! cargo bench --bench receive -- --repeat 5   # runs per row (the row shows their median)
 //! cargo bench --bench receive -- --only abp   # only the scenarios whose name contains "abp"
+//! cargo bench --bench receive -- --only 'identus$'   # only the scenario named "identus"
 //! cargo bench --bench receive -- --report docs/bench.json --out docs   # redraw a saved run
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
@@ -41,6 +42,7 @@ use tokio::net::TcpStream;
 
 const ROLE_VAR: &str = "HOOKGATE_BENCH_ROLE";
 const KRATOS_KEY: &str = "bench-kratos-key-0123456789";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 const IDENTUS_TOKEN: &str = "bench-identus-token-0123456789";
 const ABP_SECRET: &str = "whs_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const WEBHOOK_SECRET: &str = "bench-webhook-hmac-secret";
@@ -123,6 +125,8 @@ struct Server {
     addr: String,
     /// Milliseconds from spawn to the first successful readiness probe.
     ready_ms: f64,
+    /// hookgate's admin listener (its `/metrics`).
+    admin: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -176,6 +180,60 @@ impl Server {
             .unwrap_or(0.0)
     }
 
+    /// Bytes the store has written so far: to the WAL (its frames, from
+    /// `hookgate_store_wal_frames_total`, a page and a 24-byte header each) and to the database
+    /// file (the rest of what the writer and checkpoint threads wrote: `wchar` of
+    /// /proc/PID/task/TID/io). None for a server without a store.
+    async fn store_writes(&self) -> Option<(u64, u64)> {
+        let admin = self.admin.as_deref()?;
+        let metrics = get_text(admin, "/metrics").await.ok()?;
+        let frames: f64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("hookgate_store_wal_frames_total")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        let db = self._dir.as_ref()?.path().join("hookgate.db");
+        let header = std::fs::read(&db).ok()?;
+        // The page size: 2 bytes at offset 16 of the header, big-endian (1 means 65536).
+        let page = match u16::from_be_bytes([*header.get(16)?, *header.get(17)?]) {
+            1 => 65536,
+            n => u64::from(n),
+        };
+        let wal = frames as u64 * (page + 24);
+        if std::env::var_os("HOOKGATE_BENCH_COMMITS").is_some() {
+            let get = |name: &str| -> f64 {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            eprintln!(
+                "  commits {} batch sum {} commit seconds {:.3}",
+                get("hookgate_store_commit_seconds_count"),
+                get("hookgate_store_batch_size_sum"),
+                get("hookgate_store_commit_seconds_sum")
+            );
+        }
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
+        let mut written = 0;
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let io = std::fs::read_to_string(task.path().join("io")).unwrap_or_default();
+            let wchar: u64 = io
+                .lines()
+                .find_map(|l| l.strip_prefix("wchar:")?.trim().parse().ok())
+                .unwrap_or(0);
+            if comm.trim() == "hookgate-writer" || comm.starts_with("hookgate-checkp") {
+                written += wchar;
+            }
+        }
+        Some((wal, written.saturating_sub(wal)))
+    }
+
     fn peak_rss_mib(&self) -> f64 {
         self.status_kib("VmHWM:") / 1024.0
     }
@@ -223,6 +281,26 @@ async fn get(addr: &str, path: &str) -> Result<u16, Box<dyn std::error::Error + 
     Ok(res.status().as_u16())
 }
 
+async fn get_text(
+    addr: &str,
+    path: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::new()))?;
+    let body = sender
+        .send_request(req)
+        .await?
+        .into_body()
+        .collect()
+        .await?;
+    Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+}
+
 fn read_line_with(child: &mut Child, mut pick: impl FnMut(&str) -> Option<String>) -> String {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -256,6 +334,7 @@ async fn start_bare() -> Server {
         child,
         addr,
         ready_ms,
+        admin: None,
         _dir: None,
     }
 }
@@ -269,7 +348,7 @@ server:
   max_concurrent_requests: 4096
 admin:
   listen: 127.0.0.1:0
-  token: bench-admin-token-0123456789
+  token: {ADMIN_TOKEN}
 store:
   url: sqlite://{db}
 log:
@@ -300,17 +379,25 @@ sources:
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = read_line_with(&mut child, |l| {
+    let addrs = read_line_with(&mut child, |l| {
         let v: serde_json::Value = serde_json::from_str(l).ok()?;
-        (v["fields"]["message"] == "hookgate is listening")
-            .then(|| v["fields"]["public"].as_str().unwrap().to_string())
+        (v["fields"]["message"] == "hookgate is listening").then(|| {
+            format!(
+                "{} {}",
+                v["fields"]["public"].as_str().unwrap(),
+                v["fields"]["admin"].as_str().unwrap()
+            )
+        })
     });
+    let (addr, admin) = addrs.split_once(' ').unwrap();
+    let (addr, admin) = (addr.to_string(), admin.to_string());
     let ready_ms = wait_ready(&addr, "/readyz", started).await;
     Server {
         name: "hookgate",
         child,
         addr,
         ready_ms,
+        admin: Some(admin),
         _dir: Some(dir),
     }
 }
@@ -352,6 +439,7 @@ async fn start_webhook() -> Option<Server> {
         child,
         addr,
         ready_ms,
+        admin: None,
         _dir: Some(dir),
     })
 }
@@ -534,7 +622,7 @@ async fn drive(
     load: Load,
     warmup: Duration,
     measure: Duration,
-) -> (Histogram<u64>, u64, u64, f64) {
+) -> (Histogram<u64>, u64, u64, f64, u64) {
     let maker = &maker.fresh();
     let counter = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -628,7 +716,11 @@ async fn drive(
         .last_done
         .map_or(measure, |l| l.saturating_duration_since(measure_from))
         .max(measure);
-    (hist, t.ok, t.errors, took.as_secs_f64())
+    // Every task takes one number past the end before it stops: the rest were sent.
+    let sent = counter
+        .load(Ordering::Relaxed)
+        .saturating_sub(connections as u64);
+    (hist, t.ok, t.errors, took.as_secs_f64(), sent)
 }
 
 async fn connect(addr: &str) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -671,6 +763,12 @@ struct Row {
     ratio_p999: Option<f64>,
     #[serde(default)]
     ratio_rss: Option<f64>,
+    /// Bytes the store wrote per request sent, warm-up included (hookgate only): to the WAL
+    /// (the writer thread) and to the database file (the checkpoints).
+    #[serde(default)]
+    wal_bytes_per_request: Option<f64>,
+    #[serde(default)]
+    db_bytes_per_request: Option<f64>,
 }
 
 async fn measure(
@@ -684,7 +782,15 @@ async fn measure(
 ) -> Row {
     server.reset_peak_rss();
     let cpu0 = server.cpu_seconds();
-    let (hist, ok, errors, secs) = drive(&server.addr, maker, load, warmup, dur).await;
+    let io0 = server.store_writes().await;
+    let (hist, ok, errors, secs, sent) = drive(&server.addr, maker, load, warmup, dur).await;
+    // Let the checkpoint thread copy the last commits before counting what it wrote.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let io = server.store_writes().await.map(|(wal, db)| {
+        let (wal0, db0) = io0.unwrap_or_default();
+        let per = |b: u64| b as f64 / sent.max(1) as f64;
+        (per(wal.saturating_sub(wal0)), per(db.saturating_sub(db0)))
+    });
     // CPU covers warm-up too; count the requests of the warm-up at the measured rate.
     let cpu = server.cpu_seconds() - cpu0;
     let rps = ok as f64 / secs;
@@ -716,7 +822,12 @@ async fn measure(
         ratio_p50: None,
         ratio_p999: None,
         ratio_rss: None,
+        wal_bytes_per_request: io.map(|w| w.0),
+        db_bytes_per_request: io.map(|w| w.1),
     };
+    if let Some((wal, db)) = io {
+        eprintln!("  store writes per request: WAL {wal:.0} B, database {db:.0} B");
+    }
     eprintln!(
         "  {:<9} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
         row.server,
@@ -809,7 +920,13 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         ("identus 64KB", Kind::Identus, large, 32),
         ("identus 64KB", Kind::Identus, large, 256),
     ];
-    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    // `--only NAME$`: only the scenario named exactly NAME.
+    let wanted = |name: &str| {
+        only.is_none_or(|o| match o.strip_suffix('$') {
+            Some(exact) => name == exact,
+            None => name.contains(o),
+        })
+    };
     for (name, kind, body, connections) in closed.into_iter().filter(|c| wanted(c.0)) {
         eprintln!("{name}, {body} B bodies, closed loop, {connections} connections");
         let maker = Maker::new(kind, body);

@@ -160,6 +160,8 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
         )
     })?;
     conn.busy_timeout(busy)?;
+    // Only a new file takes it (before its first table); an existing one keeps its own.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // Before WAL: switching a new file to WAL writes its header, and with it auto_vacuum's value.
     use_incremental_vacuum(&conn, path)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -186,6 +188,9 @@ fn open_writer(path: &Path, busy: Duration) -> anyhow::Result<Connection> {
         .with_context(|| format!("the database {} cannot be migrated", path.display()))?;
     Ok(conn)
 }
+
+/// The page size of a new store, in bytes.
+const PAGE_SIZE: i64 = 4096;
 
 /// The WAL's size, in bytes, kept after a checkpoint (`journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;

@@ -13,10 +13,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_ids_and_projections.sql")),
     (4, include_str!("migrations/0004_retention.sql")),
     (5, include_str!("migrations/0005_projection_search.sql")),
+    (6, include_str!("migrations/0006_partial_email_index.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// Applies every migration the database has not had.
 ///
@@ -169,6 +170,54 @@ mod tests {
                 "{}",
             ]
         );
+    }
+
+    #[test]
+    fn only_projections_with_an_email_enter_the_email_index_and_the_search_still_finds_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (n, sql) in MIGRATIONS.iter().take_while(|(n, _)| *n <= 5) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", n).unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
+               VALUES ('kratos/identities', 'i-1', '', 'active', '{"email":"ann@x.io"}', NULL, 1, 0, 2),
+                      ('kratos/identities', 'i-2', '', 'active', '{}', NULL, 2, 0, 2),
+                      ('identus/connections', 'c-1', 'w-1', 'Done', '{"ts":"t"}', 5, 3, 0, 2);"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        // Every row is still there.
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM projections", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+        // The index holds the one row with an e-mail, and a search by e-mail reads through it.
+        let search = "SELECT key FROM projections INDEXED BY projections_by_email
+                      WHERE view = 'kratos/identities' AND json_extract(attrs, '$.email') = ?1";
+        let found: Vec<String> = conn
+            .prepare(search)
+            .unwrap()
+            .query_map(["ann@x.io"], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(found, ["i-1"]);
+        let entries: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM projections INDEXED BY projections_by_email
+                 WHERE json_extract(attrs, '$.email') IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(entries, 1);
+        // Applying again changes nothing.
+        migrate(&mut conn).unwrap();
     }
 
     #[test]
