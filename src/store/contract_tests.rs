@@ -483,3 +483,189 @@ async fn a_reader_paging_while_replicas_insert_misses_nothing_and_repeats_nothin
         }
     }
 }
+
+// Faults, on PostgreSQL only (SQLite's are in tests/api/faults.rs).
+
+/// `url` with `application_name` set, so a test can kill its own connections and no other's.
+fn named(url: &str, app: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={app}")
+}
+
+/// Settings whose statements time out after one second.
+fn quick_settings() -> StoreSettings {
+    StoreSettings {
+        busy_timeout: Some(crate::config::HumanDuration(Duration::from_secs(1))),
+        ..StoreSettings::default()
+    }
+}
+
+async fn admin_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_statement_fails_within_seconds_and_the_store_recovers() {
+    for target in targets("a_hanging_statement_fails_within_seconds_and_the_store_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&pg.url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let stored = event("src", "before", b"{}");
+        store.append(stored.clone()).await.unwrap();
+        // Another program holds the table: every write to it waits. (SHARE, not ACCESS
+        // EXCLUSIVE: that one takes a transaction id, which would hold back the feed of every
+        // other test running on the server meanwhile.)
+        let mut blocker = admin_client(&pg.url).await;
+        let tx = blocker.transaction().await.unwrap();
+        tx.batch_execute("LOCK TABLE events IN SHARE MODE")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let hung = event("src", "during", b"{}");
+        let got = store.append(hung.clone()).await;
+        assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+        // Reads still work meanwhile.
+        assert!(store.get_event(stored.id).await.unwrap().is_some());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        tx.rollback().await.unwrap();
+        // Nothing of the failed append was kept; a retry stores it, once.
+        assert!(store.get_event(hung.id).await.unwrap().is_none());
+        let again = store.append(hung.clone()).await.unwrap();
+        assert_eq!((again.event_id, again.duplicate), (hung.id, false));
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_connections_fail_their_batch_and_the_next_batch_works() {
+    for target in targets("killed_connections_fail_their_batch_and_the_next_batch_works").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let app = format!("hg_kill_{}", uuid::Uuid::new_v4().simple());
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&named(&pg.url, &app), 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let admin = admin_client(&pg.base).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let killer = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut killed = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let rows = admin
+                        .query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = $1",
+                            &[&app],
+                        )
+                        .await
+                        .unwrap();
+                    killed += rows.len() as u64;
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+                killed
+            })
+        };
+        let appenders = join_all((0..4).map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ok = Vec::new();
+                let mut failed = Vec::new();
+                for i in 0..40 {
+                    let answers = join_all((0..4).map(|j| {
+                        let ev = event("src", &format!("w{w}-{i}-{j}"), b"{}");
+                        let store = store.clone();
+                        async move { (ev.clone(), store.append(ev).await) }
+                    }))
+                    .await;
+                    for (ev, answer) in answers {
+                        match answer {
+                            Ok(a) => ok.push((ev, a)),
+                            Err(StoreError::Unavailable(_)) => failed.push(ev),
+                            Err(e) => panic!("unexpected error: {e}"),
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        }))
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let killed = killer.await.unwrap();
+        assert!(killed > 0, "the test killed no connection");
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for a in appenders {
+            let (o, f) = a.unwrap();
+            ok.extend(o);
+            failed.extend(f);
+        }
+        assert!(
+            !ok.is_empty(),
+            "no append worked while connections were killed"
+        );
+        println!(
+            "killed {killed} connections; {} appends answered Ok, {} failed",
+            ok.len(),
+            failed.len()
+        );
+        // Every failed append, retried now, is stored (once: a batch whose commit went through
+        // before its connection died answers the first copy's id).
+        for ev in failed {
+            let mut tries = 0;
+            let answer = loop {
+                match store.append(ev.clone()).await {
+                    Ok(a) => break a,
+                    Err(e) if tries < 10 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let _ = e;
+                    }
+                    Err(e) => panic!("a retry still fails after the kills stopped: {e}"),
+                }
+            };
+            ok.push((ev, answer));
+        }
+        // Every event that was answered Ok is readable, under the id answered, exactly once.
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_events(query(500, after)).await.unwrap();
+            listed.extend(page.events.iter().map(|e| (e.dedupe_key.clone(), e.id)));
+            after = Some(page.next);
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(listed.len(), ok.len(), "every event stored exactly once");
+        let by_key: std::collections::HashMap<_, _> = listed.into_iter().collect();
+        assert_eq!(by_key.len(), ok.len(), "no dedupe key twice");
+        for (ev, a) in &ok {
+            assert_eq!(
+                by_key.get(&ev.dedupe_key),
+                Some(&a.event_id),
+                "{}",
+                ev.dedupe_key
+            );
+        }
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+}

@@ -85,6 +85,13 @@ const RECENT_KEYS: usize = 8192;
 /// store counts as unavailable (a 503 within a few seconds, not the request timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `statement_timeout` when `store.busy_timeout` is not set.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much longer than `statement_timeout` the client waits for an answer before giving up on
+/// the connection itself (a server or network that stopped answering cannot cancel anything).
+const CLIENT_GRACE: Duration = Duration::from_secs(2);
+
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -99,6 +106,9 @@ pub struct PostgresStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     listener: JoinHandle<()>,
     shared: Arc<Shared>,
+    /// How long a statement may take before its connection is given up (`statement_timeout`
+    /// plus a grace for the server's own cancellation to arrive).
+    answer_within: Duration,
 }
 
 impl PostgresStore {
@@ -119,10 +129,19 @@ impl PostgresStore {
             format!("store.url: {shown} is not a PostgreSQL URL (postgres://user:password@host:port/database)")
         })?;
         // `2xx means stored`: a commit returns only once it is flushed, whatever the server's
-        // or the role's default says.
+        // or the role's default says. A statement that hangs (a lock held by another program,
+        // an overloaded server) is cancelled by the server after `store.busy_timeout`, so the
+        // request answers 503 within seconds rather than running into its own timeout.
+        let statement_timeout = settings
+            .busy_timeout
+            .map_or(DEFAULT_STATEMENT_TIMEOUT, |d| d.0);
+        let ours = format!(
+            "-c synchronous_commit=on -c statement_timeout={}",
+            statement_timeout.as_millis().max(1)
+        );
         let options = match config.get_options() {
-            Some(o) if !o.trim().is_empty() => format!("{o} -c synchronous_commit=on"),
-            _ => "-c synchronous_commit=on".to_string(),
+            Some(o) if !o.trim().is_empty() => format!("{o} {ours}"),
+            _ => ours,
         };
         config.options(&options);
         if config.get_connect_timeout().is_none() {
@@ -167,8 +186,9 @@ impl PostgresStore {
             let shared = shared.clone();
             let pool = pool.clone();
             let max_batch = settings.max_batch;
+            let answer_within = statement_timeout + CLIENT_GRACE;
             tokio::spawn(async move {
-                run_writer(pool, rx, max_batch, &shared).await;
+                run_writer(pool, rx, max_batch, answer_within, &shared).await;
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };
@@ -179,6 +199,7 @@ impl PostgresStore {
             writer: Mutex::new(Some(writer)),
             listener,
             shared,
+            answer_within: statement_timeout + CLIENT_GRACE,
         })
     }
 
@@ -188,6 +209,37 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(format!("no connection to PostgreSQL: {e}")))
+    }
+
+    /// Runs `work` on a pooled connection, giving the connection up (not back to the pool) when
+    /// no answer comes within [`Self::answer_within`].
+    async fn with_client<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+            &'c tokio_postgres::Client,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+    {
+        let client = self.client().await?;
+        let answered = tokio::time::timeout(self.answer_within, work(&client)).await;
+        self.answered(client, answered)
+    }
+
+    /// The result of a timed statement; on a timeout the connection is dropped, not pooled.
+    fn answered<T>(
+        &self,
+        client: deadpool_postgres::Object,
+        answered: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StoreError> {
+        match answered {
+            Ok(result) => result,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(StoreError::Unavailable(format!(
+                    "PostgreSQL did not answer within {} ms",
+                    self.answer_within.as_millis()
+                )))
+            }
+        }
     }
 }
 
@@ -272,13 +324,12 @@ impl EventStore for PostgresStore {
     }
 
     async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
-        let c = self.client().await?;
-        read::list_events(&c, &q).await
+        self.with_client(|c| Box::pin(async move { read::list_events(c, &q).await }))
+            .await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
-        let c = self.client().await?;
-        read::get_event(&c, id).await
+        self.with_client(|c| Box::pin(read::get_event(c, id))).await
     }
 
     fn commits(&self) -> watch::Receiver<u64> {
@@ -292,13 +343,15 @@ impl ProjectionStore for PostgresStore {
         &self,
         key: ProjectionKey<'_>,
     ) -> Result<Option<ProjectionRow>, StoreError> {
-        let c = self.client().await?;
-        read::projection(&c, &key).await
+        let client = self.client().await?;
+        let answered =
+            tokio::time::timeout(self.answer_within, read::projection(&client, &key)).await;
+        self.answered(client, answered)
     }
 
     async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
-        let c = self.client().await?;
-        read::list_projections(&c, &q).await
+        self.with_client(|c| Box::pin(async move { read::list_projections(c, &q).await }))
+            .await
     }
 }
 
@@ -343,11 +396,14 @@ impl RetentionStore for PostgresStore {
         let limit = limit.max(1);
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let deleted = self
-            .client()
-            .await?
-            .execute(PRUNE, &[&cutoff, &limit_sql])
-            .await
-            .map_err(read::unavailable)?;
+            .with_client(|c| {
+                Box::pin(async move {
+                    c.execute(PRUNE, &[&cutoff, &limit_sql])
+                        .await
+                        .map_err(read::unavailable)
+                })
+            })
+            .await?;
         Ok(Pruned {
             deleted,
             more: deleted >= limit as u64,
@@ -368,12 +424,15 @@ impl Store for PostgresStore {
                 "the store's writer has stopped".into(),
             ));
         }
-        self.client()
-            .await?
-            .query_one("SELECT 1", &[])
-            .await
-            .map(|_| ())
-            .map_err(read::unavailable)
+        self.with_client(|c| {
+            Box::pin(async move {
+                c.query_one("SELECT 1", &[])
+                    .await
+                    .map(|_| ())
+                    .map_err(read::unavailable)
+            })
+        })
+        .await
     }
 
     async fn close(&self) {

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use futures_util::future::try_join_all;
@@ -82,6 +82,7 @@ pub(super) async fn run_writer(
     pool: Pool,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
+    answer_within: Duration,
     shared: &Shared,
 ) {
     let max_batch = max_batch.max(1);
@@ -105,7 +106,7 @@ pub(super) async fn run_writer(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&pool, &mut batch, shared).await;
+            commit_batch(&pool, &mut batch, answer_within, shared).await;
         }
     }
     if let Some(ack) = closing {
@@ -114,22 +115,37 @@ pub(super) async fn run_writer(
             if let Msg::Write(ev, reply) = msg {
                 batch.push((ev, reply));
                 if batch.len() >= max_batch {
-                    commit_batch(&pool, &mut batch, shared).await;
+                    commit_batch(&pool, &mut batch, answer_within, shared).await;
                 }
             }
         }
         if !batch.is_empty() {
-            commit_batch(&pool, &mut batch, shared).await;
+            commit_batch(&pool, &mut batch, answer_within, shared).await;
         }
         let _ = ack.send(());
     }
 }
 
 /// Writes and commits a batch and answers each request.
-async fn commit_batch(pool: &Pool, batch: &mut Batch, shared: &Shared) {
+async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, shared: &Shared) {
     let started = Instant::now();
     let size = batch.len();
-    let outcome = write_batch(pool, batch).await;
+    let outcome = match pool.get().await {
+        Ok(mut client) => {
+            match tokio::time::timeout(answer_within, write_batch(&mut client, batch)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // Not back to the pool: the connection may still be inside the transaction.
+                    drop(deadpool_postgres::Object::take(client));
+                    Err(format!(
+                        "PostgreSQL did not answer within {} ms",
+                        answer_within.as_millis()
+                    ))
+                }
+            }
+        }
+        Err(e) => Err(format!("no connection to PostgreSQL: {e}")),
+    };
     metrics::histogram!("hookgate_store_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("hookgate_store_batch_size").record(size as f64);
     match outcome {
@@ -188,8 +204,10 @@ ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = exc
 WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord";
 
 /// Writes the batch in one transaction: the outcome of each event, in the batch's order.
-async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String> {
-    let mut client = pool.get().await.map_err(|e| e.to_string())?;
+async fn write_batch(
+    client: &mut deadpool_postgres::Client,
+    batch: &Batch,
+) -> Result<Vec<Appended>, String> {
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
     let insert = tx
         .prepare_cached(INSERT_EVENT)
