@@ -669,3 +669,132 @@ async fn killed_connections_fail_their_batch_and_the_next_batch_works() {
         store.close().await;
     }
 }
+
+/// A TCP proxy to the test server that can be cut (every connection closed, new ones refused)
+/// and restored: the database "goes away" without stopping the shared server.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn to(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = {
+            let (up, links) = (up.clone(), links.clone());
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
+                    }
+                    let upstream = upstream.clone();
+                    links.lock().unwrap().push(tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    }));
+                }
+            })
+        };
+        Self {
+            port,
+            up,
+            links,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `url` with its `host:port` replaced by 127.0.0.1:`port`; also answers the old `host:port`.
+fn through(url: &str, port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, rest) = match rest.split_once('@') {
+        Some((u, r)) => (format!("{u}@"), r),
+        None => (String::new(), rest),
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let upstream = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5432")
+    };
+    (
+        format!("{scheme}://{user}127.0.0.1:{port}{}", &rest[end..]),
+        upstream,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_fails_within_seconds_and_ping_recovers() {
+    for target in targets("an_unreachable_database_fails_within_seconds_and_ping_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (_, upstream) = through(&pg.url, 0);
+        let proxy = Proxy::to(upstream).await;
+        let (url, _) = through(&pg.url, proxy.port);
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let before = event("src", "before", b"{}");
+        store.append(before.clone()).await.unwrap();
+        store.ping().await.unwrap();
+
+        proxy.cut();
+        let started = std::time::Instant::now();
+        let during = event("src", "during", b"{}");
+        let got = store.append(during.clone()).await;
+        assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+        let pinged = store.ping().await;
+        assert!(
+            matches!(pinged, Err(StoreError::Unavailable(_))),
+            "{pinged:?}"
+        );
+        let read = store.get_event(before.id).await;
+        assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered after {:?}",
+            started.elapsed()
+        );
+
+        // Back without a restart: ping works, the failed append is stored once on retry.
+        proxy.restore();
+        let mut tries = 0;
+        while store.ping().await.is_err() {
+            tries += 1;
+            assert!(tries < 50, "ping still fails after the database came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let again = store.append(during.clone()).await.unwrap();
+        assert_eq!((again.event_id, again.duplicate), (during.id, false));
+        assert!(store.get_event(before.id).await.unwrap().is_some());
+        store.close().await;
+    }
+}
