@@ -1,8 +1,17 @@
 //! The PostgreSQL store, shared by any number of hookgate replicas on one database.
 //!
-//! Not selectable yet: `store.url: postgres://…` is still refused by
-//! [`crate::config::StoreSettings::backend`] until this backend keeps every promise (faults,
-//! `store.pool_size`, `copy-store`: issue 10). Its tests run it directly.
+//! Selected by `store.url: postgres://…` ([`crate::config::StoreSettings::backend`]), with
+//! `store.pool_size` connections at most and `store.busy_timeout` as `statement_timeout`.
+//!
+//! # Faults
+//! A statement the server does not finish within `statement_timeout` is cancelled by it; one
+//! the client hears nothing about for [`CLIENT_GRACE`] longer (a network or server gone silent)
+//! is given up by the client, and its connection dropped rather than pooled. A connection that
+//! died (killed, server restarted) fails the batch or read using it (503) and is not handed out
+//! again (deadpool checks `is_closed` when recycling); the next one is made fresh. An
+//! unreachable server fails within `connect_timeout` (5 s unless the URL sets it). So every
+//! fault answers 503 with `Retry-After` within seconds, and the store works again once the
+//! database does, without a restart.
 //!
 //! # Layout
 //! - [`schema`]: migrations, as SQL files under `migrations/`, applied at open under an
@@ -95,9 +104,6 @@ const CLIENT_GRACE: Duration = Duration::from_secs(2);
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
-/// `store.pool_size` when it is not set.
-pub const DEFAULT_POOL_SIZE: usize = 16;
-
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
@@ -168,12 +174,12 @@ impl PostgresStore {
             })?;
         {
             let mut client = pool.get().await.map_err(|e| {
-                anyhow::anyhow!("store.url: {shown} cannot be reached: {e}; check the host, port, user and database, and that the server accepts connections")
+                anyhow::anyhow!("store.url: {shown} cannot be reached: {}; check the host, port, user, password and database, and that the server accepts connections", describe(&e))
             })?;
             let client: &mut tokio_postgres::Client = &mut client;
             schema::migrate(client)
                 .await
-                .with_context(|| format!("the database {shown} cannot be migrated"))?;
+                .with_context(|| format!("store.url: the database {shown} cannot be migrated"))?;
         }
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
@@ -241,6 +247,22 @@ impl PostgresStore {
             }
         }
     }
+}
+
+/// An error with its causes (`error connecting to server: Connection refused`): the driver's
+/// own message leaves the reason to its source. None of them holds the URL or its password.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// Counts every `NOTIFY` of [`CHANNEL`] into the commit counter, connecting again whenever the
