@@ -798,3 +798,75 @@ async fn an_unreachable_database_fails_within_seconds_and_ping_recovers() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_nul_characters_is_stored_and_found_exactly() {
+    for target in targets("text_with_nul_characters_is_stored_and_found_exactly").await {
+        let name = target.name();
+        let store = target.open().await;
+        let mut ev = event("src", "k\0ey\u{1}", b"[\"x\"]");
+        ev.event_type = Some("T\0".into());
+        ev.sender_id = Some("\0".into());
+        ev.projection = Some(Projection {
+            view: "identus/connections",
+            scope: "w\0".into(),
+            key: "c\0\u{1}0".into(),
+            state: Some("S\0".into()),
+            attrs: vec![("email", "a\0@b".into())],
+            order: None,
+            range: 1..4,
+        });
+        let a = store.append(ev.clone()).await.unwrap();
+        assert!(!a.duplicate, "{name}");
+        // The same key is the same event; a key differing only where the escape would be is not.
+        let again = store
+            .append(event("src", "k\0ey\u{1}", b"{}"))
+            .await
+            .unwrap();
+        assert!(again.duplicate && again.event_id == ev.id, "{name}");
+        let other = store
+            .append(event("src", "k\u{1}0ey\u{1}", b"{}"))
+            .await
+            .unwrap();
+        assert!(!other.duplicate, "{name}");
+        let got = store.get_event(ev.id).await.unwrap().unwrap();
+        assert_eq!(got.dedupe_key, ev.dedupe_key, "{name}");
+        assert_eq!(got.event_type, ev.event_type, "{name}");
+        assert_eq!(got.sender_id, ev.sender_id, "{name}");
+        let typed = store
+            .list_events(EventQuery {
+                event_type: Some("T\0".into()),
+                ..query(10, None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(typed.events.len(), 1, "{name}");
+        let row = store
+            .projection(ProjectionKey {
+                view: "identus/connections",
+                key: "c\0\u{1}0",
+                scope: Some("w\0"),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.key.as_str(), row.scope.as_str(), row.state.as_deref()),
+            ("c\0\u{1}0", "w\0", Some("S\0")),
+            "{name}"
+        );
+        let page = store
+            .list_projections(ProjectionQuery {
+                view: "identus/connections",
+                state: Some("S\0".into()),
+                scope: Some("w\0".into()),
+                attr: Some(("email", "a\0@b".into())),
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1, "{name}");
+        store.close().await;
+    }
+}

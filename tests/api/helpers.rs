@@ -82,8 +82,80 @@ pub fn test_settings(dir: &Path) -> Settings {
         env: Some(HashMap::new()),
     })
     .unwrap();
-    s.store.url = format!("sqlite://{}", dir.join("hookgate.db").display());
+    s.store.url = match postgres_base() {
+        Some(base) => {
+            let schema = schema_for(dir);
+            pg_execute(&base, &format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-csearch_path%3D{schema}")
+        }
+        None => format!("sqlite://{}", dir.join("hookgate.db").display()),
+    };
     s
+}
+
+/// The test server's URL when `HOOKGATE_TEST_BACKEND=postgres`: every [`TestApp`] then stores
+/// in a schema of its own there (one per store folder, so a restart in the same folder finds
+/// its events), dropped when an app of [`spawn_app`] / [`spawn_app_with`] is dropped.
+pub fn postgres_base() -> Option<String> {
+    match std::env::var("HOOKGATE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("HOOKGATE_TEST_POSTGRES_URL")
+                .expect("HOOKGATE_TEST_BACKEND=postgres needs HOOKGATE_TEST_POSTGRES_URL"),
+        ),
+        _ => None,
+    }
+}
+
+/// True when the api suite runs on PostgreSQL (tests about SQLite's file return early).
+pub fn on_postgres() -> bool {
+    postgres_base().is_some()
+}
+
+/// The schema of the store folder `dir` on PostgreSQL.
+fn schema_for(dir: &Path) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    std::process::id().hash(&mut h);
+    format!("hg_api_{:016x}", h.finish())
+}
+
+/// Runs `sql` on the test server, from a thread of its own (callers may be on a runtime).
+fn pg_execute(base: &str, sql: &str) {
+    let (base, sql) = (base.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                .await
+                .expect("the PostgreSQL test server answers");
+            let driver = tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+/// Drops the schema of a store folder on PostgreSQL when dropped.
+pub struct PgSchemaGuard {
+    base: String,
+    schema: String,
+}
+
+impl Drop for PgSchemaGuard {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+        let base = self.base.clone();
+        // Never a panic in a drop: a schema left behind is only clutter.
+        let _ = std::panic::catch_unwind(move || pg_execute(&base, &sql));
+    }
 }
 
 /// A running application.
@@ -97,6 +169,7 @@ pub struct TestApp {
     pub routes: hookgate::receive::Routes,
     /// The running application's store.
     pub store: std::sync::Arc<dyn hookgate::store::Store>,
+    _pg: Option<PgSchemaGuard>,
     _tmp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -110,6 +183,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let mut app = spawn_in(&dir, customize).await;
+    app._pg = postgres_base().map(|base| PgSchemaGuard {
+        base,
+        schema: schema_for(&dir),
+    });
     app._tmp = Some(tmp);
     app
 }
@@ -146,6 +223,7 @@ pub async fn spawn_in(dir: &Path, customize: impl FnOnce(&mut Settings)) -> Test
         dir: dir.to_path_buf(),
         routes,
         store,
+        _pg: None,
         _tmp: None,
         stop: Some(stop),
         task: Some(task),

@@ -59,6 +59,7 @@
 pub mod schema;
 
 mod read;
+mod text;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,10 +7,16 @@ use anyhow::Context as _;
 use tokio_postgres::Client;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_schema.sql",
-    include_str!("migrations/0001_schema.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_schema.sql",
+        include_str!("migrations/0001_schema.sql"),
+    ),
+    (
+        "0002_attrs_with_nul.sql",
+        include_str!("migrations/0002_attrs_with_nul.sql"),
+    ),
+];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,
 /// hashed, so that stores in different schemas of one database do not wait for each other).

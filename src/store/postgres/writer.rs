@@ -24,6 +24,7 @@ use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 
+use super::text::{enc, enc_opt};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
@@ -208,11 +209,14 @@ async fn write_batch(
     client: &mut deadpool_postgres::Client,
     batch: &Batch,
 ) -> Result<Vec<Appended>, String> {
-    let tx = client.transaction().await.map_err(|e| e.to_string())?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| super::describe(&e))?;
     let insert = tx
         .prepare_cached(INSERT_EVENT)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::describe(&e))?;
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
     // arrival order, so the first to arrive is the one stored.
     let mut order: Vec<usize> = (0..batch.len()).collect();
@@ -227,13 +231,16 @@ async fn write_batch(
         async move {
             let source: &str = &ev.source;
             let body: &[u8] = &ev.body;
+            let event_type = enc_opt(ev.event_type.as_deref());
+            let dedupe_key = enc(&ev.dedupe_key);
+            let sender_id = enc_opt(ev.sender_id.as_deref());
             let params: [&(dyn ToSql + Sync); 9] = [
                 &ev.id.0,
                 &source,
                 &ev.kind,
-                &ev.event_type,
-                &ev.dedupe_key,
-                &ev.sender_id,
+                &event_type,
+                &dedupe_key,
+                &sender_id,
                 &ev.received_at,
                 &ev.headers,
                 &body,
@@ -242,31 +249,34 @@ async fn write_batch(
         }
     }))
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| super::describe(&e))?;
     // (seq, outcome) per event, in the batch's order.
     let mut results: Vec<Option<(i64, Appended)>> = vec![None; batch.len()];
     for (&i, found) in order.iter().zip(rows) {
         let ev = &batch[i].0;
         let (seq, id, inserted) = match found.first() {
             Some(row) => (
-                row.try_get::<_, i64>(0).map_err(|e| e.to_string())?,
-                row.try_get::<_, uuid::Uuid>(1).map_err(|e| e.to_string())?,
-                row.try_get::<_, bool>(2).map_err(|e| e.to_string())?,
+                row.try_get::<_, i64>(0).map_err(|e| super::describe(&e))?,
+                row.try_get::<_, uuid::Uuid>(1)
+                    .map_err(|e| super::describe(&e))?,
+                row.try_get::<_, bool>(2).map_err(|e| super::describe(&e))?,
             ),
             None => {
                 let source: &str = &ev.source;
+                let dedupe_key = enc(&ev.dedupe_key);
                 let row = tx
-                    .query_opt(FIRST_COPY, &[&source, &ev.dedupe_key])
+                    .query_opt(FIRST_COPY, &[&source, &dedupe_key])
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| super::describe(&e))?
                     .ok_or_else(|| {
                         format!(
                             "the first copy of an event of source {source} was neither inserted nor found"
                         )
                     })?;
                 (
-                    row.try_get::<_, i64>(0).map_err(|e| e.to_string())?,
-                    row.try_get::<_, uuid::Uuid>(1).map_err(|e| e.to_string())?,
+                    row.try_get::<_, i64>(0).map_err(|e| super::describe(&e))?,
+                    row.try_get::<_, uuid::Uuid>(1)
+                        .map_err(|e| super::describe(&e))?,
                     false,
                 )
             }
@@ -305,7 +315,7 @@ async fn write_batch(
         let upsert = tx
             .prepare_cached(UPSERT_PROJECTION)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::describe(&e))?;
         let mut prepared = Vec::with_capacity(updates.len());
         for &(i, seq) in &updates {
             let Some(p) = batch[i].0.projection.as_ref() else {
@@ -316,25 +326,29 @@ async fn write_batch(
             let len = i32::try_from(p.range.len())
                 .map_err(|_| "a projection is longer than 2 GiB".to_string())?;
             let attrs = string_object(p.attrs.iter().map(|(k, v)| (*k, v.as_str())));
-            prepared.push((p, attrs, seq, start, len));
+            let text = (enc(&p.key), enc(&p.scope), enc_opt(p.state.as_deref()));
+            prepared.push((p, text, attrs, seq, start, len));
         }
-        try_join_all(prepared.iter().map(|(p, attrs, seq, start, len)| {
-            let params: [&(dyn ToSql + Sync); 9] = [
-                &p.view, &p.key, &p.scope, &p.state, attrs, &p.order, seq, start, len,
-            ];
-            let upsert = &upsert;
-            let tx = &tx;
-            async move { tx.execute(upsert, &params).await }
-        }))
+        try_join_all(
+            prepared
+                .iter()
+                .map(|(p, (key, scope, state), attrs, seq, start, len)| {
+                    let params: [&(dyn ToSql + Sync); 9] =
+                        [&p.view, key, scope, state, attrs, &p.order, seq, start, len];
+                    let upsert = &upsert;
+                    let tx = &tx;
+                    async move { tx.execute(upsert, &params).await }
+                }),
+        )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::describe(&e))?;
     }
     if results.iter().flatten().any(|(_, a)| !a.duplicate) {
         tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::describe(&e))?;
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| super::describe(&e))?;
     results
         .into_iter()
         .map(|r| r.map(|(_, a)| a))
