@@ -107,9 +107,28 @@ pub fn postgres_base() -> Option<String> {
     }
 }
 
-/// True when the api suite runs on PostgreSQL (tests about SQLite's file return early).
-pub fn on_postgres() -> bool {
-    postgres_base().is_some()
+/// For a test about SQLite itself (its file, its locks, the binary on its default store): true,
+/// after saying so, when the suite runs on PostgreSQL, and the test returns at once.
+pub fn sqlite_only(test: &str) -> bool {
+    let skip = postgres_base().is_some();
+    if skip {
+        println!("{test}: SQLite only, skipped on PostgreSQL");
+    }
+    skip
+}
+
+/// The URL of a [`TestApp`]'s store (on PostgreSQL: with `search_path` set to its schema).
+pub fn store_url(app: &TestApp) -> String {
+    match postgres_base() {
+        Some(base) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!(
+                "{base}{sep}options=-csearch_path%3D{}",
+                schema_for(&app.dir)
+            )
+        }
+        None => format!("sqlite://{}", app.dir.join("hookgate.db").display()),
+    }
 }
 
 /// The schema of the store folder `dir` on PostgreSQL.

@@ -48,7 +48,10 @@
 //! finished, on the whole server (`xmin` is cluster-wide): a long transaction of another
 //! program holds the feed back (not `get_event`, nor the answer to the sender) for as long as
 //! it runs. A long poll woken by a commit that is still held back finds nothing and waits for
-//! the next commit, or its `wait`.
+//! the next commit, or its `wait`. Within one process, a read of the feed waits up to half a
+//! second for the transactions older than that process's last commit (usually other batches,
+//! finishing within milliseconds), so an event answered 2xx is in the same replica's feed at
+//! once; another replica's feed may show it a moment later.
 //!
 //! # Long polls
 //! Each commit that stored something new sends `NOTIFY hookgate_events`; every replica keeps a
@@ -58,11 +61,12 @@
 
 pub mod schema;
 
+mod errors;
 mod read;
 mod text;
 mod writer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -76,6 +80,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
@@ -101,6 +106,11 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much longer than `statement_timeout` the client waits for an answer before giving up on
 /// the connection itself (a server or network that stopped answering cannot cancel anything).
 const CLIENT_GRACE: Duration = Duration::from_secs(2);
+
+/// A feed read waits for the transactions older than this process's last commit in steps of
+/// this long, at most [`OWN_COMMITS_WAIT_STEPS`] of them (then it answers what it sees).
+const OWN_COMMITS_WAIT_STEP: Duration = Duration::from_millis(5);
+const OWN_COMMITS_WAIT_STEPS: u32 = 100;
 
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
@@ -184,6 +194,7 @@ impl PostgresStore {
         }
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
+            committed_xid: AtomicI64::new(0),
             last_failure: Mutex::new(None),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
@@ -248,22 +259,6 @@ impl PostgresStore {
             }
         }
     }
-}
-
-/// An error with its causes (`error connecting to server: Connection refused`): the driver's
-/// own message leaves the reason to its source. None of them holds the URL or its password.
-pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Counts every `NOTIFY` of [`CHANNEL`] into the commit counter, connecting again whenever the
@@ -347,8 +342,22 @@ impl EventStore for PostgresStore {
     }
 
     async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
-        self.with_client(|c| Box::pin(async move { read::list_events(c, &q).await }))
-            .await
+        let own = self.shared.committed_xid.load(Ordering::SeqCst);
+        self.with_client(|c| {
+            Box::pin(async move {
+                // Read your writes: wait (briefly) for the transactions older than this
+                // process's last commit to finish, so its own events are in the page.
+                let mut xmin = read::snapshot_xmin(c).await?;
+                let mut waits = 0;
+                while xmin <= own && waits < OWN_COMMITS_WAIT_STEPS {
+                    tokio::time::sleep(OWN_COMMITS_WAIT_STEP).await;
+                    xmin = read::snapshot_xmin(c).await?;
+                    waits += 1;
+                }
+                read::list_events(c, &q, xmin).await
+            })
+        })
+        .await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {

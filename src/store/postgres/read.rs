@@ -16,7 +16,7 @@ use crate::store::projections::{
 
 /// A failed read: the store cannot be read right now.
 pub(super) fn unavailable(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Unavailable(super::describe(&e))
+    StoreError::Unavailable(super::errors::describe(&e))
 }
 
 const EVENT_COLUMNS: &str =
@@ -57,9 +57,24 @@ fn feed_position(cursor: &Cursor) -> Result<(i64, i64), StoreError> {
     Ok((number(xid)?, number(seq)?))
 }
 
-/// A page of the feed: events of finished transactions only, by `(xid, seq)` (mod.rs, "The
-/// feed").
-pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Result<EventPage, StoreError> {
+/// The oldest transaction id that may still be running: every one below it has finished.
+pub(super) async fn snapshot_xmin(c: &Client) -> Result<i64, StoreError> {
+    c.query_one(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        &[],
+    )
+    .await
+    .and_then(|row| row.try_get(0))
+    .map_err(unavailable)
+}
+
+/// A page of the feed: events of transactions below `xmin` only (from [`snapshot_xmin`]), by
+/// `(xid, seq)` (mod.rs, "The feed").
+pub(super) async fn list_events(
+    c: &Client,
+    q: &EventQuery,
+    xmin: i64,
+) -> Result<EventPage, StoreError> {
     let (xid, seq) = q
         .after
         .as_ref()
@@ -74,12 +89,12 @@ pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Result<EventPage,
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events
                  WHERE (xid, seq) > ($1, $2)
-                   AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                   AND xid < $6
                    AND ($3::text IS NULL OR source = $3)
                    AND ($4::text IS NULL OR event_type = $4)
                  ORDER BY xid, seq LIMIT $5"
             ),
-            &[&xid, &seq, &q.source, &event_type, &fetch],
+            &[&xid, &seq, &q.source, &event_type, &fetch, &xmin],
         )
         .await
         .map_err(unavailable)?;

@@ -15,7 +15,7 @@
 //!   its projections in order of `(view, key, scope)`, so two batches on different replicas
 //!   take their row locks in one global order and cannot wait for each other in a cycle.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ pub(super) enum Msg {
 pub(super) struct Shared {
     /// False once the writer task has stopped.
     pub(super) writer_alive: AtomicBool,
+    /// The transaction id of the newest batch this process committed (0: none yet): a read of
+    /// the feed waits, briefly, until that transaction is below the snapshot's `xmin`, so what
+    /// this process answered 2xx for is in its own feed at once (mod.rs, "The feed").
+    pub(super) committed_xid: AtomicI64,
     /// The reason the last commit failed, cleared by the next successful one.
     pub(super) last_failure: Mutex<Option<String>>,
     /// Dedupe keys this process committed recently (only committed ones: a hit means stored).
@@ -150,8 +154,9 @@ async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, s
     metrics::histogram!("hookgate_store_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("hookgate_store_batch_size").record(size as f64);
     match outcome {
-        Ok(results) => {
+        Ok((results, xid)) => {
             shared.set_failure(None);
+            shared.committed_xid.fetch_max(xid, Ordering::SeqCst);
             let wrote = results.iter().any(|r| !r.duplicate);
             let mut recent = shared.recent.lock().unwrap_or_else(PoisonError::into_inner);
             for ((ev, reply), result) in batch.drain(..).zip(results) {
@@ -204,19 +209,20 @@ ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = exc
   body = NULL, event_id = NULL, updated_at = NULL
 WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord";
 
-/// Writes the batch in one transaction: the outcome of each event, in the batch's order.
+/// Writes the batch in one transaction: the outcome of each event, in the batch's order, and
+/// the transaction's id.
 async fn write_batch(
     client: &mut deadpool_postgres::Client,
     batch: &Batch,
-) -> Result<Vec<Appended>, String> {
+) -> Result<(Vec<Appended>, i64), String> {
     let tx = client
         .transaction()
         .await
-        .map_err(|e| super::describe(&e))?;
+        .map_err(|e| super::errors::describe(&e))?;
     let insert = tx
         .prepare_cached(INSERT_EVENT)
         .await
-        .map_err(|e| super::describe(&e))?;
+        .map_err(|e| super::errors::describe(&e))?;
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
     // arrival order, so the first to arrive is the one stored.
     let mut order: Vec<usize> = (0..batch.len()).collect();
@@ -249,17 +255,19 @@ async fn write_batch(
         }
     }))
     .await
-    .map_err(|e| super::describe(&e))?;
+    .map_err(|e| super::errors::describe(&e))?;
     // (seq, outcome) per event, in the batch's order.
     let mut results: Vec<Option<(i64, Appended)>> = vec![None; batch.len()];
     for (&i, found) in order.iter().zip(rows) {
         let ev = &batch[i].0;
         let (seq, id, inserted) = match found.first() {
             Some(row) => (
-                row.try_get::<_, i64>(0).map_err(|e| super::describe(&e))?,
+                row.try_get::<_, i64>(0)
+                    .map_err(|e| super::errors::describe(&e))?,
                 row.try_get::<_, uuid::Uuid>(1)
-                    .map_err(|e| super::describe(&e))?,
-                row.try_get::<_, bool>(2).map_err(|e| super::describe(&e))?,
+                    .map_err(|e| super::errors::describe(&e))?,
+                row.try_get::<_, bool>(2)
+                    .map_err(|e| super::errors::describe(&e))?,
             ),
             None => {
                 let source: &str = &ev.source;
@@ -267,16 +275,17 @@ async fn write_batch(
                 let row = tx
                     .query_opt(FIRST_COPY, &[&source, &dedupe_key])
                     .await
-                    .map_err(|e| super::describe(&e))?
+                    .map_err(|e| super::errors::describe(&e))?
                     .ok_or_else(|| {
                         format!(
                             "the first copy of an event of source {source} was neither inserted nor found"
                         )
                     })?;
                 (
-                    row.try_get::<_, i64>(0).map_err(|e| super::describe(&e))?,
+                    row.try_get::<_, i64>(0)
+                        .map_err(|e| super::errors::describe(&e))?,
                     row.try_get::<_, uuid::Uuid>(1)
-                        .map_err(|e| super::describe(&e))?,
+                        .map_err(|e| super::errors::describe(&e))?,
                     false,
                 )
             }
@@ -315,7 +324,7 @@ async fn write_batch(
         let upsert = tx
             .prepare_cached(UPSERT_PROJECTION)
             .await
-            .map_err(|e| super::describe(&e))?;
+            .map_err(|e| super::errors::describe(&e))?;
         let mut prepared = Vec::with_capacity(updates.len());
         for &(i, seq) in &updates {
             let Some(p) = batch[i].0.projection.as_ref() else {
@@ -341,17 +350,23 @@ async fn write_batch(
                 }),
         )
         .await
-        .map_err(|e| super::describe(&e))?;
+        .map_err(|e| super::errors::describe(&e))?;
     }
     if results.iter().flatten().any(|(_, a)| !a.duplicate) {
         tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])
             .await
-            .map_err(|e| super::describe(&e))?;
+            .map_err(|e| super::errors::describe(&e))?;
     }
-    tx.commit().await.map_err(|e| super::describe(&e))?;
-    results
+    let xid: i64 = tx
+        .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| super::errors::describe(&e))?;
+    tx.commit().await.map_err(|e| super::errors::describe(&e))?;
+    let results = results
         .into_iter()
         .map(|r| r.map(|(_, a)| a))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| "an event of the batch got no outcome".to_string())
+        .ok_or_else(|| "an event of the batch got no outcome".to_string())?;
+    Ok((results, xid))
 }
