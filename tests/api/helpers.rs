@@ -84,6 +84,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     .unwrap();
     s.store.url = match postgres_base() {
         Some(base) => {
+            drop_stale_schemas(&base);
             let schema = schema_for(dir);
             pg_execute(&base, &format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
             let sep = if base.contains('?') { '&' } else { '?' };
@@ -131,13 +132,61 @@ pub fn store_url(app: &TestApp) -> String {
     }
 }
 
-/// The schema of the store folder `dir` on PostgreSQL.
+/// The schema of the store folder `dir` on PostgreSQL: `hg_api_PID_HASH`, so that a later run
+/// can drop what a finished one left (apps of [`spawn_in`] outlive their guard-less folder).
 fn schema_for(dir: &Path) -> String {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     dir.hash(&mut h);
-    std::process::id().hash(&mut h);
-    format!("hg_api_{:016x}", h.finish())
+    format!("hg_api_{}_{:016x}", std::process::id(), h.finish())
+}
+
+/// Once per test process: drops the schemas that test processes of this machine which have
+/// ended left behind.
+fn drop_stale_schemas(base: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let base = base.to_string();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok((client, conn)) =
+                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                else {
+                    return;
+                };
+                let driver = tokio::spawn(conn);
+                let names: Vec<String> = client
+                    .query(
+                        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hg\\_api\\_%'",
+                        &[],
+                    )
+                    .await
+                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                    .unwrap_or_default();
+                for name in names {
+                    let pid = name.split('_').nth(2).unwrap_or_default();
+                    let ended = !pid.is_empty()
+                        && pid.bytes().all(|b| b.is_ascii_digit())
+                        && !Path::new(&format!("/proc/{pid}")).exists();
+                    if ended {
+                        let _ = client
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .await;
+                    }
+                }
+                drop(client);
+                let _ = driver.await;
+            });
+        })
+        .join();
+    });
 }
 
 /// Runs `sql` on the test server, from a thread of its own (callers may be on a runtime).
