@@ -870,3 +870,86 @@ async fn text_with_nul_characters_is_stored_and_found_exactly() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_old_events_in_batches_and_projections_keep_their_json() {
+    for target in
+        targets("prune_deletes_old_events_in_batches_and_projections_keep_their_json").await
+    {
+        let name = target.name();
+        let store = target.open().await;
+        let old = |key: &str| {
+            let mut ev = event("src", key, b"{}");
+            ev.received_at = "2020-01-01T00:00:00.000Z".into();
+            ev
+        };
+        for i in 0..4 {
+            store.append(old(&format!("old-{i}"))).await.unwrap();
+        }
+        let mut with_row = with_projection("old-p", b"[\"kept\"]", Some(1), "Kept");
+        with_row.received_at = "2020-01-01T00:00:00.000Z".into();
+        store.append(with_row.clone()).await.unwrap();
+        let young = event("src", "young", b"{}");
+        store.append(young.clone()).await.unwrap();
+        let cutoff = time::macros::datetime!(2025-01-01 0:00 UTC);
+        let mut deleted = 0;
+        let mut rounds = 0;
+        loop {
+            let pruned = store.prune(cutoff, 2).await.unwrap();
+            assert!(pruned.deleted <= 2, "{name}");
+            deleted += pruned.deleted;
+            rounds += 1;
+            if !pruned.more {
+                break;
+            }
+            assert!(rounds < 10, "{name}: prune never ends");
+        }
+        assert_eq!(deleted, 5, "{name}");
+        let left = store.list_events(query(100, None)).await.unwrap();
+        assert_eq!(
+            left.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [young.id],
+            "{name}"
+        );
+        // The projection outlives its event, with the same JSON and the event's id.
+        let row = store
+            .projection(ProjectionKey {
+                view: "identus/connections",
+                key: "conn-1",
+                scope: None,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&row.body[..], b"\"kept\"", "{name}");
+        assert_eq!(row.event_id, with_row.id, "{name}");
+        let again = store.prune(cutoff, 2).await.unwrap();
+        assert_eq!((again.deleted, again.more), (0, false), "{name}");
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_size_counts_events_and_bytes() {
+    for target in targets("the_postgres_size_counts_events_and_bytes").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let store = PostgresStore::open(&pg.url, 4, &StoreSettings::default())
+            .await
+            .unwrap();
+        let (events, bytes) = store.size().await.unwrap();
+        assert_eq!(events, 0);
+        assert!(bytes > 0, "the empty tables' indexes take pages");
+        let big = vec![b'x'; 64 * 1024];
+        for i in 0..5 {
+            crate::store::EventStore::append(&store, event("src", &format!("s-{i}"), &big))
+                .await
+                .unwrap();
+        }
+        let (events, grown) = store.size().await.unwrap();
+        assert_eq!(events, 5);
+        assert!(grown > bytes, "{grown} > {bytes}");
+        Store::close(&store).await;
+    }
+}

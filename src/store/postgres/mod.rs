@@ -112,6 +112,9 @@ const CLIENT_GRACE: Duration = Duration::from_secs(2);
 const OWN_COMMITS_WAIT_STEP: Duration = Duration::from_millis(5);
 const OWN_COMMITS_WAIT_STEPS: u32 = 100;
 
+/// How often the size gauges are refreshed.
+const SIZE_EVERY: Duration = Duration::from_secs(30);
+
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -122,6 +125,8 @@ pub struct PostgresStore {
     queue: mpsc::Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     listener: JoinHandle<()>,
+    /// Refreshes the size gauges every [`SIZE_EVERY`].
+    sizer: JoinHandle<()>,
     shared: Arc<Shared>,
     /// How long a statement may take before its connection is given up (`statement_timeout`
     /// plus a grace for the server's own cancellation to arrive).
@@ -211,11 +216,13 @@ impl PostgresStore {
             })
         };
         let listener = tokio::spawn(listen(config, shared.clone()));
+        let sizer = tokio::spawn(show_size(pool.clone()));
         Ok(Self {
             pool,
             queue: tx,
             writer: Mutex::new(Some(writer)),
             listener,
+            sizer,
             shared,
             answer_within: statement_timeout + CLIENT_GRACE,
         })
@@ -227,6 +234,17 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(format!("no connection to PostgreSQL: {e}")))
+    }
+
+    /// The events in the store and the bytes its tables take (with indexes and TOAST), as
+    /// `hookgate_store_events` and `hookgate_store_bytes` show them.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database cannot be read.
+    pub async fn size(&self) -> Result<(u64, u64), StoreError> {
+        let client = self.client().await?;
+        let answered = tokio::time::timeout(self.answer_within, read::size(&client)).await;
+        self.answered(client, answered)
     }
 
     /// Runs `work` on a pooled connection, giving the connection up (not back to the pool) when
@@ -257,6 +275,28 @@ impl PostgresStore {
                     self.answer_within.as_millis()
                 )))
             }
+        }
+    }
+}
+
+/// Sets `hookgate_store_events` and `hookgate_store_bytes` now and every [`SIZE_EVERY`]
+/// (a `count(*)` and three size lookups: far too much for every scrape, nothing every 30 s).
+/// Runs until the store is closed (aborted).
+async fn show_size(pool: Pool) {
+    let mut every = tokio::time::interval(SIZE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Ok(client) = pool.get().await else {
+            continue;
+        };
+        match tokio::time::timeout(SIZE_EVERY, read::size(&client)).await {
+            Ok(Ok((events, bytes))) => {
+                metrics::gauge!("hookgate_store_events").set(events as f64);
+                metrics::gauge!("hookgate_store_bytes").set(bytes as f64);
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "the store's size could not be read"),
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
         }
     }
 }
@@ -481,6 +521,7 @@ impl Store for PostgresStore {
             let _ = w.await;
         }
         self.listener.abort();
+        self.sizer.abort();
         self.pool.close();
     }
 }

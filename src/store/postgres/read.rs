@@ -251,3 +251,22 @@ pub(super) async fn list_projections(
     };
     Ok(ProjectionPage { rows, next })
 }
+
+/// The events stored and the bytes the store's tables take, indexes and TOAST included.
+pub(super) async fn size(c: &Client) -> Result<(u64, u64), StoreError> {
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM events), \
+             pg_total_relation_size('events') + pg_total_relation_size('projections') \
+             + pg_total_relation_size('deliveries')",
+            &[],
+        )
+        .await
+        .map_err(unavailable)?;
+    let events: i64 = row.try_get(0).map_err(unavailable)?;
+    let bytes: i64 = row.try_get(1).map_err(unavailable)?;
+    Ok((
+        u64::try_from(events).unwrap_or(0),
+        u64::try_from(bytes).unwrap_or(0),
+    ))
+}
