@@ -671,12 +671,38 @@ async fn killed_connections_fail_their_batch_and_the_next_batch_works() {
 }
 
 /// A TCP proxy to the test server that can be cut (every connection closed, new ones refused)
-/// and restored: the database "goes away" without stopping the shared server.
+/// or frozen (connections stay open, nothing goes through: a server gone silent), and restored:
+/// the database "goes away" without stopping the shared server.
 struct Proxy {
     port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
+    frozen: tokio::sync::watch::Sender<bool>,
     links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding what it reads while `frozen` is true.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -684,18 +710,25 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let frozen = tokio::sync::watch::Sender::new(false);
         let links = Arc::new(std::sync::Mutex::new(Vec::new()));
         let accept = {
-            let (up, links) = (up.clone(), links.clone());
+            let (up, links, frozen) = (up.clone(), links.clone(), frozen.clone());
             tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if !up.load(std::sync::atomic::Ordering::SeqCst) {
                         continue; // dropped: the client sees the connection closed
                     }
                     let upstream = upstream.clone();
+                    let frozen = frozen.clone();
                     links.lock().unwrap().push(tokio::spawn(async move {
-                        if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        if let Ok(out) = tokio::net::TcpStream::connect(upstream).await {
+                            let (ri, wi) = inbound.into_split();
+                            let (ro, wo) = out.into_split();
+                            tokio::join!(
+                                pump(ri, wo, frozen.subscribe()),
+                                pump(ro, wi, frozen.subscribe())
+                            );
                         }
                     }));
                 }
@@ -704,6 +737,7 @@ impl Proxy {
         Self {
             port,
             up,
+            frozen,
             links,
             accept,
         }
@@ -716,8 +750,13 @@ impl Proxy {
         }
     }
 
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+
     fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.freeze(false);
     }
 }
 
@@ -951,5 +990,65 @@ async fn the_postgres_size_counts_events_and_bytes() {
         assert_eq!(events, 5);
         assert!(grown > bytes, "{grown} > {bytes}");
         Store::close(&store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_fails_within_seconds_and_the_store_recovers() {
+    for target in targets("a_silent_database_fails_within_seconds_and_the_store_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (_, upstream) = through(&pg.url, 0);
+        let proxy = Proxy::to(upstream).await;
+        let (url, _) = through(&pg.url, proxy.port);
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let before = event("src", "before", b"{}");
+        store.append(before.clone()).await.unwrap();
+
+        // Connections stay open but nothing answers: only the client's own deadline ends it.
+        proxy.freeze(true);
+        let started = std::time::Instant::now();
+        let during = event("src", "during", b"{}");
+        let (appended, read, pinged) = tokio::join!(
+            store.append(during.clone()),
+            store.get_event(before.id),
+            store.ping()
+        );
+        assert!(
+            matches!(appended, Err(StoreError::Unavailable(_))),
+            "{appended:?}"
+        );
+        assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+        assert!(
+            matches!(pinged, Err(StoreError::Unavailable(_))),
+            "{pinged:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered after {:?}",
+            started.elapsed()
+        );
+
+        proxy.restore();
+        let mut tries = 0;
+        while store.ping().await.is_err() {
+            tries += 1;
+            assert!(
+                tries < 50,
+                "ping still fails after the database answers again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The frozen append may have committed once the held bytes went through: a retry is
+        // stored once either way, under the same id.
+        let again = store.append(during.clone()).await.unwrap();
+        assert_eq!(again.event_id, during.id);
+        assert!(store.get_event(during.id).await.unwrap().is_some());
+        store.close().await;
     }
 }

@@ -9,7 +9,7 @@
 //! is given up by the client, and its connection dropped rather than pooled. A connection that
 //! died (killed, server restarted) fails the batch or read using it (503) and is not handed out
 //! again (deadpool checks `is_closed` when recycling); the next one is made fresh. An
-//! unreachable server fails within `connect_timeout` (5 s unless the URL sets it). So every
+//! unreachable server fails within `connect_timeout` (3 s unless the URL sets it). So every
 //! fault answers 503 with `Retry-After` within seconds, and the store works again once the
 //! database does, without a restart.
 //!
@@ -97,15 +97,17 @@ use crate::store::retention::{Pruned, RetentionStore};
 const RECENT_KEYS: usize = 8192;
 
 /// How long a request waits for a pooled connection, or for a new one to be made, before the
-/// store counts as unavailable (a 503 within a few seconds, not the request timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// store counts as unavailable (a 503 within a few seconds, not the request timeout). With the
+/// defaults, a request queued behind a batch that hangs on a silent server answers 503 after at
+/// most `busy_timeout` 5 s + [`CLIENT_GRACE`] 1 s + this 3 s: within `request_timeout`'s 10 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `statement_timeout` when `store.busy_timeout` is not set.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How much longer than `statement_timeout` the client waits for an answer before giving up on
 /// the connection itself (a server or network that stopped answering cannot cancel anything).
-const CLIENT_GRACE: Duration = Duration::from_secs(2);
+const CLIENT_GRACE: Duration = Duration::from_secs(1);
 
 /// A feed read waits for the transactions older than this process's last commit in steps of
 /// this long, at most [`OWN_COMMITS_WAIT_STEPS`] of them (then it answers what it sees).
