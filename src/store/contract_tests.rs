@@ -1052,3 +1052,50 @@ async fn a_silent_database_fails_within_seconds_and_the_store_recovers() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_another_replicas_migration_past_the_statement_timeout() {
+    for target in
+        targets("a_start_waits_for_another_replicas_migration_past_the_statement_timeout").await
+    {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        // Another replica holds the migration lock for longer than `statement_timeout` (1 s).
+        let other = admin_client(&pg.url).await;
+        other
+            .execute(
+                "SELECT pg_advisory_lock($1, hashtext(current_schema()))",
+                &[&super::postgres::schema::LOCK_CLASS],
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            drop(other);
+        });
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&pg.url, 2, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        release.await.unwrap();
+        // Requests still get the short timeout: the migration's session setting was reset.
+        let mut blocker = admin_client(&pg.url).await;
+        let tx = blocker.transaction().await.unwrap();
+        tx.batch_execute("LOCK TABLE events IN SHARE MODE")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let got = store.append(event("src", "held", b"{}")).await;
+        assert!(
+            matches!(got, Err(StoreError::Unavailable(ref e)) if e.contains("statement timeout")),
+            "{got:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        tx.rollback().await.unwrap();
+        store.close().await;
+    }
+}
