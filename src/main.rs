@@ -28,7 +28,11 @@ enum Command {
     /// Run the receiver (the default).
     Serve,
     /// Validate the configuration and exit (non-zero with the errors when it is invalid).
-    CheckConfig,
+    CheckConfig {
+        /// Also connect to the store's database (PostgreSQL; nothing is run there).
+        #[arg(long)]
+        connect: bool,
+    },
     /// Print the headers a sender would send with the body read from standard input.
     Sign {
         /// The scheme to sign with.
@@ -69,7 +73,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::CheckConfig => match check_config(&opts) {
+        Command::CheckConfig { connect } => match check_config(&opts, connect) {
             Ok(s) => {
                 for warning in s.warnings() {
                     eprintln!("warning: {warning}");

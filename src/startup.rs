@@ -47,14 +47,28 @@ pub fn load_settings_from_str(
 
 /// What `hookgate check-config` does: [`load_settings`], plus what `serve` would only find out
 /// when it opens the store (a folder that cannot be created, a file that is not a hookgate
-/// database), all reported in one run.
+/// database), all reported in one run. With `connect` (`--connect`), it also connects to a
+/// PostgreSQL store's database (and runs nothing there): an unreachable one is a `store.url`
+/// error.
 ///
 /// # Errors
 /// Every problem found, each naming its field.
-pub fn check_config(opts: &LoadOptions) -> Result<Settings, ConfigErrors> {
+pub fn check_config(opts: &LoadOptions, connect: bool) -> Result<Settings, ConfigErrors> {
     let mut draft = checked(config::read_draft(opts), opts.environment().as_deref());
     if let Some(settings) = &draft.settings {
-        let problems = store::connect::check(&settings.store);
+        let mut problems = store::connect::check(&settings.store);
+        if connect && problems.is_empty() {
+            // Called from `main`, outside any runtime: a small one of its own.
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => problems.extend(rt.block_on(store::connect::reach(&settings.store))),
+                Err(e) => problems.push(format!(
+                    "store.url: cannot check the connection (no async runtime: {e})"
+                )),
+            }
+        }
         draft.add(problems);
     }
     draft.finish()

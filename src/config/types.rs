@@ -155,7 +155,8 @@ impl fmt::Debug for AdminSettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// `sqlite://path/to/file.db` (the embedded default).
+    /// `sqlite://path/to/file.db` (the embedded default) or
+    /// `postgres://user:password@host:port/database` (shared by any number of replicas).
     pub url: String,
     /// Writes waiting for the writer at most; past it requests get 503 with `Retry-After`.
     #[serde(deserialize_with = "de::lenient_usize")]
@@ -163,9 +164,12 @@ pub struct StoreSettings {
     /// Events committed in one transaction at most (group commit).
     #[serde(deserialize_with = "de::lenient_usize")]
     pub max_batch: usize,
-    /// SQLite only: how long the writer waits for a lock held by another process before failing
-    /// a commit (default 5s).
+    /// How long a write may wait before it fails with 503 (default 5s): on SQLite for a lock
+    /// held by another process, on PostgreSQL any statement (`statement_timeout`).
     pub busy_timeout: Option<HumanDuration>,
+    /// PostgreSQL only: connections to the database at most (default 16).
+    #[serde(deserialize_with = "de::lenient_usize")]
+    pub pool_size: usize,
     /// Events received longer ago than this are deleted, in small batches off the request
     /// path, except those with a delivery pending or failed; `0` keeps everything (default 30d).
     pub retention: HumanDuration,
@@ -178,6 +182,7 @@ impl Default for StoreSettings {
             queue_capacity: 8192,
             max_batch: 512,
             busy_timeout: None,
+            pool_size: DEFAULT_POOL_SIZE,
             retention: HumanDuration(DEFAULT_RETENTION),
         }
     }
@@ -193,6 +198,7 @@ impl fmt::Debug for StoreSettings {
             .field("queue_capacity", &self.queue_capacity)
             .field("max_batch", &self.max_batch)
             .field("busy_timeout", &self.busy_timeout)
+            .field("pool_size", &self.pool_size)
             .field("retention", &self.retention)
             .finish()
     }
@@ -203,7 +209,31 @@ impl fmt::Debug for StoreSettings {
 pub enum Backend {
     /// `sqlite://PATH`: the embedded store.
     Sqlite(SqliteSettings),
+    /// `postgres://…`: a database shared by any number of replicas.
+    Postgres(PostgresSettings),
 }
+
+/// What the PostgreSQL backend alone reads.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// `store.url` as written (with its password: never print it, use [`redact_url`]). Its
+    /// database holds the tables (libpq's `options=-csearch_path%3Dname` picks a schema).
+    pub url: String,
+    /// `store.pool_size`.
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// `store.pool_size` when it is not set.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// What the SQLite backend alone reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,14 +265,23 @@ impl StoreSettings {
                 busy_timeout: self.busy_timeout.map_or(DEFAULT_BUSY_TIMEOUT, |d| d.0),
             }));
         }
-        // Refused on purpose: `store::postgres` exists and is tested, but is not selectable
-        // until it keeps every promise (faults answered 503 and recovered, `store.pool_size`,
-        // `copy-store`: issue 10). Then this returns `Backend::Postgres`.
         if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
-            return Err("store.url: the PostgreSQL backend is not available in this version; use sqlite://PATH".into());
+            if let Err(e) = self.url.parse::<tokio_postgres::Config>() {
+                return Err(format!(
+                    "store.url: `{}` is not a PostgreSQL URL ({e}); use \
+                     postgres://user:password@host:port/database (percent-encode special \
+                     characters of the password)",
+                    redact_url(&self.url)
+                ));
+            }
+            return Ok(Backend::Postgres(PostgresSettings {
+                url: self.url.clone(),
+                pool_size: self.pool_size,
+            }));
         }
         Err(format!(
-            "store.url: `{}` is not supported; use sqlite://PATH",
+            "store.url: `{}` is not supported; use sqlite://PATH or \
+             postgres://user:password@host:port/database",
             redact_url(&self.url)
         ))
     }
@@ -335,5 +374,48 @@ mod tests {
             "postgres://u:[redacted]@h/db"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_with_its_pool_size() {
+        let settings = StoreSettings {
+            url: "postgres://u:s3cret@db.example:5433/hooks".into(),
+            pool_size: 7,
+            ..StoreSettings::default()
+        };
+        let Ok(Backend::Postgres(pg)) = settings.backend() else {
+            panic!("not postgres: {:?}", settings.backend());
+        };
+        assert_eq!(pg.pool_size, 7);
+        assert_eq!(pg.url, settings.url);
+        // Neither form of Debug shows the password.
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        assert_eq!(StoreSettings::default().pool_size, 16);
+        let postgresql = StoreSettings {
+            url: "postgresql://u@h/db".into(),
+            ..StoreSettings::default()
+        };
+        assert!(matches!(postgresql.backend(), Ok(Backend::Postgres(_))));
+    }
+
+    #[test]
+    fn a_bad_postgres_url_is_named_without_its_password() {
+        let settings = StoreSettings {
+            url: "postgres://u:s3cret@h:notaport/db".into(),
+            ..StoreSettings::default()
+        };
+        let err = settings.backend().unwrap_err();
+        assert!(err.starts_with("store.url: "), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let other = StoreSettings {
+            url: "mysql://u:s3cret@h/db".into(),
+            ..StoreSettings::default()
+        };
+        let err = other.backend().unwrap_err();
+        assert!(
+            err.contains("postgres://") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 }

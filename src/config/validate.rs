@@ -237,6 +237,9 @@ impl Settings {
         if self.store.max_batch == 0 {
             e.push("store.max_batch: must be at least 1".into());
         }
+        if self.store.pool_size == 0 {
+            e.push("store.pool_size: must be at least 1 (default 16)".into());
+        }
         if self.sources.is_empty() {
             e.push("sources: at least one source is required".into());
         }

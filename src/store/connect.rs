@@ -1,31 +1,72 @@
 //! Choosing and opening the backend `store.url` names.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::backend::Store;
+use super::postgres::PostgresStore;
 use super::sqlite;
-use crate::config::{Backend, StoreSettings};
+use crate::config::{Backend, StoreSettings, redact_url};
+
+/// How long `check-config --connect` waits for the database, unless the URL sets
+/// `connect_timeout`.
+const CHECK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the store `store.url` names, applying migrations.
 ///
 /// # Errors
 /// When the URL is not supported or the database cannot be opened or migrated.
 pub async fn connect(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>> {
-    // `postgres://` is refused by `backend()` until `store::postgres` keeps every promise.
     match settings.backend().map_err(anyhow::Error::msg)? {
         Backend::Sqlite(sqlite) => Ok(Arc::new(
             sqlite::SqliteStore::open(&sqlite, settings).await?,
+        )),
+        Backend::Postgres(pg) => Ok(Arc::new(
+            PostgresStore::open(&pg.url, pg.pool_size, settings).await?,
         )),
     }
 }
 
 /// What `serve` would refuse about the store `store.url` names, found without opening it for
 /// writing (for `hookgate check-config`): a folder that cannot be created, a file that is not a
-/// hookgate database or is newer than this build.
+/// hookgate database or is newer than this build. Nothing is checked over the network here
+/// (see [`reach`]).
 pub fn check(settings: &StoreSettings) -> Vec<String> {
     match settings.backend() {
         Ok(Backend::Sqlite(sqlite)) => sqlite::check::check(&sqlite.path),
+        // `backend()` already checked the URL; reaching the server is `--connect`'s.
+        Ok(Backend::Postgres(_)) => Vec::new(),
         // `backend()` already names the problem; validation reports it.
         Err(_) => Vec::new(),
+    }
+}
+
+/// For `hookgate check-config --connect`: connects to the database `store.url` names and runs
+/// nothing else (no migration, no query). SQLite has nothing more to check than [`check`].
+pub async fn reach(settings: &StoreSettings) -> Vec<String> {
+    let Ok(Backend::Postgres(pg)) = settings.backend() else {
+        return Vec::new();
+    };
+    let shown = redact_url(&pg.url);
+    let mut config: tokio_postgres::Config = match pg.url.parse() {
+        Ok(c) => c,
+        // `backend()` parsed it already; validation reports it.
+        Err(_) => return Vec::new(),
+    };
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CHECK_CONNECT_TIMEOUT);
+    }
+    match config.connect(tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            drop(client);
+            // Ends the session politely: with the client gone, the connection says goodbye.
+            let _ = connection.await;
+            Vec::new()
+        }
+        Err(e) => vec![format!(
+            "store.url: {shown} cannot be reached: {}; check the host, port, user, password \
+             and database, and that the server accepts connections from here",
+            super::postgres::describe(&e)
+        )],
     }
 }

@@ -483,3 +483,619 @@ async fn a_reader_paging_while_replicas_insert_misses_nothing_and_repeats_nothin
         }
     }
 }
+
+// Faults, on PostgreSQL only (SQLite's are in tests/api/faults.rs).
+
+/// `url` with `application_name` set, so a test can kill its own connections and no other's.
+fn named(url: &str, app: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={app}")
+}
+
+/// Settings whose statements time out after one second.
+fn quick_settings() -> StoreSettings {
+    StoreSettings {
+        busy_timeout: Some(crate::config::HumanDuration(Duration::from_secs(1))),
+        ..StoreSettings::default()
+    }
+}
+
+async fn admin_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_statement_fails_within_seconds_and_the_store_recovers() {
+    for target in targets("a_hanging_statement_fails_within_seconds_and_the_store_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&pg.url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let stored = event("src", "before", b"{}");
+        store.append(stored.clone()).await.unwrap();
+        // Another program holds the table: every write to it waits. (SHARE, not ACCESS
+        // EXCLUSIVE: that one takes a transaction id, which would hold back the feed of every
+        // other test running on the server meanwhile.)
+        let mut blocker = admin_client(&pg.url).await;
+        let tx = blocker.transaction().await.unwrap();
+        tx.batch_execute("LOCK TABLE events IN SHARE MODE")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let hung = event("src", "during", b"{}");
+        let got = store.append(hung.clone()).await;
+        assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+        // Reads still work meanwhile.
+        assert!(store.get_event(stored.id).await.unwrap().is_some());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        tx.rollback().await.unwrap();
+        // Nothing of the failed append was kept; a retry stores it, once.
+        assert!(store.get_event(hung.id).await.unwrap().is_none());
+        let again = store.append(hung.clone()).await.unwrap();
+        assert_eq!((again.event_id, again.duplicate), (hung.id, false));
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_connections_fail_their_batch_and_the_next_batch_works() {
+    for target in targets("killed_connections_fail_their_batch_and_the_next_batch_works").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let app = format!("hg_kill_{}", uuid::Uuid::new_v4().simple());
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&named(&pg.url, &app), 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let admin = admin_client(&pg.base).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let killer = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut killed = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let rows = admin
+                        .query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = $1",
+                            &[&app],
+                        )
+                        .await
+                        .unwrap();
+                    killed += rows.len() as u64;
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+                killed
+            })
+        };
+        let appenders = join_all((0..4).map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ok = Vec::new();
+                let mut failed = Vec::new();
+                for i in 0..40 {
+                    let answers = join_all((0..4).map(|j| {
+                        let ev = event("src", &format!("w{w}-{i}-{j}"), b"{}");
+                        let store = store.clone();
+                        async move { (ev.clone(), store.append(ev).await) }
+                    }))
+                    .await;
+                    for (ev, answer) in answers {
+                        match answer {
+                            Ok(a) => ok.push((ev, a)),
+                            Err(StoreError::Unavailable(_)) => failed.push(ev),
+                            Err(e) => panic!("unexpected error: {e}"),
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        }))
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let killed = killer.await.unwrap();
+        assert!(killed > 0, "the test killed no connection");
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for a in appenders {
+            let (o, f) = a.unwrap();
+            ok.extend(o);
+            failed.extend(f);
+        }
+        assert!(
+            !ok.is_empty(),
+            "no append worked while connections were killed"
+        );
+        println!(
+            "killed {killed} connections; {} appends answered Ok, {} failed",
+            ok.len(),
+            failed.len()
+        );
+        // Every failed append, retried now, is stored (once: a batch whose commit went through
+        // before its connection died answers the first copy's id).
+        for ev in failed {
+            let mut tries = 0;
+            let answer = loop {
+                match store.append(ev.clone()).await {
+                    Ok(a) => break a,
+                    Err(e) if tries < 10 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let _ = e;
+                    }
+                    Err(e) => panic!("a retry still fails after the kills stopped: {e}"),
+                }
+            };
+            ok.push((ev, answer));
+        }
+        // Every event that was answered Ok is readable, under the id answered, exactly once.
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_events(query(500, after)).await.unwrap();
+            listed.extend(page.events.iter().map(|e| (e.dedupe_key.clone(), e.id)));
+            after = Some(page.next);
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(listed.len(), ok.len(), "every event stored exactly once");
+        let by_key: std::collections::HashMap<_, _> = listed.into_iter().collect();
+        assert_eq!(by_key.len(), ok.len(), "no dedupe key twice");
+        for (ev, a) in &ok {
+            assert_eq!(
+                by_key.get(&ev.dedupe_key),
+                Some(&a.event_id),
+                "{}",
+                ev.dedupe_key
+            );
+        }
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+}
+
+/// A TCP proxy to the test server that can be cut (every connection closed, new ones refused)
+/// or frozen (connections stay open, nothing goes through: a server gone silent), and restored:
+/// the database "goes away" without stopping the shared server.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    frozen: tokio::sync::watch::Sender<bool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding what it reads while `frozen` is true.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Proxy {
+    async fn to(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let frozen = tokio::sync::watch::Sender::new(false);
+        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = {
+            let (up, links, frozen) = (up.clone(), links.clone(), frozen.clone());
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
+                    }
+                    let upstream = upstream.clone();
+                    let frozen = frozen.clone();
+                    links.lock().unwrap().push(tokio::spawn(async move {
+                        if let Ok(out) = tokio::net::TcpStream::connect(upstream).await {
+                            let (ri, wi) = inbound.into_split();
+                            let (ro, wo) = out.into_split();
+                            tokio::join!(
+                                pump(ri, wo, frozen.subscribe()),
+                                pump(ro, wi, frozen.subscribe())
+                            );
+                        }
+                    }));
+                }
+            })
+        };
+        Self {
+            port,
+            up,
+            frozen,
+            links,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.freeze(false);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `url` with its `host:port` replaced by 127.0.0.1:`port`; also answers the old `host:port`.
+fn through(url: &str, port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, rest) = match rest.split_once('@') {
+        Some((u, r)) => (format!("{u}@"), r),
+        None => (String::new(), rest),
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let upstream = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5432")
+    };
+    (
+        format!("{scheme}://{user}127.0.0.1:{port}{}", &rest[end..]),
+        upstream,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_fails_within_seconds_and_ping_recovers() {
+    for target in targets("an_unreachable_database_fails_within_seconds_and_ping_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (_, upstream) = through(&pg.url, 0);
+        let proxy = Proxy::to(upstream).await;
+        let (url, _) = through(&pg.url, proxy.port);
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let before = event("src", "before", b"{}");
+        store.append(before.clone()).await.unwrap();
+        store.ping().await.unwrap();
+
+        proxy.cut();
+        let started = std::time::Instant::now();
+        let during = event("src", "during", b"{}");
+        let got = store.append(during.clone()).await;
+        assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+        let pinged = store.ping().await;
+        assert!(
+            matches!(pinged, Err(StoreError::Unavailable(_))),
+            "{pinged:?}"
+        );
+        let read = store.get_event(before.id).await;
+        assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered after {:?}",
+            started.elapsed()
+        );
+
+        // Back without a restart: ping works, the failed append is stored once on retry.
+        proxy.restore();
+        let mut tries = 0;
+        while store.ping().await.is_err() {
+            tries += 1;
+            assert!(tries < 50, "ping still fails after the database came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let again = store.append(during.clone()).await.unwrap();
+        assert_eq!((again.event_id, again.duplicate), (during.id, false));
+        assert!(store.get_event(before.id).await.unwrap().is_some());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_nul_characters_is_stored_and_found_exactly() {
+    for target in targets("text_with_nul_characters_is_stored_and_found_exactly").await {
+        let name = target.name();
+        let store = target.open().await;
+        let mut ev = event("src", "k\0ey\u{1}", b"[\"x\"]");
+        ev.event_type = Some("T\0".into());
+        ev.sender_id = Some("\0".into());
+        ev.projection = Some(Projection {
+            view: "identus/connections",
+            scope: "w\0".into(),
+            key: "c\0\u{1}0".into(),
+            state: Some("S\0".into()),
+            attrs: vec![("email", "a\0@b".into())],
+            order: None,
+            range: 1..4,
+        });
+        let a = store.append(ev.clone()).await.unwrap();
+        assert!(!a.duplicate, "{name}");
+        // The same key is the same event; a key differing only where the escape would be is not.
+        let again = store
+            .append(event("src", "k\0ey\u{1}", b"{}"))
+            .await
+            .unwrap();
+        assert!(again.duplicate && again.event_id == ev.id, "{name}");
+        let other = store
+            .append(event("src", "k\u{1}0ey\u{1}", b"{}"))
+            .await
+            .unwrap();
+        assert!(!other.duplicate, "{name}");
+        let got = store.get_event(ev.id).await.unwrap().unwrap();
+        assert_eq!(got.dedupe_key, ev.dedupe_key, "{name}");
+        assert_eq!(got.event_type, ev.event_type, "{name}");
+        assert_eq!(got.sender_id, ev.sender_id, "{name}");
+        let typed = store
+            .list_events(EventQuery {
+                event_type: Some("T\0".into()),
+                ..query(10, None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(typed.events.len(), 1, "{name}");
+        let row = store
+            .projection(ProjectionKey {
+                view: "identus/connections",
+                key: "c\0\u{1}0",
+                scope: Some("w\0"),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.key.as_str(), row.scope.as_str(), row.state.as_deref()),
+            ("c\0\u{1}0", "w\0", Some("S\0")),
+            "{name}"
+        );
+        let page = store
+            .list_projections(ProjectionQuery {
+                view: "identus/connections",
+                state: Some("S\0".into()),
+                scope: Some("w\0".into()),
+                attr: Some(("email", "a\0@b".into())),
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1, "{name}");
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_old_events_in_batches_and_projections_keep_their_json() {
+    for target in
+        targets("prune_deletes_old_events_in_batches_and_projections_keep_their_json").await
+    {
+        let name = target.name();
+        let store = target.open().await;
+        let old = |key: &str| {
+            let mut ev = event("src", key, b"{}");
+            ev.received_at = "2020-01-01T00:00:00.000Z".into();
+            ev
+        };
+        for i in 0..4 {
+            store.append(old(&format!("old-{i}"))).await.unwrap();
+        }
+        let mut with_row = with_projection("old-p", b"[\"kept\"]", Some(1), "Kept");
+        with_row.received_at = "2020-01-01T00:00:00.000Z".into();
+        store.append(with_row.clone()).await.unwrap();
+        let young = event("src", "young", b"{}");
+        store.append(young.clone()).await.unwrap();
+        let cutoff = time::macros::datetime!(2025-01-01 0:00 UTC);
+        let mut deleted = 0;
+        let mut rounds = 0;
+        loop {
+            let pruned = store.prune(cutoff, 2).await.unwrap();
+            assert!(pruned.deleted <= 2, "{name}");
+            deleted += pruned.deleted;
+            rounds += 1;
+            if !pruned.more {
+                break;
+            }
+            assert!(rounds < 10, "{name}: prune never ends");
+        }
+        assert_eq!(deleted, 5, "{name}");
+        let left = store.list_events(query(100, None)).await.unwrap();
+        assert_eq!(
+            left.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [young.id],
+            "{name}"
+        );
+        // The projection outlives its event, with the same JSON and the event's id.
+        let row = store
+            .projection(ProjectionKey {
+                view: "identus/connections",
+                key: "conn-1",
+                scope: None,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&row.body[..], b"\"kept\"", "{name}");
+        assert_eq!(row.event_id, with_row.id, "{name}");
+        let again = store.prune(cutoff, 2).await.unwrap();
+        assert_eq!((again.deleted, again.more), (0, false), "{name}");
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_size_counts_events_and_bytes() {
+    for target in targets("the_postgres_size_counts_events_and_bytes").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let store = PostgresStore::open(&pg.url, 4, &StoreSettings::default())
+            .await
+            .unwrap();
+        let (events, bytes) = store.size().await.unwrap();
+        assert_eq!(events, 0);
+        assert!(bytes > 0, "the empty tables' indexes take pages");
+        let big = vec![b'x'; 64 * 1024];
+        for i in 0..5 {
+            crate::store::EventStore::append(&store, event("src", &format!("s-{i}"), &big))
+                .await
+                .unwrap();
+        }
+        let (events, grown) = store.size().await.unwrap();
+        assert_eq!(events, 5);
+        assert!(grown > bytes, "{grown} > {bytes}");
+        Store::close(&store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_fails_within_seconds_and_the_store_recovers() {
+    for target in targets("a_silent_database_fails_within_seconds_and_the_store_recovers").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (_, upstream) = through(&pg.url, 0);
+        let proxy = Proxy::to(upstream).await;
+        let (url, _) = through(&pg.url, proxy.port);
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&url, 4, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        let before = event("src", "before", b"{}");
+        store.append(before.clone()).await.unwrap();
+
+        // Connections stay open but nothing answers: only the client's own deadline ends it.
+        proxy.freeze(true);
+        let started = std::time::Instant::now();
+        let during = event("src", "during", b"{}");
+        let (appended, read, pinged) = tokio::join!(
+            store.append(during.clone()),
+            store.get_event(before.id),
+            store.ping()
+        );
+        assert!(
+            matches!(appended, Err(StoreError::Unavailable(_))),
+            "{appended:?}"
+        );
+        assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+        assert!(
+            matches!(pinged, Err(StoreError::Unavailable(_))),
+            "{pinged:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered after {:?}",
+            started.elapsed()
+        );
+
+        proxy.restore();
+        let mut tries = 0;
+        while store.ping().await.is_err() {
+            tries += 1;
+            assert!(
+                tries < 50,
+                "ping still fails after the database answers again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The frozen append may have committed once the held bytes went through: a retry is
+        // stored once either way, under the same id.
+        let again = store.append(during.clone()).await.unwrap();
+        assert_eq!(again.event_id, during.id);
+        assert!(store.get_event(during.id).await.unwrap().is_some());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_another_replicas_migration_past_the_statement_timeout() {
+    for target in
+        targets("a_start_waits_for_another_replicas_migration_past_the_statement_timeout").await
+    {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        // Another replica holds the migration lock for longer than `statement_timeout` (1 s).
+        let other = admin_client(&pg.url).await;
+        other
+            .execute(
+                "SELECT pg_advisory_lock($1, hashtext(current_schema()))",
+                &[&super::postgres::schema::LOCK_CLASS],
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            drop(other);
+        });
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::open(&pg.url, 2, &quick_settings())
+                .await
+                .unwrap(),
+        );
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        release.await.unwrap();
+        // Requests still get the short timeout: the migration's session setting was reset.
+        let mut blocker = admin_client(&pg.url).await;
+        let tx = blocker.transaction().await.unwrap();
+        tx.batch_execute("LOCK TABLE events IN SHARE MODE")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let got = store.append(event("src", "held", b"{}")).await;
+        assert!(
+            matches!(got, Err(StoreError::Unavailable(ref e)) if e.contains("statement timeout")),
+            "{got:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        tx.rollback().await.unwrap();
+        store.close().await;
+    }
+}

@@ -14,7 +14,7 @@
 //! - [`error`]: [`StoreError`], why the store could not do something.
 //! - [`recent`]: dedupe keys of recently committed events, kept in memory by a backend.
 //! - [`postgres`]: shared by replicas; group commit as on SQLite, the promises kept in SQL
-//!   across processes. Not selectable by `store.url` yet (issue 10).
+//!   across processes; `store.url: postgres://…`.
 //! - `contract_tests`: the same checks run against every backend.
 //! - [`sqlite`]: the embedded default, WAL with `synchronous=FULL`, one writer thread that
 //!   group-commits whatever requests are waiting as one transaction.

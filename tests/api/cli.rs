@@ -377,3 +377,88 @@ fn a_short_secret_is_refused_unless_its_source_allows_it_with_a_warning() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_connect_names_an_unreachable_database_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pg.yaml");
+    // Nothing listens on port 1.
+    let text = format!(
+        "{TEST_CONFIG}store:\n  url: postgres://hookgate:${{PGPASSWORD}}@127.0.0.1:1/hooks\n  pool_size: 4\n"
+    );
+    std::fs::write(&file, text).unwrap();
+    let env = [("PGPASSWORD", "pa55-w0rd-x")];
+    // Without --connect the network is not touched: the file is valid.
+    let out = hookgate(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &env,
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let out = hookgate(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "check-config",
+            "--connect",
+        ],
+        &env,
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "store.url: postgres://hookgate:[redacted]@127.0.0.1:1/hooks cannot be reached"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("pa55-w0rd-x"), "never echoed: {err}");
+    // serve refuses it too, naming the field, without the password.
+    let out = hookgate(&["--config", file.to_str().unwrap(), "serve"], &env, b"");
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(all.contains("store.url"), "{all}");
+    assert!(!all.contains("pa55-w0rd-x"), "never echoed: {all}");
+    // A pool of no connections is refused.
+    std::fs::write(
+        &file,
+        format!("{TEST_CONFIG}store:\n  url: postgres://u@127.0.0.1:1/hooks\n  pool_size: 0\n"),
+    )
+    .unwrap();
+    let out = hookgate(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("store.pool_size: must be at least 1"), "{err}");
+}
+
+#[test]
+fn check_config_connect_reaches_the_test_database() {
+    let Ok(url) = std::env::var("HOOKGATE_TEST_POSTGRES_URL") else {
+        println!("skipped: HOOKGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pg.yaml");
+    std::fs::write(&file, format!("{TEST_CONFIG}store:\n  url: {url}\n")).unwrap();
+    let out = hookgate(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "check-config",
+            "--connect",
+        ],
+        &[],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+}

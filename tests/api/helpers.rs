@@ -82,8 +82,148 @@ pub fn test_settings(dir: &Path) -> Settings {
         env: Some(HashMap::new()),
     })
     .unwrap();
-    s.store.url = format!("sqlite://{}", dir.join("hookgate.db").display());
+    s.store.url = match postgres_base() {
+        Some(base) => {
+            drop_stale_schemas(&base);
+            let schema = schema_for(dir);
+            pg_execute(&base, &format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-csearch_path%3D{schema}")
+        }
+        None => format!("sqlite://{}", dir.join("hookgate.db").display()),
+    };
     s
+}
+
+/// The test server's URL when `HOOKGATE_TEST_BACKEND=postgres`: every [`TestApp`] then stores
+/// in a schema of its own there (one per store folder, so a restart in the same folder finds
+/// its events), dropped when an app of [`spawn_app`] / [`spawn_app_with`] is dropped.
+pub fn postgres_base() -> Option<String> {
+    match std::env::var("HOOKGATE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("HOOKGATE_TEST_POSTGRES_URL")
+                .expect("HOOKGATE_TEST_BACKEND=postgres needs HOOKGATE_TEST_POSTGRES_URL"),
+        ),
+        _ => None,
+    }
+}
+
+/// For a test about SQLite itself (its file, its locks, the binary on its default store): true,
+/// after saying so, when the suite runs on PostgreSQL, and the test returns at once.
+pub fn sqlite_only(test: &str) -> bool {
+    let skip = postgres_base().is_some();
+    if skip {
+        println!("{test}: SQLite only, skipped on PostgreSQL");
+    }
+    skip
+}
+
+/// The URL of a [`TestApp`]'s store (on PostgreSQL: with `search_path` set to its schema).
+pub fn store_url(app: &TestApp) -> String {
+    match postgres_base() {
+        Some(base) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!(
+                "{base}{sep}options=-csearch_path%3D{}",
+                schema_for(&app.dir)
+            )
+        }
+        None => format!("sqlite://{}", app.dir.join("hookgate.db").display()),
+    }
+}
+
+/// The schema of the store folder `dir` on PostgreSQL: `hg_api_PID_HASH`, so that a later run
+/// can drop what a finished one left (apps of [`spawn_in`] outlive their guard-less folder).
+fn schema_for(dir: &Path) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("hg_api_{}_{:016x}", std::process::id(), h.finish())
+}
+
+/// Once per test process: drops the schemas that test processes of this machine which have
+/// ended left behind.
+fn drop_stale_schemas(base: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let base = base.to_string();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok((client, conn)) =
+                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                else {
+                    return;
+                };
+                let driver = tokio::spawn(conn);
+                let names: Vec<String> = client
+                    .query(
+                        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hg\\_api\\_%'",
+                        &[],
+                    )
+                    .await
+                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                    .unwrap_or_default();
+                for name in names {
+                    let pid = name.split('_').nth(2).unwrap_or_default();
+                    let ended = !pid.is_empty()
+                        && pid.bytes().all(|b| b.is_ascii_digit())
+                        && !Path::new(&format!("/proc/{pid}")).exists();
+                    if ended {
+                        let _ = client
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .await;
+                    }
+                }
+                drop(client);
+                let _ = driver.await;
+            });
+        })
+        .join();
+    });
+}
+
+/// Runs `sql` on the test server, from a thread of its own (callers may be on a runtime).
+fn pg_execute(base: &str, sql: &str) {
+    let (base, sql) = (base.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                .await
+                .expect("the PostgreSQL test server answers");
+            let driver = tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+/// Drops the schema of a store folder on PostgreSQL when dropped.
+pub struct PgSchemaGuard {
+    base: String,
+    schema: String,
+}
+
+impl Drop for PgSchemaGuard {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+        let base = self.base.clone();
+        // Never a panic in a drop: a schema left behind is only clutter.
+        let _ = std::panic::catch_unwind(move || pg_execute(&base, &sql));
+    }
 }
 
 /// A running application.
@@ -97,6 +237,7 @@ pub struct TestApp {
     pub routes: hookgate::receive::Routes,
     /// The running application's store.
     pub store: std::sync::Arc<dyn hookgate::store::Store>,
+    _pg: Option<PgSchemaGuard>,
     _tmp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -110,6 +251,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let mut app = spawn_in(&dir, customize).await;
+    app._pg = postgres_base().map(|base| PgSchemaGuard {
+        base,
+        schema: schema_for(&dir),
+    });
     app._tmp = Some(tmp);
     app
 }
@@ -146,6 +291,7 @@ pub async fn spawn_in(dir: &Path, customize: impl FnOnce(&mut Settings)) -> Test
         dir: dir.to_path_buf(),
         routes,
         store,
+        _pg: None,
         _tmp: None,
         stop: Some(stop),
         task: Some(task),

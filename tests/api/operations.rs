@@ -133,6 +133,9 @@ async fn past_the_concurrency_limit_requests_are_shed_with_503_and_service_recov
 
 #[tokio::test]
 async fn when_the_store_cannot_take_a_write_the_answer_is_503_and_it_recovers_alone() {
+    if sqlite_only("when_the_store_cannot_take_a_write_the_answer_is_503_and_it_recovers_alone") {
+        return;
+    }
     let app = spawn_app_with(|s| {
         s.store.busy_timeout = Some(hookgate::config::HumanDuration(Duration::from_millis(200)))
     })
@@ -185,6 +188,9 @@ async fn stored_events_survive_a_restart_and_retries_still_dedupe() {
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
+    if sqlite_only("sigterm_lets_in_flight_requests_finish_commits_and_exits_0") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mut bin = start_binary(tmp.path(), &[], &[]);
     let (public, admin) = (bin.public.clone(), bin.admin.clone());
@@ -252,4 +258,44 @@ async fn sigterm_lets_in_flight_requests_finish_commits_and_exits_0() {
             assert!(!line.contains(leak), "{leak} in log line {line}");
         }
     }
+}
+
+/// PostgreSQL's counterpart of the SQLite lock test above: another program holds the events
+/// table; a write answers 503 with `Retry-After` within seconds (`store.busy_timeout` as
+/// `statement_timeout`), never 2xx, and the store recovers alone.
+#[tokio::test]
+async fn on_postgres_a_write_held_up_by_a_lock_is_503_within_seconds_and_recovers() {
+    if postgres_base().is_none() {
+        println!("skipped: runs with HOOKGATE_TEST_BACKEND=postgres");
+        return;
+    }
+    let app = spawn_app_with(|s| {
+        s.store.busy_timeout = Some(hookgate::config::HumanDuration(Duration::from_millis(500)))
+    })
+    .await;
+    accepted(app.identus(IDENTUS_DID).await).await;
+    let (mut client, conn) = tokio_postgres::connect(&store_url(&app), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = client.transaction().await.unwrap();
+    // SHARE, not ACCESS EXCLUSIVE: that one takes a transaction id, holding back the feed of
+    // every other test on the server meanwhile.
+    tx.batch_execute("LOCK TABLE events IN SHARE MODE")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app.identus(IDENTUS_CONNECTION).await;
+    assert_eq!(res.status(), 503, "never a 2xx without a commit");
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    tx.rollback().await.unwrap();
+    accepted(app.identus(IDENTUS_CONNECTION).await).await;
+    assert_eq!(app.all_events().await.len(), 2);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.stop().await;
 }

@@ -1,8 +1,17 @@
 //! The PostgreSQL store, shared by any number of hookgate replicas on one database.
 //!
-//! Not selectable yet: `store.url: postgres://…` is still refused by
-//! [`crate::config::StoreSettings::backend`] until this backend keeps every promise (faults,
-//! `store.pool_size`, `copy-store`: issue 10). Its tests run it directly.
+//! Selected by `store.url: postgres://…` ([`crate::config::StoreSettings::backend`]), with
+//! `store.pool_size` connections at most and `store.busy_timeout` as `statement_timeout`.
+//!
+//! # Faults
+//! A statement the server does not finish within `statement_timeout` is cancelled by it; one
+//! the client hears nothing about for [`CLIENT_GRACE`] longer (a network or server gone silent)
+//! is given up by the client, and its connection dropped rather than pooled. A connection that
+//! died (killed, server restarted) fails the batch or read using it (503) and is not handed out
+//! again (deadpool checks `is_closed` when recycling); the next one is made fresh. An
+//! unreachable server fails within `connect_timeout` (3 s unless the URL sets it). So every
+//! fault answers 503 with `Retry-After` within seconds, and the store works again once the
+//! database does, without a restart.
 //!
 //! # Layout
 //! - [`schema`]: migrations, as SQL files under `migrations/`, applied at open under an
@@ -39,7 +48,10 @@
 //! finished, on the whole server (`xmin` is cluster-wide): a long transaction of another
 //! program holds the feed back (not `get_event`, nor the answer to the sender) for as long as
 //! it runs. A long poll woken by a commit that is still held back finds nothing and waits for
-//! the next commit, or its `wait`.
+//! the next commit, or its `wait`. Within one process, a read of the feed waits up to half a
+//! second for the transactions older than that process's last commit (usually other batches,
+//! finishing within milliseconds), so an event answered 2xx is in the same replica's feed at
+//! once; another replica's feed may show it a moment later.
 //!
 //! # Long polls
 //! Each commit that stored something new sends `NOTIFY hookgate_events`; every replica keeps a
@@ -49,10 +61,12 @@
 
 pub mod schema;
 
+mod errors;
 mod read;
+mod text;
 mod writer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -66,6 +80,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
@@ -82,14 +97,28 @@ use crate::store::retention::{Pruned, RetentionStore};
 const RECENT_KEYS: usize = 8192;
 
 /// How long a request waits for a pooled connection, or for a new one to be made, before the
-/// store counts as unavailable (a 503 within a few seconds, not the request timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// store counts as unavailable (a 503 within a few seconds, not the request timeout). With the
+/// defaults, a request queued behind a batch that hangs on a silent server answers 503 after at
+/// most `busy_timeout` 5 s + [`CLIENT_GRACE`] 1 s + this 3 s: within `request_timeout`'s 10 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `statement_timeout` when `store.busy_timeout` is not set.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much longer than `statement_timeout` the client waits for an answer before giving up on
+/// the connection itself (a server or network that stopped answering cannot cancel anything).
+const CLIENT_GRACE: Duration = Duration::from_secs(1);
+
+/// A feed read waits for the transactions older than this process's last commit in steps of
+/// this long, at most [`OWN_COMMITS_WAIT_STEPS`] of them (then it answers what it sees).
+const OWN_COMMITS_WAIT_STEP: Duration = Duration::from_millis(5);
+const OWN_COMMITS_WAIT_STEPS: u32 = 100;
+
+/// How often the size gauges are refreshed.
+const SIZE_EVERY: Duration = Duration::from_secs(30);
 
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
-
-/// `store.pool_size` when it is not set.
-pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -98,7 +127,12 @@ pub struct PostgresStore {
     queue: mpsc::Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     listener: JoinHandle<()>,
+    /// Refreshes the size gauges every [`SIZE_EVERY`].
+    sizer: JoinHandle<()>,
     shared: Arc<Shared>,
+    /// How long a statement may take before its connection is given up (`statement_timeout`
+    /// plus a grace for the server's own cancellation to arrive).
+    answer_within: Duration,
 }
 
 impl PostgresStore {
@@ -119,10 +153,19 @@ impl PostgresStore {
             format!("store.url: {shown} is not a PostgreSQL URL (postgres://user:password@host:port/database)")
         })?;
         // `2xx means stored`: a commit returns only once it is flushed, whatever the server's
-        // or the role's default says.
+        // or the role's default says. A statement that hangs (a lock held by another program,
+        // an overloaded server) is cancelled by the server after `store.busy_timeout`, so the
+        // request answers 503 within seconds rather than running into its own timeout.
+        let statement_timeout = settings
+            .busy_timeout
+            .map_or(DEFAULT_STATEMENT_TIMEOUT, |d| d.0);
+        let ours = format!(
+            "-c synchronous_commit=on -c statement_timeout={}",
+            statement_timeout.as_millis().max(1)
+        );
         let options = match config.get_options() {
-            Some(o) if !o.trim().is_empty() => format!("{o} -c synchronous_commit=on"),
-            _ => "-c synchronous_commit=on".to_string(),
+            Some(o) if !o.trim().is_empty() => format!("{o} {ours}"),
+            _ => ours,
         };
         config.options(&options);
         if config.get_connect_timeout().is_none() {
@@ -149,15 +192,16 @@ impl PostgresStore {
             })?;
         {
             let mut client = pool.get().await.map_err(|e| {
-                anyhow::anyhow!("store.url: {shown} cannot be reached: {e}; check the host, port, user and database, and that the server accepts connections")
+                anyhow::anyhow!("store.url: {shown} cannot be reached: {}; check the host, port, user, password and database, and that the server accepts connections", describe(&e))
             })?;
             let client: &mut tokio_postgres::Client = &mut client;
             schema::migrate(client)
                 .await
-                .with_context(|| format!("the database {shown} cannot be migrated"))?;
+                .with_context(|| format!("store.url: the database {shown} cannot be migrated"))?;
         }
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
+            committed_xid: AtomicI64::new(0),
             last_failure: Mutex::new(None),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
@@ -167,18 +211,22 @@ impl PostgresStore {
             let shared = shared.clone();
             let pool = pool.clone();
             let max_batch = settings.max_batch;
+            let answer_within = statement_timeout + CLIENT_GRACE;
             tokio::spawn(async move {
-                run_writer(pool, rx, max_batch, &shared).await;
+                run_writer(pool, rx, max_batch, answer_within, &shared).await;
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };
         let listener = tokio::spawn(listen(config, shared.clone()));
+        let sizer = tokio::spawn(show_size(pool.clone()));
         Ok(Self {
             pool,
             queue: tx,
             writer: Mutex::new(Some(writer)),
             listener,
+            sizer,
             shared,
+            answer_within: statement_timeout + CLIENT_GRACE,
         })
     }
 
@@ -188,6 +236,70 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(format!("no connection to PostgreSQL: {e}")))
+    }
+
+    /// The events in the store and the bytes its tables take (with indexes and TOAST), as
+    /// `hookgate_store_events` and `hookgate_store_bytes` show them.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database cannot be read.
+    pub async fn size(&self) -> Result<(u64, u64), StoreError> {
+        let client = self.client().await?;
+        let answered = tokio::time::timeout(self.answer_within, read::size(&client)).await;
+        self.answered(client, answered)
+    }
+
+    /// Runs `work` on a pooled connection, giving the connection up (not back to the pool) when
+    /// no answer comes within [`Self::answer_within`].
+    async fn with_client<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+            &'c tokio_postgres::Client,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+    {
+        let client = self.client().await?;
+        let answered = tokio::time::timeout(self.answer_within, work(&client)).await;
+        self.answered(client, answered)
+    }
+
+    /// The result of a timed statement; on a timeout the connection is dropped, not pooled.
+    fn answered<T>(
+        &self,
+        client: deadpool_postgres::Object,
+        answered: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StoreError> {
+        match answered {
+            Ok(result) => result,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(StoreError::Unavailable(format!(
+                    "PostgreSQL did not answer within {} ms",
+                    self.answer_within.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+/// Sets `hookgate_store_events` and `hookgate_store_bytes` now and every [`SIZE_EVERY`]
+/// (a `count(*)` and three size lookups: far too much for every scrape, nothing every 30 s).
+/// Runs until the store is closed (aborted).
+async fn show_size(pool: Pool) {
+    let mut every = tokio::time::interval(SIZE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Ok(client) = pool.get().await else {
+            continue;
+        };
+        match tokio::time::timeout(SIZE_EVERY, read::size(&client)).await {
+            Ok(Ok((events, bytes))) => {
+                metrics::gauge!("hookgate_store_events").set(events as f64);
+                metrics::gauge!("hookgate_store_bytes").set(bytes as f64);
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "the store's size could not be read"),
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        }
     }
 }
 
@@ -272,13 +384,26 @@ impl EventStore for PostgresStore {
     }
 
     async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {
-        let c = self.client().await?;
-        read::list_events(&c, &q).await
+        let own = self.shared.committed_xid.load(Ordering::SeqCst);
+        self.with_client(|c| {
+            Box::pin(async move {
+                // Read your writes: wait (briefly) for the transactions older than this
+                // process's last commit to finish, so its own events are in the page.
+                let mut xmin = read::snapshot_xmin(c).await?;
+                let mut waits = 0;
+                while xmin <= own && waits < OWN_COMMITS_WAIT_STEPS {
+                    tokio::time::sleep(OWN_COMMITS_WAIT_STEP).await;
+                    xmin = read::snapshot_xmin(c).await?;
+                    waits += 1;
+                }
+                read::list_events(c, &q, xmin).await
+            })
+        })
+        .await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
-        let c = self.client().await?;
-        read::get_event(&c, id).await
+        self.with_client(|c| Box::pin(read::get_event(c, id))).await
     }
 
     fn commits(&self) -> watch::Receiver<u64> {
@@ -292,13 +417,15 @@ impl ProjectionStore for PostgresStore {
         &self,
         key: ProjectionKey<'_>,
     ) -> Result<Option<ProjectionRow>, StoreError> {
-        let c = self.client().await?;
-        read::projection(&c, &key).await
+        let client = self.client().await?;
+        let answered =
+            tokio::time::timeout(self.answer_within, read::projection(&client, &key)).await;
+        self.answered(client, answered)
     }
 
     async fn list_projections(&self, q: ProjectionQuery) -> Result<ProjectionPage, StoreError> {
-        let c = self.client().await?;
-        read::list_projections(&c, &q).await
+        self.with_client(|c| Box::pin(async move { read::list_projections(c, &q).await }))
+            .await
     }
 }
 
@@ -343,11 +470,14 @@ impl RetentionStore for PostgresStore {
         let limit = limit.max(1);
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let deleted = self
-            .client()
-            .await?
-            .execute(PRUNE, &[&cutoff, &limit_sql])
-            .await
-            .map_err(read::unavailable)?;
+            .with_client(|c| {
+                Box::pin(async move {
+                    c.execute(PRUNE, &[&cutoff, &limit_sql])
+                        .await
+                        .map_err(read::unavailable)
+                })
+            })
+            .await?;
         Ok(Pruned {
             deleted,
             more: deleted >= limit as u64,
@@ -368,12 +498,15 @@ impl Store for PostgresStore {
                 "the store's writer has stopped".into(),
             ));
         }
-        self.client()
-            .await?
-            .query_one("SELECT 1", &[])
-            .await
-            .map(|_| ())
-            .map_err(read::unavailable)
+        self.with_client(|c| {
+            Box::pin(async move {
+                c.query_one("SELECT 1", &[])
+                    .await
+                    .map(|_| ())
+                    .map_err(read::unavailable)
+            })
+        })
+        .await
     }
 
     async fn close(&self) {
@@ -390,6 +523,7 @@ impl Store for PostgresStore {
             let _ = w.await;
         }
         self.listener.abort();
+        self.sizer.abort();
         self.pool.close();
     }
 }

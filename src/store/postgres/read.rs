@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
+use super::text::{dec, dec_opt, enc, enc_opt};
 use crate::store::error::StoreError;
 use crate::store::events::{EventPage, EventQuery, StoredEvent};
 use crate::store::ids::{Cursor, EventId};
@@ -14,8 +15,8 @@ use crate::store::projections::{
 };
 
 /// A failed read: the store cannot be read right now.
-pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+pub(super) fn unavailable(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(super::errors::describe(&e))
 }
 
 const EVENT_COLUMNS: &str =
@@ -27,9 +28,9 @@ fn event_from_row(r: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
         id: EventId(r.try_get(2)?),
         source: r.try_get(3)?,
         kind: r.try_get(4)?,
-        event_type: r.try_get(5)?,
-        dedupe_key: r.try_get(6)?,
-        sender_id: r.try_get(7)?,
+        event_type: dec_opt(r.try_get(5)?),
+        dedupe_key: dec(r.try_get(6)?),
+        sender_id: dec_opt(r.try_get(7)?),
         received_at: r.try_get(8)?,
         headers: r.try_get(9)?,
         body: Bytes::from(r.try_get::<_, Vec<u8>>(10)?),
@@ -56,9 +57,24 @@ fn feed_position(cursor: &Cursor) -> Result<(i64, i64), StoreError> {
     Ok((number(xid)?, number(seq)?))
 }
 
-/// A page of the feed: events of finished transactions only, by `(xid, seq)` (mod.rs, "The
-/// feed").
-pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Result<EventPage, StoreError> {
+/// The oldest transaction id that may still be running: every one below it has finished.
+pub(super) async fn snapshot_xmin(c: &Client) -> Result<i64, StoreError> {
+    c.query_one(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        &[],
+    )
+    .await
+    .and_then(|row| row.try_get(0))
+    .map_err(unavailable)
+}
+
+/// A page of the feed: events of transactions below `xmin` only (from [`snapshot_xmin`]), by
+/// `(xid, seq)` (mod.rs, "The feed").
+pub(super) async fn list_events(
+    c: &Client,
+    q: &EventQuery,
+    xmin: i64,
+) -> Result<EventPage, StoreError> {
     let (xid, seq) = q
         .after
         .as_ref()
@@ -67,17 +83,18 @@ pub(super) async fn list_events(c: &Client, q: &EventQuery) -> Result<EventPage,
         .unwrap_or((0, 0));
     let limit = i64::from(q.limit.clamp(1, 1000));
     let fetch = limit + 1;
+    let event_type = enc_opt(q.event_type.as_deref());
     let rows = c
         .query(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events
                  WHERE (xid, seq) > ($1, $2)
-                   AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                   AND xid < $6
                    AND ($3::text IS NULL OR source = $3)
                    AND ($4::text IS NULL OR event_type = $4)
                  ORDER BY xid, seq LIMIT $5"
             ),
-            &[&xid, &seq, &q.source, &q.event_type, &fetch],
+            &[&xid, &seq, &q.source, &event_type, &fetch, &xmin],
         )
         .await
         .map_err(unavailable)?;
@@ -118,9 +135,9 @@ const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, \
 
 fn projection_from_row(r: &Row) -> Result<ProjectionRow, tokio_postgres::Error> {
     Ok(ProjectionRow {
-        scope: r.try_get(0)?,
-        key: r.try_get(1)?,
-        state: r.try_get(2)?,
+        scope: dec(r.try_get(0)?),
+        key: dec(r.try_get(1)?),
+        state: dec_opt(r.try_get(2)?),
         attrs: r.try_get(3)?,
         event_id: EventId(r.try_get(4)?),
         updated_at: r.try_get(5)?,
@@ -132,6 +149,7 @@ pub(super) async fn projection(
     c: &Client,
     key: &ProjectionKey<'_>,
 ) -> Result<Option<ProjectionRow>, StoreError> {
+    let (k, scope) = (enc(key.key), enc_opt(key.scope));
     // NULLS LAST: as SQLite orders a descending NULL.
     c.query_opt(
         &format!(
@@ -139,7 +157,7 @@ pub(super) async fn projection(
              WHERE p.view = $1 AND p.key = $2 AND ($3::text IS NULL OR p.scope = $3)
              ORDER BY p.ord DESC NULLS LAST LIMIT 1"
         ),
-        &[&key.view, &key.key, &key.scope],
+        &[&key.view, &k, &scope],
     )
     .await
     .map_err(unavailable)?
@@ -169,16 +187,24 @@ pub(super) async fn list_projections(
     c: &Client,
     q: &ProjectionQuery,
 ) -> Result<ProjectionPage, StoreError> {
-    let after = q.after.as_ref().map(projection_position).transpose()?;
+    let after = q
+        .after
+        .as_ref()
+        .map(projection_position)
+        .transpose()?
+        .map(|(k, s)| (enc(&k).into_owned(), enc(&s).into_owned()));
+    let state = enc_opt(q.state.as_deref());
+    let scope = enc_opt(q.scope.as_deref());
     let limit = i64::from(q.limit.clamp(1, 1000));
     let fetch = limit + 1;
     let mut sql = format!("{PROJECTION_SELECT} WHERE p.view = $1");
+    let nul_free: String;
     let mut args: Vec<&(dyn ToSql + Sync)> = vec![&q.view];
-    if let Some(state) = &q.state {
+    if let Some(state) = &state {
         args.push(state);
         sql.push_str(&format!(" AND p.state = ${}", args.len()));
     }
-    if let Some(scope) = &q.scope {
+    if let Some(scope) = &scope {
         args.push(scope);
         sql.push_str(&format!(" AND p.scope = ${}", args.len()));
     }
@@ -189,9 +215,11 @@ pub(super) async fn list_projections(
                 "the attribute {name} is not indexed for search"
             )));
         }
-        args.push(value);
+        // As the index (migration 0002): a NUL, which PostgreSQL text cannot hold, as U+FFFD.
+        nul_free = value.replace('\0', "\u{fffd}");
+        args.push(&nul_free);
         sql.push_str(&format!(
-            " AND ((p.attrs::jsonb) ->> '{name}') = ${}",
+            " AND ((replace(p.attrs, '\\u0000', '\\ufffd')::jsonb) ->> '{name}') = ${}",
             args.len()
         ));
     }
@@ -222,4 +250,23 @@ pub(super) async fn list_projections(
         None
     };
     Ok(ProjectionPage { rows, next })
+}
+
+/// The events stored and the bytes the store's tables take, indexes and TOAST included.
+pub(super) async fn size(c: &Client) -> Result<(u64, u64), StoreError> {
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM events), \
+             pg_total_relation_size('events') + pg_total_relation_size('projections') \
+             + pg_total_relation_size('deliveries')",
+            &[],
+        )
+        .await
+        .map_err(unavailable)?;
+    let events: i64 = row.try_get(0).map_err(unavailable)?;
+    let bytes: i64 = row.try_get(1).map_err(unavailable)?;
+    Ok((
+        u64::try_from(events).unwrap_or(0),
+        u64::try_from(bytes).unwrap_or(0),
+    ))
 }

@@ -7,14 +7,20 @@ use anyhow::Context as _;
 use tokio_postgres::Client;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_schema.sql",
-    include_str!("migrations/0001_schema.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_schema.sql",
+        include_str!("migrations/0001_schema.sql"),
+    ),
+    (
+        "0002_attrs_with_nul.sql",
+        include_str!("migrations/0002_attrs_with_nul.sql"),
+    ),
+];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,
 /// hashed, so that stores in different schemas of one database do not wait for each other).
-const LOCK_CLASS: i32 = 0x686b_6701; // "hkg" 1
+pub const LOCK_CLASS: i32 = 0x686b_6701; // "hkg" 1
 
 /// The schema version this build writes.
 pub fn latest() -> i32 {
@@ -27,6 +33,20 @@ pub fn latest() -> i32 {
 /// When the lock, a migration or the version table fails, or the database is newer than this
 /// build (it was migrated by a later hookgate).
 pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    // `statement_timeout` (`store.busy_timeout`) is for requests: waiting for another replica's
+    // migration, or a migration building an index on a large table, may take longer. RESET
+    // gives the connection back its value from the connection's options.
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .context("the migration session could not be prepared")?;
+    let outcome = migrate_unlimited(client).await;
+    let reset = client.batch_execute("RESET statement_timeout").await;
+    outcome?;
+    reset.context("statement_timeout could not be reset after migrating")
+}
+
+async fn migrate_unlimited(client: &mut Client) -> anyhow::Result<()> {
     client
         .execute(
             "SELECT pg_advisory_lock($1, hashtext(current_schema()))",

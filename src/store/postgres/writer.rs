@@ -15,15 +15,16 @@
 //!   its projections in order of `(view, key, scope)`, so two batches on different replicas
 //!   take their row locks in one global order and cannot wait for each other in a cycle.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 
+use super::text::{enc, enc_opt};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
@@ -47,6 +48,10 @@ pub(super) enum Msg {
 pub(super) struct Shared {
     /// False once the writer task has stopped.
     pub(super) writer_alive: AtomicBool,
+    /// The transaction id of the newest batch this process committed (0: none yet): a read of
+    /// the feed waits, briefly, until that transaction is below the snapshot's `xmin`, so what
+    /// this process answered 2xx for is in its own feed at once (mod.rs, "The feed").
+    pub(super) committed_xid: AtomicI64,
     /// The reason the last commit failed, cleared by the next successful one.
     pub(super) last_failure: Mutex<Option<String>>,
     /// Dedupe keys this process committed recently (only committed ones: a hit means stored).
@@ -82,6 +87,7 @@ pub(super) async fn run_writer(
     pool: Pool,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
+    answer_within: Duration,
     shared: &Shared,
 ) {
     let max_batch = max_batch.max(1);
@@ -105,7 +111,7 @@ pub(super) async fn run_writer(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&pool, &mut batch, shared).await;
+            commit_batch(&pool, &mut batch, answer_within, shared).await;
         }
     }
     if let Some(ack) = closing {
@@ -114,27 +120,43 @@ pub(super) async fn run_writer(
             if let Msg::Write(ev, reply) = msg {
                 batch.push((ev, reply));
                 if batch.len() >= max_batch {
-                    commit_batch(&pool, &mut batch, shared).await;
+                    commit_batch(&pool, &mut batch, answer_within, shared).await;
                 }
             }
         }
         if !batch.is_empty() {
-            commit_batch(&pool, &mut batch, shared).await;
+            commit_batch(&pool, &mut batch, answer_within, shared).await;
         }
         let _ = ack.send(());
     }
 }
 
 /// Writes and commits a batch and answers each request.
-async fn commit_batch(pool: &Pool, batch: &mut Batch, shared: &Shared) {
+async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, shared: &Shared) {
     let started = Instant::now();
     let size = batch.len();
-    let outcome = write_batch(pool, batch).await;
+    let outcome = match pool.get().await {
+        Ok(mut client) => {
+            match tokio::time::timeout(answer_within, write_batch(&mut client, batch)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // Not back to the pool: the connection may still be inside the transaction.
+                    drop(deadpool_postgres::Object::take(client));
+                    Err(format!(
+                        "PostgreSQL did not answer within {} ms",
+                        answer_within.as_millis()
+                    ))
+                }
+            }
+        }
+        Err(e) => Err(format!("no connection to PostgreSQL: {e}")),
+    };
     metrics::histogram!("hookgate_store_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("hookgate_store_batch_size").record(size as f64);
     match outcome {
-        Ok(results) => {
+        Ok((results, xid)) => {
             shared.set_failure(None);
+            shared.committed_xid.fetch_max(xid, Ordering::SeqCst);
             let wrote = results.iter().any(|r| !r.duplicate);
             let mut recent = shared.recent.lock().unwrap_or_else(PoisonError::into_inner);
             for ((ev, reply), result) in batch.drain(..).zip(results) {
@@ -187,14 +209,20 @@ ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = exc
   body = NULL, event_id = NULL, updated_at = NULL
 WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord";
 
-/// Writes the batch in one transaction: the outcome of each event, in the batch's order.
-async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String> {
-    let mut client = pool.get().await.map_err(|e| e.to_string())?;
-    let tx = client.transaction().await.map_err(|e| e.to_string())?;
+/// Writes the batch in one transaction: the outcome of each event, in the batch's order, and
+/// the transaction's id.
+async fn write_batch(
+    client: &mut deadpool_postgres::Client,
+    batch: &Batch,
+) -> Result<(Vec<Appended>, i64), String> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| super::errors::describe(&e))?;
     let insert = tx
         .prepare_cached(INSERT_EVENT)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::errors::describe(&e))?;
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
     // arrival order, so the first to arrive is the one stored.
     let mut order: Vec<usize> = (0..batch.len()).collect();
@@ -209,13 +237,16 @@ async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String
         async move {
             let source: &str = &ev.source;
             let body: &[u8] = &ev.body;
+            let event_type = enc_opt(ev.event_type.as_deref());
+            let dedupe_key = enc(&ev.dedupe_key);
+            let sender_id = enc_opt(ev.sender_id.as_deref());
             let params: [&(dyn ToSql + Sync); 9] = [
                 &ev.id.0,
                 &source,
                 &ev.kind,
-                &ev.event_type,
-                &ev.dedupe_key,
-                &ev.sender_id,
+                &event_type,
+                &dedupe_key,
+                &sender_id,
                 &ev.received_at,
                 &ev.headers,
                 &body,
@@ -224,31 +255,37 @@ async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String
         }
     }))
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| super::errors::describe(&e))?;
     // (seq, outcome) per event, in the batch's order.
     let mut results: Vec<Option<(i64, Appended)>> = vec![None; batch.len()];
     for (&i, found) in order.iter().zip(rows) {
         let ev = &batch[i].0;
         let (seq, id, inserted) = match found.first() {
             Some(row) => (
-                row.try_get::<_, i64>(0).map_err(|e| e.to_string())?,
-                row.try_get::<_, uuid::Uuid>(1).map_err(|e| e.to_string())?,
-                row.try_get::<_, bool>(2).map_err(|e| e.to_string())?,
+                row.try_get::<_, i64>(0)
+                    .map_err(|e| super::errors::describe(&e))?,
+                row.try_get::<_, uuid::Uuid>(1)
+                    .map_err(|e| super::errors::describe(&e))?,
+                row.try_get::<_, bool>(2)
+                    .map_err(|e| super::errors::describe(&e))?,
             ),
             None => {
                 let source: &str = &ev.source;
+                let dedupe_key = enc(&ev.dedupe_key);
                 let row = tx
-                    .query_opt(FIRST_COPY, &[&source, &ev.dedupe_key])
+                    .query_opt(FIRST_COPY, &[&source, &dedupe_key])
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| super::errors::describe(&e))?
                     .ok_or_else(|| {
                         format!(
                             "the first copy of an event of source {source} was neither inserted nor found"
                         )
                     })?;
                 (
-                    row.try_get::<_, i64>(0).map_err(|e| e.to_string())?,
-                    row.try_get::<_, uuid::Uuid>(1).map_err(|e| e.to_string())?,
+                    row.try_get::<_, i64>(0)
+                        .map_err(|e| super::errors::describe(&e))?,
+                    row.try_get::<_, uuid::Uuid>(1)
+                        .map_err(|e| super::errors::describe(&e))?,
                     false,
                 )
             }
@@ -287,7 +324,7 @@ async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String
         let upsert = tx
             .prepare_cached(UPSERT_PROJECTION)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::errors::describe(&e))?;
         let mut prepared = Vec::with_capacity(updates.len());
         for &(i, seq) in &updates {
             let Some(p) = batch[i].0.projection.as_ref() else {
@@ -298,28 +335,38 @@ async fn write_batch(pool: &Pool, batch: &Batch) -> Result<Vec<Appended>, String
             let len = i32::try_from(p.range.len())
                 .map_err(|_| "a projection is longer than 2 GiB".to_string())?;
             let attrs = string_object(p.attrs.iter().map(|(k, v)| (*k, v.as_str())));
-            prepared.push((p, attrs, seq, start, len));
+            let text = (enc(&p.key), enc(&p.scope), enc_opt(p.state.as_deref()));
+            prepared.push((p, text, attrs, seq, start, len));
         }
-        try_join_all(prepared.iter().map(|(p, attrs, seq, start, len)| {
-            let params: [&(dyn ToSql + Sync); 9] = [
-                &p.view, &p.key, &p.scope, &p.state, attrs, &p.order, seq, start, len,
-            ];
-            let upsert = &upsert;
-            let tx = &tx;
-            async move { tx.execute(upsert, &params).await }
-        }))
+        try_join_all(
+            prepared
+                .iter()
+                .map(|(p, (key, scope, state), attrs, seq, start, len)| {
+                    let params: [&(dyn ToSql + Sync); 9] =
+                        [&p.view, key, scope, state, attrs, &p.order, seq, start, len];
+                    let upsert = &upsert;
+                    let tx = &tx;
+                    async move { tx.execute(upsert, &params).await }
+                }),
+        )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::errors::describe(&e))?;
     }
     if results.iter().flatten().any(|(_, a)| !a.duplicate) {
         tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::errors::describe(&e))?;
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    results
+    let xid: i64 = tx
+        .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| super::errors::describe(&e))?;
+    tx.commit().await.map_err(|e| super::errors::describe(&e))?;
+    let results = results
         .into_iter()
         .map(|r| r.map(|(_, a)| a))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| "an event of the batch got no outcome".to_string())
+        .ok_or_else(|| "an event of the batch got no outcome".to_string())?;
+    Ok((results, xid))
 }
