@@ -17,6 +17,7 @@ mod layout;
 mod limits;
 mod operations;
 mod properties;
+mod replicas;
 mod retention;
 mod routes;
 mod verification;
