@@ -160,6 +160,7 @@ fn kratos_event(identity_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn copies_of_one_event_spread_over_three_replicas_are_stored_once_under_one_id() {
     let test = "copies_of_one_event_spread_over_three_replicas_are_stored_once_under_one_id";
+    let started = Instant::now();
     let Some(r) = replicas(test, 3, None).await else {
         return;
     };
@@ -248,11 +249,12 @@ async fn copies_of_one_event_spread_over_three_replicas_are_stored_once_under_on
         assert_eq!(got, expected, "replica {n}");
     }
     println!(
-        "{test}: {} events ({} Identus, {} Kratos trigger ids) x {COPIES} copies over {} replicas: stored once each",
+        "{test}: {} events ({} Identus, {} Kratos trigger ids) x {COPIES} copies over {} replicas: stored once each ({:.1?})",
         stored.len(),
         3,
         2,
-        r.apps.len()
+        r.apps.len(),
+        started.elapsed()
     );
     r.stop().await;
 }
@@ -317,6 +319,7 @@ async fn post_until_accepted(app: &TestApp, body: &str, deadline: Instant) -> (S
 async fn a_reader_paging_the_feed_while_three_replicas_insert_sees_each_event_once_in_one_order() {
     let test =
         "a_reader_paging_the_feed_while_three_replicas_insert_sees_each_event_once_in_one_order";
+    let started = Instant::now();
     let Some(r) = replicas(test, 3, None).await else {
         return;
     };
@@ -400,9 +403,10 @@ async fn a_reader_paging_the_feed_while_three_replicas_insert_sees_each_event_on
         );
     }
     println!(
-        "{test}: {} events acknowledged by {} replicas, seen once each in {pages} pages ({seen_while_inserting} of them while they were being inserted), same order on re-read from every replica",
+        "{test}: {} events acknowledged by {} replicas, seen once each in {pages} pages ({seen_while_inserting} of them while they were being inserted), same order on re-read from every replica ({:.1?})",
         acked.len(),
-        r.apps.len()
+        r.apps.len(),
+        started.elapsed()
     );
     r.stop().await;
 }
@@ -411,6 +415,7 @@ async fn a_reader_paging_the_feed_while_three_replicas_insert_sees_each_event_on
 async fn killed_database_connections_under_load_lose_no_acknowledged_event_and_store_none_twice() {
     let test =
         "killed_database_connections_under_load_lose_no_acknowledged_event_and_store_none_twice";
+    let started = Instant::now();
     let Some(r) = replicas(test, 2, Some(Duration::from_secs(1))).await else {
         return;
     };
@@ -504,10 +509,11 @@ async fn killed_database_connections_under_load_lose_no_acknowledged_event_and_s
         assert!(!accepted(app.identus(&identus_event(&key)).await).await.1);
     }
     println!(
-        "{test}: {} events acknowledged by {} replicas; {kills} connections killed in {rounds} rounds; {} retries (503 answers); 0 lost, 0 twice; /readyz 200 again",
+        "{test}: {} events acknowledged by {} replicas; {kills} connections killed in {rounds} rounds; {} retries (503 answers); 0 lost, 0 twice; /readyz 200 again ({:.1?})",
         acked.len(),
         r.apps.len(),
-        retries.load(Ordering::Relaxed)
+        retries.load(Ordering::Relaxed),
+        started.elapsed()
     );
     r.stop().await;
 }
