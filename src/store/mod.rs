@@ -10,6 +10,8 @@
 //! - [`backend`]: [`Store`], what a backend implements: every trait above plus readiness and
 //!   shutdown. Delivery adds its outbox as one more trait of its own (`outbox.rs`), written in
 //!   the same transaction as the event.
+//! - [`copy`]: [`copy::CopyStore`] and `hookgate copy-store`: a whole store copied to another
+//!   backend, idempotent and resumable.
 //! - [`mod@connect`]: the backend `store.url` names.
 //! - [`error`]: [`StoreError`], why the store could not do something.
 //! - [`recent`]: dedupe keys of recently committed events, kept in memory by a backend.
@@ -28,6 +30,7 @@ pub mod backend;
 pub mod connect;
 #[cfg(test)]
 mod contract_tests;
+pub mod copy;
 pub mod error;
 pub mod events;
 pub mod ids;
