@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::copy::CopyStore;
+use super::bulk::CopyStore;
 use super::error::StoreError;
 use super::events::EventStore;
 use super::projections::ProjectionStore;

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 use super::errors::describe;
 use super::text::{dec, dec_opt, enc, enc_opt};
 use super::writer::CHANNEL;
-use crate::store::copy::{Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;

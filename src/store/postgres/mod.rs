@@ -85,7 +85,7 @@ pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
-use crate::store::copy::{CopyStore, Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;

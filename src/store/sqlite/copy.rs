@@ -5,7 +5,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use uuid::Uuid;
 
-use crate::store::copy::{Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;
 

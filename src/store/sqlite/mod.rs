@@ -39,7 +39,7 @@ use self::shared::Shared;
 use self::writer::{Msg, run_writer};
 use crate::config::{SqliteSettings, StoreSettings};
 use crate::store::backend::Store;
-use crate::store::copy::{CopyStore, Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;
