@@ -1,4 +1,4 @@
-//! The `hookgate` command: serve (default), check-config, sign.
+//! The `hookgate` command: serve (default), check-config, sign, copy-store.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -48,6 +48,15 @@ enum Command {
         #[arg(long)]
         cookie: Option<String>,
     },
+    /// Copy every event (id, time, headers, exact bytes) and projection from one store to
+    /// another (sqlite://PATH or postgres://…); idempotent and resumable. No configuration
+    /// file is read.
+    CopyStore {
+        /// The store to copy from (a SQLite file must exist).
+        from: String,
+        /// The store to copy into (created and migrated when new).
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +66,7 @@ fn main() -> ExitCode {
         ..LoadOptions::default()
     };
     match cli.command.unwrap_or(Command::Serve) {
+        Command::CopyStore { from, to } => copy_store(&from, &to),
         Command::Sign {
             scheme,
             secret,
@@ -122,6 +132,82 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `hookgate copy-store FROM TO`: progress on standard error every few seconds, one line at
+/// the end.
+fn copy_store(from: &str, to: &str) -> ExitCode {
+    use hookgate::config::redact_url;
+    use hookgate::store::copy::{self, Progress};
+
+    let (from_shown, to_shown) = (redact_url(from), redact_url(to));
+    if from.trim_end_matches('/') == to.trim_end_matches('/') {
+        eprintln!("hookgate copy-store: {from_shown} is both the source and the destination");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookgate copy-store: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let source = copy::open_url(from, true)
+            .await
+            .map_err(|e| format!("the source {from_shown}: {e:#}"))?;
+        let dest = match copy::open_url(to, false).await {
+            Ok(d) => d,
+            Err(e) => {
+                source.close().await;
+                return Err(format!("the destination {to_shown}: {e:#}"));
+            }
+        };
+        let mut last = std::time::Instant::now();
+        let report = |p: &Progress| {
+            if last.elapsed() >= std::time::Duration::from_secs(2) {
+                last = std::time::Instant::now();
+                eprintln!(
+                    "copy-store: {}/{} events read, {} copied, {} already there, {:.0} events/s",
+                    p.read,
+                    p.total,
+                    p.copied,
+                    p.skipped,
+                    p.rate()
+                );
+            }
+        };
+        let outcome = copy::copy(source.as_ref(), dest.as_ref(), report).await;
+        source.close().await;
+        dest.close().await;
+        outcome.map_err(|e| {
+            format!(
+                "copying from {from_shown} to {to_shown} stopped: {e}; what was copied stays, and \
+                 running the same command again continues"
+            )
+        })
+    });
+    match result {
+        Ok(p) => {
+            eprintln!(
+                "copied {} events ({} already there) and {} projections ({} already there) from {from_shown} to {to_shown} in {:.1} s ({:.0} events/s)",
+                p.copied,
+                p.skipped,
+                p.projections,
+                p.projections_skipped,
+                p.elapsed.as_secs_f64(),
+                p.rate()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hookgate copy-store: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::bulk::CopyStore;
 use super::error::StoreError;
 use super::events::EventStore;
 use super::projections::ProjectionStore;
@@ -9,7 +10,7 @@ use super::retention::RetentionStore;
 
 /// A storage backend: every trait of the store, plus readiness and shutdown.
 #[async_trait]
-pub trait Store: EventStore + ProjectionStore + RetentionStore {
+pub trait Store: EventStore + ProjectionStore + RetentionStore + CopyStore {
     /// Checks that the store can be read and its writer is running.
     ///
     /// # Errors

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use super::backend::Store;
 use super::postgres::PostgresStore;
 use super::sqlite;
-use crate::config::{Backend, StoreSettings, redact_url};
+use crate::config::{Backend, HumanDuration, StoreSettings, redact_url};
 
 /// How long `check-config --connect` waits for the database, unless the URL sets
 /// `connect_timeout`.
@@ -68,5 +70,42 @@ pub async fn reach(settings: &StoreSettings) -> Vec<String> {
              and database, and that the server accepts connections from here",
             super::postgres::describe(&e)
         )],
+    }
+}
+
+/// Opens the store a URL names, without a configuration file (the defaults of `store.*`).
+/// `must_exist`: a SQLite file that is not there is an error rather than a new empty store.
+///
+/// # Errors
+/// When the URL names no supported store, or it cannot be opened or migrated (the message
+/// names the URL, its password hidden).
+pub async fn open_url(url: &str, must_exist: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let shown = redact_url(url);
+    let settings = StoreSettings {
+        url: url.to_string(),
+        // Long enough for a batch of BATCH large events on a slow disk or server.
+        busy_timeout: Some(HumanDuration(Duration::from_secs(60))),
+        ..StoreSettings::default()
+    };
+    match settings
+        .backend()
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+    {
+        Backend::Sqlite(sqlite) => {
+            if must_exist && !sqlite.path.exists() {
+                anyhow::bail!(
+                    "{shown}: there is no file {}; name an existing store to copy from",
+                    sqlite.path.display()
+                );
+            }
+            Ok(Arc::new(
+                sqlite::SqliteStore::open(&sqlite, &settings)
+                    .await
+                    .with_context(|| format!("{shown} cannot be opened"))?,
+            ))
+        }
+        Backend::Postgres(pg) => Ok(Arc::new(
+            PostgresStore::open(&pg.url, pg.pool_size, &settings).await?,
+        )),
     }
 }

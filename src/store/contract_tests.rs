@@ -1099,3 +1099,137 @@ async fn a_start_waits_for_another_replicas_migration_past_the_statement_timeout
         store.close().await;
     }
 }
+
+/// Every event and projection row of `store`, in feed order and key order.
+async fn everything(
+    store: &dyn Store,
+) -> (Vec<super::StoredEvent>, Vec<super::copy::RawProjection>) {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_events(query(1000, after)).await.unwrap();
+        events.extend(page.events);
+        after = Some(page.next);
+        if !page.more {
+            break;
+        }
+    }
+    let rows = store.export_projections(None, 100_000).await.unwrap();
+    (events, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_store_keeps_every_byte_and_a_second_run_copies_nothing() {
+    let test = "copy_store_keeps_every_byte_and_a_second_run_copies_nothing";
+    for source_target in targets(test).await {
+        let source = source_target.open().await;
+        // An event whose projection row outlives it (pruned: the row's own copy).
+        let mut pruned = with_projection("old-p", b"[\"kept\"]", Some(1), "Kept");
+        if let Some(p) = pruned.projection.as_mut() {
+            p.key = "conn-pruned".into();
+        }
+        pruned.received_at = "2020-01-01T00:00:00.000Z".into();
+        source.append(pruned.clone()).await.unwrap();
+        source
+            .prune(time::macros::datetime!(2025-01-01 0:00 UTC), 10)
+            .await
+            .unwrap();
+        // 1 200 events (more than one batch): bodies not UTF-8, a NUL in a dedupe key.
+        for chunk in 0..6 {
+            join_all((0..200).map(|i| {
+                let n = chunk * 200 + i;
+                let mut body = vec![0xff, 0xfe, 0x00, b'{'];
+                body.extend_from_slice(format!("{n}").as_bytes());
+                let mut ev = event("src", &format!("key-{n}\0x"), &body);
+                ev.received_at = format!("2026-01-02T03:04:{:02}.{n:03}Z", n % 60);
+                ev.headers = format!(r#"{{"x-n":"{n}"}}"#);
+                ev.event_type = (n % 3 == 0).then(|| "T".to_string());
+                let source = source.clone();
+                async move { source.append(ev).await.unwrap() }
+            }))
+            .await;
+        }
+        source
+            .append(with_projection("p1", b"[\"a\"]", Some(5), "A"))
+            .await
+            .unwrap();
+        source
+            .append(with_projection("p2", b"[\"b\"]", Some(3), "B"))
+            .await
+            .unwrap();
+        let (events, rows) = everything(source.as_ref()).await;
+        assert_eq!(events.len(), 1202, "{}", source_target.name());
+        assert_eq!(rows.len(), 2, "{}", source_target.name());
+        for dest_target in targets(test).await {
+            let name = format!("{} to {}", source_target.name(), dest_target.name());
+            let dest = dest_target.open().await;
+            let mut reports = 0;
+            let first = super::copy::copy(source.as_ref(), dest.as_ref(), |_| reports += 1)
+                .await
+                .unwrap();
+            assert!(reports >= 2, "{name}");
+            assert_eq!(
+                (first.total, first.copied, first.skipped, first.projections),
+                (1202, 1202, 0, 2),
+                "{name}"
+            );
+            let (copied, copied_rows) = everything(dest.as_ref()).await;
+            assert_eq!(copied.len(), events.len(), "{name}");
+            for (a, b) in events.iter().zip(&copied) {
+                assert_eq!(
+                    (
+                        a.id,
+                        &a.source,
+                        &a.kind,
+                        &a.event_type,
+                        &a.dedupe_key,
+                        &a.sender_id,
+                        &a.received_at,
+                        &a.headers,
+                        &a.body
+                    ),
+                    (
+                        b.id,
+                        &b.source,
+                        &b.kind,
+                        &b.event_type,
+                        &b.dedupe_key,
+                        &b.sender_id,
+                        &b.received_at,
+                        &b.headers,
+                        &b.body
+                    ),
+                    "{name}"
+                );
+            }
+            assert!(copied_rows == rows, "{name}: projections differ");
+            let row = dest
+                .projection(ProjectionKey {
+                    view: "identus/connections",
+                    key: "conn-pruned",
+                    scope: None,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((&row.body[..], row.event_id), (&b"\"kept\""[..], pruned.id));
+            // A second run copies nothing, and changes nothing.
+            let second = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(
+                (second.copied, second.skipped, second.projections),
+                (0, 1202, 0),
+                "{name}"
+            );
+            let (again, again_rows) = everything(dest.as_ref()).await;
+            assert_eq!(again.len(), copied.len(), "{name}");
+            assert!(again_rows == rows, "{name}: projections changed");
+            // Appends still work after a copy, and a retry of a copied event is a duplicate.
+            let retry = event("src", "key-7\0x", b"{}");
+            assert!(dest.append(retry).await.unwrap().duplicate, "{name}");
+            dest.close().await;
+        }
+        source.close().await;
+    }
+}

@@ -10,6 +10,9 @@
 //! - [`backend`]: [`Store`], what a backend implements: every trait above plus readiness and
 //!   shutdown. Delivery adds its outbox as one more trait of its own (`outbox.rs`), written in
 //!   the same transaction as the event.
+//! - [`bulk`]: [`bulk::CopyStore`], the bulk reads and writes `copy-store` needs of a backend.
+//! - [`copy`]: `hookgate copy-store`: a whole store copied to another backend, idempotent and
+//!   resumable.
 //! - [`mod@connect`]: the backend `store.url` names.
 //! - [`error`]: [`StoreError`], why the store could not do something.
 //! - [`recent`]: dedupe keys of recently committed events, kept in memory by a backend.
@@ -25,9 +28,11 @@
 //! May call: `config` only. Nothing here knows a sender.
 
 pub mod backend;
+pub mod bulk;
 pub mod connect;
 #[cfg(test)]
 mod contract_tests;
+pub mod copy;
 pub mod error;
 pub mod events;
 pub mod ids;

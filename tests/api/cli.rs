@@ -462,3 +462,159 @@ fn check_config_connect_reaches_the_test_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
 }
+
+/// A SQLite store at `path` with `n` events (bodies not UTF-8), written through the library.
+fn sqlite_store_with(path: &std::path::Path, n: usize) {
+    use hookgate::store::{EventId, EventStore as _, NewEvent, Store as _};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let settings = hookgate::config::StoreSettings::default();
+        let store = hookgate::store::sqlite::SqliteStore::open(
+            &hookgate::config::SqliteSettings {
+                path: path.to_path_buf(),
+                busy_timeout: std::time::Duration::from_secs(5),
+            },
+            &settings,
+        )
+        .await
+        .unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+            let appends = chunk.iter().map(|&i| {
+                let mut body = vec![0xc3, 0x28, 0x00, 0xff];
+                body.extend_from_slice(format!("{{\"n\":{i}}}").as_bytes());
+                store.append(NewEvent {
+                    id: EventId::new(),
+                    source: std::sync::Arc::from("kratos"),
+                    kind: "kratos",
+                    event_type: Some("identity.created".into()),
+                    dedupe_key: format!("k-{i}"),
+                    sender_id: None,
+                    received_at: format!("2026-03-04T05:06:07.{:03}Z", i % 1000),
+                    headers: format!(r#"{{"x-i":"{i}"}}"#),
+                    body: bytes::Bytes::from(body),
+                    projection: None,
+                })
+            });
+            for outcome in futures_util::future::join_all(appends).await {
+                outcome.unwrap();
+            }
+        }
+        store.close().await;
+    });
+}
+
+/// Every event of a SQLite store as (id, received_at, headers, body), in feed order.
+fn sqlite_rows(path: &std::path::Path) -> Vec<(String, String, String, Vec<u8>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, received_at, headers, body FROM events ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn copy_store_goes_to_postgres_and_back_byte_identical_and_twice_copies_nothing() {
+    let Ok(base) = std::env::var("HOOKGATE_TEST_POSTGRES_URL") else {
+        println!("skipped: HOOKGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.db");
+    let back = dir.path().join("back.db");
+    sqlite_store_with(&first, 2000);
+    // A schema of its own, named so that a later test process drops it if this one cannot.
+    let schema = format!(
+        "hg_api_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let admin = |sql: String| {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let driver = tokio::spawn(conn);
+                client.batch_execute(&sql).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+            });
+        })
+        .join()
+        .unwrap();
+    };
+    admin(format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let pg = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let sqlite_first = format!("sqlite://{}", first.display());
+    let sqlite_back = format!("sqlite://{}", back.display());
+    let run = |from: &str, to: &str| {
+        let out = hookgate(&["copy-store", from, to], &[], b"");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let err = run(&sqlite_first, &pg);
+    assert!(
+        err.contains("copied 2000 events (0 already there) and 0 projections"),
+        "{err}"
+    );
+    let err = run(&pg, &sqlite_back);
+    assert!(
+        err.contains("copied 2000 events (0 already there)"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&first), sqlite_rows(&back));
+    // Again, both ways: nothing is copied twice.
+    let err = run(&sqlite_first, &pg);
+    assert!(
+        err.contains("copied 0 events (2000 already there)"),
+        "{err}"
+    );
+    let err = run(&pg, &sqlite_back);
+    assert!(
+        err.contains("copied 0 events (2000 already there)"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&back).len(), 2000);
+    admin(format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+#[test]
+fn copy_store_names_a_missing_source_and_never_prints_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", dir.path().join("none.db").display());
+    let out = hookgate(
+        &["copy-store", &missing, "postgres://u:s3cret@127.0.0.1:1/x"],
+        &[],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("there is no file"), "{err}");
+    assert!(!dir.path().join("none.db").exists());
+
+    let source = dir.path().join("source.db");
+    sqlite_store_with(&source, 3);
+    let out = hookgate(
+        &[
+            "copy-store",
+            &format!("sqlite://{}", source.display()),
+            "postgres://u:s3cret@127.0.0.1:1/x",
+        ],
+        &[],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("postgres://u:[redacted]@127.0.0.1:1/x"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}

@@ -61,6 +61,7 @@
 
 pub mod schema;
 
+mod copy;
 mod errors;
 mod read;
 mod text;
@@ -84,6 +85,7 @@ pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
+use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;
@@ -487,6 +489,59 @@ impl RetentionStore for PostgresStore {
     /// Nothing to do: PostgreSQL's autovacuum makes deleted rows' space reusable.
     async fn reclaim(&self) -> Result<bool, StoreError> {
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl CopyStore for PostgresStore {
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        self.with_client(|c| {
+            Box::pin(async move {
+                c.query_one("SELECT count(*) FROM events", &[])
+                    .await
+                    .and_then(|r| r.try_get::<_, i64>(0))
+                    .map(|n| u64::try_from(n).unwrap_or(0))
+                    .map_err(read::unavailable)
+            })
+        })
+        .await
+    }
+
+    async fn import_events(&self, events: Vec<StoredEvent>) -> Result<Imported, StoreError> {
+        let mut client = self.client().await?;
+        let answered = tokio::time::timeout(
+            self.answer_within,
+            copy::import_events(&mut client, &events),
+        )
+        .await;
+        let (done, xid) = self.answered(client, answered)?;
+        // This process's reads of the feed wait for it, as for its own appends.
+        self.shared.committed_xid.fetch_max(xid, Ordering::SeqCst);
+        if done.copied > 0 {
+            self.shared.note_commit();
+        }
+        Ok(done)
+    }
+
+    async fn export_projections(
+        &self,
+        after: Option<ProjectionPosition>,
+        limit: u32,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        self.with_client(|c| {
+            Box::pin(async move { copy::export_projections(c, after.as_ref(), limit).await })
+        })
+        .await
+    }
+
+    async fn import_projections(&self, rows: Vec<RawProjection>) -> Result<Imported, StoreError> {
+        let mut client = self.client().await?;
+        let answered = tokio::time::timeout(
+            self.answer_within,
+            copy::import_projections(&mut client, &rows),
+        )
+        .await;
+        self.answered(client, answered)
     }
 }
 

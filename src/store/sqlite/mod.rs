@@ -15,6 +15,7 @@
 
 pub mod check;
 mod checkpoint;
+mod copy;
 mod prune;
 mod read;
 pub mod schema;
@@ -38,6 +39,7 @@ use self::shared::Shared;
 use self::writer::{Msg, run_writer};
 use crate::config::{SqliteSettings, StoreSettings};
 use crate::store::backend::Store;
+use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::ids::EventId;
@@ -337,6 +339,66 @@ impl RetentionStore for SqliteStore {
 
     async fn reclaim(&self) -> Result<bool, StoreError> {
         self.chore(Msg::Reclaim).await
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` in a transaction of its own on the writer's connection, between two group
+    /// commits (waiting for room in the queue), and answers what it wrote.
+    async fn import<F>(&self, work: F) -> Result<Imported, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<(Imported, i64)> + Send + 'static,
+    {
+        let (reply, outcome) = oneshot::channel();
+        let job: writer::Exclusive = Box::new(move |conn| {
+            let result = work(conn);
+            let added = result.as_ref().map_or(0, |(_, added)| *added);
+            let _ = reply.send(result.map(|(done, _)| done).map_err(read::unavailable));
+            added
+        });
+        self.queue
+            .send(Msg::Exclusive(job))
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+    }
+}
+
+#[async_trait]
+impl CopyStore for SqliteStore {
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(read::unavailable)
+        })
+        .await
+    }
+
+    async fn import_events(&self, events: Vec<StoredEvent>) -> Result<Imported, StoreError> {
+        self.import(move |conn| {
+            let done = copy::import_events(conn, &events)?;
+            Ok((done, i64::try_from(done.copied).unwrap_or(i64::MAX)))
+        })
+        .await
+    }
+
+    async fn export_projections(
+        &self,
+        after: Option<ProjectionPosition>,
+        limit: u32,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        self.read(move |c| {
+            copy::export_projections(c, after.as_ref(), limit).map_err(read::unavailable)
+        })
+        .await
+    }
+
+    async fn import_projections(&self, rows: Vec<RawProjection>) -> Result<Imported, StoreError> {
+        self.import(move |conn| Ok((copy::import_projections(conn, &rows)?, 0)))
+            .await
     }
 }
 

@@ -40,7 +40,13 @@ pub(super) enum Msg {
     ),
     /// Retention: give one step of free pages back to the file system (true: more to give).
     Reclaim(oneshot::Sender<Result<bool, String>>),
+    /// `copy-store`: run this on the write connection between two group commits; it answers
+    /// its caller itself and returns how many events it added.
+    Exclusive(Exclusive),
 }
+
+/// Work run on the writer's connection (`copy-store`'s imports).
+pub(super) type Exclusive = Box<dyn FnOnce(&mut Connection) -> i64 + Send>;
 
 /// Retention work taken from the queue, done after the batch it arrived with is committed.
 enum Chore {
@@ -50,6 +56,7 @@ enum Chore {
         oneshot::Sender<Result<Pruned, String>>,
     ),
     Reclaim(oneshot::Sender<Result<bool, String>>),
+    Exclusive(Exclusive),
 }
 
 /// What the probe commit writes: more than a batch of ordinary events needs, so a store with
@@ -93,6 +100,7 @@ pub(super) fn run_writer(
                 Msg::Probe(reply) => probes.push(reply),
                 Msg::Prune(cutoff, limit, reply) => chores.push(Chore::Prune(cutoff, limit, reply)),
                 Msg::Reclaim(reply) => chores.push(Chore::Reclaim(reply)),
+                Msg::Exclusive(work) => chores.push(Chore::Exclusive(work)),
             }
             if batch.len() < max_batch {
                 next = rx.try_recv().ok();
@@ -152,6 +160,13 @@ impl Writer<'_> {
             }
             Chore::Reclaim(reply) => {
                 let _ = reply.send(reclaim_step(&self.conn).map_err(|e| e.to_string()));
+            }
+            Chore::Exclusive(work) => {
+                let added = work(&mut self.conn);
+                if added > 0 {
+                    self.shared.count_events(added);
+                    self.shared.note_commit();
+                }
             }
         }
     }

@@ -1,0 +1,207 @@
+//! `copy-store` on PostgreSQL: imports in one transaction per batch on a pooled connection,
+//! their statements pipelined, as the writer's batches are.
+
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use super::errors::describe;
+use super::text::{dec, dec_opt, enc, enc_opt};
+use super::writer::CHANNEL;
+use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
+use crate::store::error::StoreError;
+use crate::store::events::StoredEvent;
+use crate::store::ids::EventId;
+
+fn failed(e: &tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(describe(e))
+}
+
+/// No conflict target: either unique index (id, or source and dedupe key) skips the event.
+const IMPORT_EVENT: &str = "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT DO NOTHING";
+
+/// Inserts the events in one transaction, in order (their `seq`, and so the feed, follows it),
+/// skipping any whose id or `(source, dedupe_key)` is stored. Answers what it did and the
+/// transaction's id.
+pub(super) async fn import_events(
+    client: &mut deadpool_postgres::Client,
+    events: &[StoredEvent],
+) -> Result<(Imported, i64), StoreError> {
+    let tx = client.transaction().await.map_err(|e| failed(&e))?;
+    let insert = tx
+        .prepare_cached(IMPORT_EVENT)
+        .await
+        .map_err(|e| failed(&e))?;
+    // Sent in this order without waiting for each answer: the server runs them in order.
+    let counts = try_join_all(events.iter().map(|ev| {
+        let insert = &insert;
+        let tx = &tx;
+        async move {
+            let body: &[u8] = &ev.body;
+            let event_type = enc_opt(ev.event_type.as_deref());
+            let dedupe_key = enc(&ev.dedupe_key);
+            let sender_id = enc_opt(ev.sender_id.as_deref());
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &ev.id.0,
+                &ev.source,
+                &ev.kind,
+                &event_type,
+                &dedupe_key,
+                &sender_id,
+                &ev.received_at,
+                &ev.headers,
+                &body,
+            ];
+            tx.execute(insert, &params).await
+        }
+    }))
+    .await
+    .map_err(|e| failed(&e))?;
+    let copied = counts.iter().filter(|&&n| n > 0).count() as u64;
+    let done = Imported {
+        copied,
+        skipped: events.len() as u64 - copied,
+    };
+    if copied > 0 {
+        tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])
+            .await
+            .map_err(|e| failed(&e))?;
+    }
+    let xid: i64 = tx
+        .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| failed(&e))?;
+    tx.commit().await.map_err(|e| failed(&e))?;
+    Ok((done, xid))
+}
+
+/// A page of projection rows after `after`, by `(view, key, scope)`.
+pub(super) async fn export_projections(
+    c: &Client,
+    after: Option<&ProjectionPosition>,
+    limit: u32,
+) -> Result<Vec<RawProjection>, StoreError> {
+    let (view, key, scope) = match after {
+        Some((v, k, s)) => (Some(v.as_str()), enc(k), enc(s)),
+        None => (None, "".into(), "".into()),
+    };
+    let limit = i64::from(limit);
+    let rows = c
+        .query(
+            "SELECT p.view, p.key, p.scope, p.state, p.attrs, p.ord, p.body_start, p.body_len,
+                    coalesce(p.event_id, e.id), coalesce(p.updated_at, e.received_at),
+                    coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len))
+             FROM projections p LEFT JOIN events e ON e.seq = p.event_seq
+             WHERE $1::text IS NULL OR (p.view, p.key, p.scope) > ($1::text, $2::text, $3::text)
+             ORDER BY p.view, p.key, p.scope LIMIT $4",
+            &[&view, &key, &scope, &limit],
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(RawProjection {
+                view: r.try_get(0)?,
+                key: dec(r.try_get(1)?),
+                scope: dec(r.try_get(2)?),
+                state: dec_opt(r.try_get(3)?),
+                attrs: r.try_get(4)?,
+                ord: r.try_get(5)?,
+                body_start: i64::from(r.try_get::<_, i32>(6)?),
+                body_len: i64::from(r.try_get::<_, i32>(7)?),
+                event_id: r.try_get::<_, Option<uuid::Uuid>>(8)?.map(EventId),
+                updated_at: r.try_get(9)?,
+                body: r.try_get::<_, Option<Vec<u8>>>(10)?.map(Bytes::from),
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| failed(&e))
+}
+
+/// Writes the row unless the stored one is the same or has a higher `ord`. `$7` is the
+/// event's `seq` here, or NULL when the event is not here: then the row keeps its own copy of
+/// the JSON (`$10`), and `event_seq` 0, no event's.
+const IMPORT_PROJECTION: &str =
+    "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start,
+                         body_len, body, event_id, updated_at)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, coalesce(e.seq, 0),
+       $8::integer, $9::integer,
+       CASE WHEN e.seq IS NULL THEN $10::bytea END,
+       CASE WHEN e.seq IS NULL THEN $11::uuid END,
+       CASE WHEN e.seq IS NULL THEN $12::text END
+FROM (SELECT 1) one LEFT JOIN events e ON e.id = $7::uuid
+WHERE e.seq IS NOT NULL OR $10::bytea IS NOT NULL
+ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state,
+  attrs = excluded.attrs, ord = excluded.ord, event_seq = excluded.event_seq,
+  body_start = excluded.body_start, body_len = excluded.body_len,
+  body = excluded.body, event_id = excluded.event_id, updated_at = excluded.updated_at
+WHERE (excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord >= projections.ord)
+  AND (projections.state, projections.attrs, projections.ord, projections.event_seq,
+       projections.body_start, projections.body_len, projections.body, projections.event_id,
+       projections.updated_at)
+      IS DISTINCT FROM
+      (excluded.state, excluded.attrs, excluded.ord, excluded.event_seq, excluded.body_start,
+       excluded.body_len, excluded.body, excluded.event_id, excluded.updated_at)";
+
+/// Writes each row unless the stored one is the same or has a higher `ord`: pointing at its
+/// event when the event is here, with its own copy of the JSON otherwise.
+pub(super) async fn import_projections(
+    client: &mut deadpool_postgres::Client,
+    rows: &[RawProjection],
+) -> Result<Imported, StoreError> {
+    let tx = client.transaction().await.map_err(|e| failed(&e))?;
+    let upsert = tx
+        .prepare_cached(IMPORT_PROJECTION)
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut prepared = Vec::with_capacity(rows.len());
+    for row in rows {
+        let start = i32::try_from(row.body_start).map_err(|_| {
+            StoreError::Unavailable("a projection starts past 2 GiB into its body".into())
+        })?;
+        let len = i32::try_from(row.body_len)
+            .map_err(|_| StoreError::Unavailable("a projection is longer than 2 GiB".into()))?;
+        let text = (
+            enc(&row.key),
+            enc(&row.scope),
+            enc_opt(row.state.as_deref()),
+        );
+        prepared.push((row, text, start, len, row.body.as_deref()));
+    }
+    let counts = try_join_all(prepared.iter().map(
+        |(row, (key, scope, state), start, len, body)| {
+            let id = row.event_id.map(|id| id.0);
+            let upsert = &upsert;
+            let tx = &tx;
+            async move {
+                let params: [&(dyn ToSql + Sync); 12] = [
+                    &row.view,
+                    key,
+                    scope,
+                    state,
+                    &row.attrs,
+                    &row.ord,
+                    &id,
+                    start,
+                    len,
+                    body,
+                    &id,
+                    &row.updated_at,
+                ];
+                tx.execute(upsert, &params).await
+            }
+        },
+    ))
+    .await
+    .map_err(|e| failed(&e))?;
+    tx.commit().await.map_err(|e| failed(&e))?;
+    let copied = counts.iter().filter(|&&n| n > 0).count() as u64;
+    Ok(Imported {
+        copied,
+        skipped: rows.len() as u64 - copied,
+    })
+}
