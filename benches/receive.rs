@@ -8,12 +8,17 @@
 //! cargo bench --bench receive -- --report docs/bench.json --out docs   # redraw a saved run
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
+//! cargo bench --bench receive -- --postgres [URL]   # + identus rows on PostgreSQL (URL or $HOOKGATE_TEST_POSTGRES_URL)
 //! ```
 //!
 //! It starts, as separate processes so that CPU time and memory are their own:
 //! - a **bare server** (this program again, in the `bare` role): axum, reads the body, answers
 //!   200 — the physical limit of this machine for the same requests;
 //! - **hookgate** (the release binary) with SQLite in a temporary folder and the three sources;
+//! - with `--postgres`, for the identus scenario: **hookgate-pg** (one hookgate process on
+//!   PostgreSQL, in a schema of its own created before the run and dropped after, chosen with
+//!   `options=-csearch_path%3D<schema>`) and **hookgate-pg×2** (two hookgate processes on that
+//!   schema, the connections spread over both; they share the cores with everything else);
 //! - if installed, **adnanh/webhook** (Debian's `webhook`) with a `payload-hmac-sha256` rule.
 //!
 //! The load generator is its own tokio/hyper client in this process, on the same cores:
@@ -86,12 +91,20 @@ fn main() {
         write_report(report, &out);
         return;
     }
+    // `--postgres [URL]`: also the identus rows on PostgreSQL (default: $HOOKGATE_TEST_POSTGRES_URL).
+    let postgres = args.iter().position(|a| a == "--postgres").map(|i| {
+        args.get(i + 1)
+            .filter(|v| !v.starts_with("--"))
+            .cloned()
+            .or_else(|| std::env::var("HOOKGATE_TEST_POSTGRES_URL").ok())
+            .expect("--postgres needs a URL or HOOKGATE_TEST_POSTGRES_URL")
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(quick, repeats, only.as_deref(), &out));
+    rt.block_on(run(quick, repeats, only.as_deref(), postgres, &out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,8 +352,24 @@ async fn start_bare() -> Server {
     }
 }
 
-async fn start_hookgate() -> Server {
+/// Runs SQL on PostgreSQL (the schema of the PostgreSQL rows).
+async fn pg_execute(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
+    let conn = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = conn.await;
+}
+
+/// hookgate on SQLite in a temporary folder, or on `store` (a PostgreSQL URL) when given.
+async fn start_hookgate(store: Option<&str>, name: &'static str) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let store = store.map_or_else(
+        || format!("sqlite://{}", dir.path().join("hookgate.db").display()),
+        str::to_string,
+    );
     let config = format!(
         r#"
 server:
@@ -350,7 +379,7 @@ admin:
   listen: 127.0.0.1:0
   token: {ADMIN_TOKEN}
 store:
-  url: sqlite://{db}
+  url: "{store}"
 log:
   format: json
   level: warn,hookgate::startup=info
@@ -368,7 +397,6 @@ sources:
     path: /abp/webhooks
     verify: {{ scheme: abp_signature, secrets: ["{ABP_SECRET}"] }}
 "#,
-        db = dir.path().join("hookgate.db").display()
     );
     let file = dir.path().join("bench.yaml");
     std::fs::write(&file, config).unwrap();
@@ -393,7 +421,7 @@ sources:
     let (addr, admin) = (addr.to_string(), admin.to_string());
     let ready_ms = wait_ready(&addr, "/readyz", started).await;
     Server {
-        name: "hookgate",
+        name,
         child,
         addr,
         ready_ms,
@@ -617,7 +645,7 @@ struct Tally {
 }
 
 async fn drive(
-    addr: &str,
+    addrs: &[&str],
     maker: &Maker,
     load: Load,
     warmup: Duration,
@@ -633,8 +661,9 @@ async fn drive(
         Load::Closed { connections } | Load::Open { connections, .. } => connections,
     };
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let addr = addr.to_string();
+    for i in 0..connections {
+        // Connections spread round-robin over the servers' addresses.
+        let addr = addrs[i % addrs.len()].to_string();
         let maker = maker.clone();
         let counter = counter.clone();
         let tally = tally.clone();
@@ -771,8 +800,12 @@ struct Row {
     db_bytes_per_request: Option<f64>,
 }
 
+/// Measures `servers` (one, or several replicas sharing the load) as one row named `name`:
+/// their CPU and peak RSS are summed.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
-    server: &Server,
+    name: &str,
+    servers: &[&Server],
     scenario: &str,
     maker: &Maker,
     load: Load,
@@ -780,10 +813,15 @@ async fn measure(
     warmup: Duration,
     dur: Duration,
 ) -> Row {
-    server.reset_peak_rss();
-    let cpu0 = server.cpu_seconds();
+    let cpu_seconds = || servers.iter().map(|s| s.cpu_seconds()).sum::<f64>();
+    for server in servers {
+        server.reset_peak_rss();
+    }
+    let cpu0 = cpu_seconds();
+    let server = servers[0];
     let io0 = server.store_writes().await;
-    let (hist, ok, errors, secs, sent) = drive(&server.addr, maker, load, warmup, dur).await;
+    let addrs: Vec<&str> = servers.iter().map(|s| s.addr.as_str()).collect();
+    let (hist, ok, errors, secs, sent) = drive(&addrs, maker, load, warmup, dur).await;
     // Let the checkpoint thread copy the last commits before counting what it wrote.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let io = server.store_writes().await.map(|(wal, db)| {
@@ -792,7 +830,7 @@ async fn measure(
         (per(wal.saturating_sub(wal0)), per(db.saturating_sub(db0)))
     });
     // CPU covers warm-up too; count the requests of the warm-up at the measured rate.
-    let cpu = server.cpu_seconds() - cpu0;
+    let cpu = cpu_seconds() - cpu0;
     let rps = ok as f64 / secs;
     let total = rps * (secs + warmup.as_secs_f64());
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
@@ -804,7 +842,7 @@ async fn measure(
     };
     let row = Row {
         scenario: scenario.to_string(),
-        server: server.name.to_string(),
+        server: name.to_string(),
         load: load_name,
         body_bytes: body,
         requests_per_s: rps,
@@ -814,7 +852,7 @@ async fn measure(
         p99_ms: q(0.99),
         p999_ms: q(0.999),
         cpu_us_per_request: if total > 0.0 { cpu * 1e6 / total } else { 0.0 },
-        peak_rss_mib: server.peak_rss_mib(),
+        peak_rss_mib: servers.iter().map(|s| s.peak_rss_mib()).sum(),
         repeats: 1,
         ratio_rps: None,
         ratio_p99: None,
@@ -829,7 +867,7 @@ async fn measure(
         eprintln!("  store writes per request: WAL {wal:.0} B, database {db:.0} B");
     }
     eprintln!(
-        "  {:<9} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
+        "  {:<13} {:<28} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>6.1} us/req  rss {:>5.1} MiB  errors {}",
         row.server,
         format!("{} {}", row.scenario, row.load),
         row.requests_per_s,
@@ -889,7 +927,13 @@ struct Report {
     rows: Vec<Row>,
 }
 
-async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
+async fn run(
+    quick: bool,
+    repeats: usize,
+    only: Option<&str>,
+    postgres: Option<String>,
+    out: &Path,
+) {
     let (warmup, dur) = if quick {
         (Duration::from_millis(500), Duration::from_secs(2))
     } else {
@@ -897,13 +941,45 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
     };
     eprintln!("starting servers");
     let bare = start_bare().await;
-    let hookgate = start_hookgate().await;
+    let hookgate = start_hookgate(None, "hookgate").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = hookgate.rss_mib();
     eprintln!(
         "  ready: bare {:.1} ms, hookgate {:.1} ms; hookgate idle RSS {:.1} MiB",
         bare.ready_ms, hookgate.ready_ms, idle_rss
     );
+
+    // `--only NAME$`: only the scenario named exactly NAME.
+    let wanted = |name: &str| {
+        only.is_none_or(|o| match o.strip_suffix('$') {
+            Some(exact) => name == exact,
+            None => name.contains(o),
+        })
+    };
+    // PostgreSQL: a fresh schema, two hookgate processes on it (the first alone is hookgate-pg).
+    let pg = match &postgres {
+        Some(base) if wanted("identus") => {
+            let schema = format!(
+                "bench_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+            );
+            pg_execute(base, &format!("CREATE SCHEMA {schema}")).await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+            let first = start_hookgate(Some(&url), "hookgate-pg").await;
+            let second = start_hookgate(Some(&url), "hookgate-pg").await;
+            eprintln!(
+                "  ready: hookgate-pg {:.1} ms and {:.1} ms (schema {schema})",
+                first.ready_ms, second.ready_ms
+            );
+            Some((base.clone(), schema, first, second))
+        }
+        _ => None,
+    };
 
     let small = 1536;
     let large = 64 * 1024;
@@ -920,20 +996,13 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         ("identus 64KB", Kind::Identus, large, 32),
         ("identus 64KB", Kind::Identus, large, 256),
     ];
-    // `--only NAME$`: only the scenario named exactly NAME.
-    let wanted = |name: &str| {
-        only.is_none_or(|o| match o.strip_suffix('$') {
-            Some(exact) => name == exact,
-            None => name.contains(o),
-        })
-    };
     for (name, kind, body, connections) in closed.into_iter().filter(|c| wanted(c.0)) {
         eprintln!("{name}, {body} B bodies, closed loop, {connections} connections");
         let maker = Maker::new(kind, body);
         if kind == Kind::Duplicate {
             // The one event exists before the measurement starts.
             drive(
-                &hookgate.addr,
+                &[&hookgate.addr],
                 &maker,
                 Load::Closed { connections: 1 },
                 Duration::ZERO,
@@ -941,12 +1010,19 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
             )
             .await;
         }
+        let mut targets: Vec<(&str, Vec<&Server>)> =
+            vec![("bare", vec![&bare]), ("hookgate", vec![&hookgate])];
+        if let Some((_, _, first, second)) = pg.as_ref().filter(|_| name == "identus") {
+            targets.push(("hookgate-pg", vec![first]));
+            targets.push(("hookgate-pg×2", vec![first, second]));
+        }
         let mut samples = Vec::new();
         for _ in 0..repeats {
-            for server in [&bare, &hookgate] {
+            for (server, servers) in &targets {
                 samples.push(
                     measure(
                         server,
+                        servers,
                         name,
                         &maker,
                         Load::Closed { connections },
@@ -975,7 +1051,19 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
                     rate,
                     connections: 256,
                 };
-                samples.push(measure(server, "identus", &maker, load, small, warmup, dur).await);
+                samples.push(
+                    measure(
+                        server.name,
+                        &[server],
+                        "identus",
+                        &maker,
+                        load,
+                        small,
+                        warmup,
+                        dur,
+                    )
+                    .await,
+                );
             }
         }
         rows.extend(medians(samples));
@@ -988,7 +1076,8 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         let maker = Maker::new(Kind::WebhookHmac, small);
         rows.push(
             measure(
-                &webhook,
+                webhook.name,
+                &[&webhook],
                 "abp",
                 &maker,
                 Load::Closed { connections: 32 },
@@ -1000,6 +1089,11 @@ async fn run(quick: bool, repeats: usize, only: Option<&str>, out: &Path) {
         );
     } else {
         eprintln!("adnanh/webhook not installed (apt-get install webhook): no comparison row");
+    }
+
+    if let Some((base, schema, first, second)) = pg {
+        drop((first, second));
+        pg_execute(&base, &format!("DROP SCHEMA {schema} CASCADE")).await;
     }
 
     let report = Report {
@@ -1143,6 +1237,16 @@ fn table(report: &Report) -> String {
             r.errors
         );
     }
+    if report
+        .rows
+        .iter()
+        .any(|r| r.server.starts_with("hookgate-pg"))
+    {
+        let _ = writeln!(
+            s,
+            "\nhookgate-pg: one hookgate process on PostgreSQL (a fresh schema). hookgate-pg×2: two hookgate processes on the same schema, the connections spread over both; they share the same cores with the load generator and PostgreSQL (whose CPU and memory are not counted in the rows)."
+        );
+    }
     s
 }
 
@@ -1170,13 +1274,22 @@ fn svg(report: &Report) -> String {
     let group_gap = 10.0;
     let label_w = 230.0;
     let chart_w = 330.0;
-    let top = 50.0;
+    let mut legend = vec!["bare", "hookgate", "webhook"];
+    for pg in ["hookgate-pg", "hookgate-pg×2"] {
+        if report.rows.iter().any(|r| r.server == pg) {
+            legend.push(pg);
+        }
+    }
+    // Room below the titles for a legend longer than three entries.
+    let top = 50.0 + legend.len().saturating_sub(3) as f64 * 13.0;
     let height_of = |g: &Vec<&Row>| g.len() as f64 * bar_h + group_gap;
     let total_h: f64 = top + groups.iter().map(|(_, g)| height_of(g)).sum::<f64>() + 30.0;
     let width = label_w + 2.0 * chart_w + 120.0;
     let color = |server: &str| match server {
         "bare" => "#9aa5b1",
         "hookgate" => "#2f6fde",
+        "hookgate-pg" => "#1f9e89",
+        "hookgate-pg×2" => "#6a3d9a",
         _ => "#e07b39",
     };
     let max_rps = report
@@ -1205,14 +1318,8 @@ fn svg(report: &Report) -> String {
         r#"<text x="{}" y="38" font-weight="bold">p99 latency, ms (lower is better; log scale)</text>"#,
         label_w + chart_w + 60.0
     );
-    for (i, (server, c)) in [
-        ("bare", color("bare")),
-        ("hookgate", color("hookgate")),
-        ("webhook", color("webhook")),
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, server) in legend.iter().enumerate() {
+        let c = color(server);
         let x = width - 110.0;
         let y = 10.0 + i as f64 * 13.0;
         let _ = writeln!(
