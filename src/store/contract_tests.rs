@@ -787,22 +787,39 @@ fn through(url: &str, port: u16) -> (String, String) {
     )
 }
 
+/// A store on PostgreSQL reached through a [`Proxy`] the test can cut or freeze, with one event
+/// already stored through it.
+async fn behind_proxy(pg_url: &str) -> (Proxy, Arc<dyn Store>, NewEvent) {
+    let (_, upstream) = through(pg_url, 0);
+    let proxy = Proxy::to(upstream).await;
+    let (url, _) = through(pg_url, proxy.port);
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::open(&url, 4, &quick_settings())
+            .await
+            .unwrap(),
+    );
+    let before = event("src", "before", b"{}");
+    store.append(before.clone()).await.unwrap();
+    (proxy, store, before)
+}
+
+/// Waits (5 s at most) until the store's ping works again, without a restart.
+async fn until_ping_works(store: &Arc<dyn Store>) {
+    let mut tries = 0;
+    while store.ping().await.is_err() {
+        tries += 1;
+        assert!(tries < 50, "ping still fails after the database came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_fails_within_seconds_and_ping_recovers() {
     for target in targets("an_unreachable_database_fails_within_seconds_and_ping_recovers").await {
         let Target::Postgres(pg) = &target else {
             continue;
         };
-        let (_, upstream) = through(&pg.url, 0);
-        let proxy = Proxy::to(upstream).await;
-        let (url, _) = through(&pg.url, proxy.port);
-        let store: Arc<dyn Store> = Arc::new(
-            PostgresStore::open(&url, 4, &quick_settings())
-                .await
-                .unwrap(),
-        );
-        let before = event("src", "before", b"{}");
-        store.append(before.clone()).await.unwrap();
+        let (proxy, store, before) = behind_proxy(&pg.url).await;
         store.ping().await.unwrap();
 
         proxy.cut();
@@ -825,12 +842,7 @@ async fn an_unreachable_database_fails_within_seconds_and_ping_recovers() {
 
         // Back without a restart: ping works, the failed append is stored once on retry.
         proxy.restore();
-        let mut tries = 0;
-        while store.ping().await.is_err() {
-            tries += 1;
-            assert!(tries < 50, "ping still fails after the database came back");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until_ping_works(&store).await;
         let again = store.append(during.clone()).await.unwrap();
         assert_eq!((again.event_id, again.duplicate), (during.id, false));
         assert!(store.get_event(before.id).await.unwrap().is_some());
@@ -999,16 +1011,7 @@ async fn a_silent_database_fails_within_seconds_and_the_store_recovers() {
         let Target::Postgres(pg) = &target else {
             continue;
         };
-        let (_, upstream) = through(&pg.url, 0);
-        let proxy = Proxy::to(upstream).await;
-        let (url, _) = through(&pg.url, proxy.port);
-        let store: Arc<dyn Store> = Arc::new(
-            PostgresStore::open(&url, 4, &quick_settings())
-                .await
-                .unwrap(),
-        );
-        let before = event("src", "before", b"{}");
-        store.append(before.clone()).await.unwrap();
+        let (proxy, store, before) = behind_proxy(&pg.url).await;
 
         // Connections stay open but nothing answers: only the client's own deadline ends it.
         proxy.freeze(true);
@@ -1035,15 +1038,7 @@ async fn a_silent_database_fails_within_seconds_and_the_store_recovers() {
         );
 
         proxy.restore();
-        let mut tries = 0;
-        while store.ping().await.is_err() {
-            tries += 1;
-            assert!(
-                tries < 50,
-                "ping still fails after the database answers again"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until_ping_works(&store).await;
         // The frozen append may have committed once the held bytes went through: a retry is
         // stored once either way, under the same id.
         let again = store.append(during.clone()).await.unwrap();

@@ -3,7 +3,11 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
+
+use super::error::StoreError;
 
 /// hookgate's id of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +48,25 @@ impl Cursor {
     /// The text form.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The cursor of a position in a projection list, `(key, scope)`: the pair as JSON, in
+    /// URL-safe base64 (it goes into a query string as it is). The same on every backend.
+    pub fn of_position(key: &str, scope: &str) -> Self {
+        let json = serde_json::to_vec(&(key, scope)).unwrap_or_default();
+        Self(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// The `(key, scope)` of a cursor made by [`Cursor::of_position`].
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidCursor`] for any other text.
+    pub fn position(&self) -> Result<(String, String), StoreError> {
+        URL_SAFE_NO_PAD
+            .decode(self.as_str())
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(StoreError::InvalidCursor)
     }
 }
 

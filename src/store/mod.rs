@@ -35,6 +35,7 @@ mod contract_tests;
 pub mod copy;
 pub mod error;
 pub mod events;
+pub mod handoff;
 pub mod ids;
 pub mod postgres;
 pub mod projections;

@@ -1,7 +1,5 @@
 //! Reads: the queries of the admin API, on connections of the pool.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
@@ -167,21 +165,6 @@ pub(super) async fn projection(
     .map_err(unavailable)
 }
 
-/// A view's position as a client sees it: `[key, scope]` as JSON, in URL-safe base64 (the
-/// same form as SQLite's).
-fn projection_cursor(row: &ProjectionRow) -> Cursor {
-    let json = serde_json::to_vec(&(&row.key, &row.scope)).unwrap_or_default();
-    Cursor::new(URL_SAFE_NO_PAD.encode(json))
-}
-
-fn projection_position(cursor: &Cursor) -> Result<(String, String), StoreError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_str())
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or(StoreError::InvalidCursor)
-}
-
 /// A page of one view, by key then scope.
 pub(super) async fn list_projections(
     c: &Client,
@@ -190,7 +173,7 @@ pub(super) async fn list_projections(
     let after = q
         .after
         .as_ref()
-        .map(projection_position)
+        .map(Cursor::position)
         .transpose()?
         .map(|(k, s)| (enc(&k).into_owned(), enc(&s).into_owned()));
     let state = enc_opt(q.state.as_deref());
@@ -245,7 +228,7 @@ pub(super) async fn list_projections(
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(1000));
     let next = if more {
-        rows.last().map(projection_cursor)
+        rows.last().map(|r| Cursor::of_position(&r.key, &r.scope))
     } else {
         None
     };

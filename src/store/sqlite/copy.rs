@@ -5,9 +5,9 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use uuid::Uuid;
 
+use super::read::parse_id;
 use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
 use crate::store::events::StoredEvent;
-use crate::store::ids::EventId;
 
 /// Inserts the events in order in one transaction, skipping any whose id or
 /// `(source, dedupe_key)` is stored.
@@ -69,17 +69,7 @@ pub(super) fn export_projections(
     )?;
     let rows = stmt.query_map(params![view, key, scope, i64::from(limit)], |r| {
         let event_id: Option<String> = r.get(8)?;
-        let event_id = event_id
-            .map(|s| {
-                Uuid::parse_str(&s).map(EventId).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        8,
-                        rusqlite::types::Type::Text,
-                        e.into(),
-                    )
-                })
-            })
-            .transpose()?;
+        let event_id = event_id.map(|s| parse_id(8, s)).transpose()?;
         Ok(RawProjection {
             view: r.get(0)?,
             key: r.get(1)?,

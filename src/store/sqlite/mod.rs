@@ -42,6 +42,7 @@ use crate::store::backend::Store;
 use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
+use crate::store::handoff::append_through;
 use crate::store::ids::EventId;
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
@@ -237,33 +238,7 @@ async fn join_thread(slot: &Mutex<Option<JoinHandle<()>>>) {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        let recent = self
-            .shared
-            .recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&event.source, &event.dedupe_key);
-        if let Some(event_id) = recent {
-            return Ok(Appended {
-                event_id: EventId(event_id),
-                duplicate: true,
-            });
-        }
-        let (reply, outcome) = oneshot::channel();
-        match self.queue.try_send(Msg::Write(event, reply)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(StoreError::Unavailable(
-                    "the store's writer has stopped".into(),
-                ));
-            }
-        }
-        outcome.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the store's writer stopped before committing".into(),
-            ))
-        })
+        append_through(&self.shared.recent, &self.queue, event, Msg::Write).await
     }
 
     async fn list_events(&self, q: EventQuery) -> Result<EventPage, StoreError> {

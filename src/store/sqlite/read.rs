@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use uuid::Uuid;
@@ -98,7 +96,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-fn parse_id(col: usize, s: String) -> rusqlite::Result<EventId> {
+pub(super) fn parse_id(col: usize, s: String) -> rusqlite::Result<EventId> {
     Uuid::parse_str(&s).map(EventId).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -190,21 +188,6 @@ pub(super) fn projection(
     .map_err(unavailable)
 }
 
-/// A view's position as a client sees it: `[key, scope]` as JSON, in URL-safe base64 (a
-/// cursor goes into a query string as it is).
-fn projection_cursor(row: &ProjectionRow) -> Cursor {
-    let json = serde_json::to_vec(&(&row.key, &row.scope)).unwrap_or_default();
-    Cursor::new(URL_SAFE_NO_PAD.encode(json))
-}
-
-fn projection_position(cursor: &Cursor) -> Result<(String, String), StoreError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_str())
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or(StoreError::InvalidCursor)
-}
-
 /// Named parameters of a statement, by name.
 type Args<'q> = Vec<(&'static str, &'q dyn rusqlite::ToSql)>;
 
@@ -269,7 +252,7 @@ pub(super) fn list_projections(
     c: &Connection,
     q: &ProjectionQuery,
 ) -> Result<ProjectionPage, StoreError> {
-    let after = q.after.as_ref().map(projection_position).transpose()?;
+    let after = q.after.as_ref().map(Cursor::position).transpose()?;
     let limit = i64::from(q.limit.clamp(1, 1000));
     let fetch = limit + 1;
     let (sql, args) = list_statement(q, after.as_ref(), &fetch)?;
@@ -283,7 +266,7 @@ pub(super) fn list_projections(
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(1000));
     let next = if more {
-        rows.last().map(projection_cursor)
+        rows.last().map(|r| Cursor::of_position(&r.key, &r.scope))
     } else {
         None
     };
