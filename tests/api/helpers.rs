@@ -190,7 +190,7 @@ fn drop_stale_schemas(base: &str) {
 }
 
 /// Runs `sql` on the test server, from a thread of its own (callers may be on a runtime).
-fn pg_execute(base: &str, sql: &str) {
+pub fn pg_execute(base: &str, sql: &str) {
     let (base, sql) = (base.to_string(), sql.to_string());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -213,8 +213,10 @@ fn pg_execute(base: &str, sql: &str) {
 
 /// Drops the schema of a store folder on PostgreSQL when dropped.
 pub struct PgSchemaGuard {
-    base: String,
-    schema: String,
+    /// The test server's URL.
+    pub base: String,
+    /// The schema's name.
+    pub schema: String,
 }
 
 impl Drop for PgSchemaGuard {

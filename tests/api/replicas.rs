@@ -17,41 +17,9 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::helpers::{
-    IDENTUS_TOKEN, TestApp, accepted, connection_event, kratos_body, spawn_app_with, spawn_in,
+    IDENTUS_TOKEN, PgSchemaGuard, TestApp, accepted, connection_event, kratos_body, pg_execute,
+    spawn_app_with, spawn_in,
 };
-
-/// A schema of the test server, dropped when this is dropped.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let base = self.base.clone();
-        // Never a panic in a drop: a schema left behind is only clutter (and `hg_api_PID_…`
-        // is dropped by a later run of the suite on PostgreSQL once this process has ended).
-        let _ = std::panic::catch_unwind(move || pg_blocking(&base, &sql));
-    }
-}
-
-/// Runs `sql` on the test server from a thread of its own (callers may be on a runtime).
-fn pg_blocking(base: &str, sql: &str) {
-    let (base, sql) = (base.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let client = pg_client(&base).await;
-            client.batch_execute(&sql).await.unwrap();
-        });
-    })
-    .join()
-    .unwrap();
-}
 
 async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -68,7 +36,7 @@ struct Replicas {
     app_name: String,
     /// The test server, for a connection of the test's own.
     base: String,
-    schema: Schema,
+    schema: PgSchemaGuard,
 }
 
 impl Replicas {
@@ -90,16 +58,17 @@ async fn replicas(test: &str, n: usize, busy_timeout: Option<Duration>) -> Optio
         return None;
     };
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let schema = Schema {
+    // `hg_api_PID_…`: a later run of the suite drops it if this process dies first.
+    let schema = PgSchemaGuard {
         base: base.clone(),
-        name: format!("hg_api_{}_rep{tag}", std::process::id()),
+        schema: format!("hg_api_{}_rep{tag}", std::process::id()),
     };
-    pg_blocking(&base, &format!("CREATE SCHEMA {}", schema.name));
+    pg_execute(&base, &format!("CREATE SCHEMA {}", schema.schema));
     let app_name = format!("hookgate_rep_{tag}");
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!(
         "{base}{sep}options=-csearch_path%3D{}&application_name={app_name}",
-        schema.name
+        schema.schema
     );
     let customize = |s: &mut hookgate::config::Settings| {
         s.store.url = url.clone();
