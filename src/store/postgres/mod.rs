@@ -123,6 +123,18 @@ const SIZE_EVERY: Duration = Duration::from_secs(30);
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
+/// Batches in flight at once (see `writer`): a quarter of the pool, 1 to 4, so the admin API's
+/// reads and the pruner always find a connection.
+fn committers(pool_size: usize) -> usize {
+    if let Some(n) = std::env::var("HOOKGATE_PG_COMMITTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    (pool_size / 4).clamp(1, 4)
+}
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
@@ -215,8 +227,9 @@ impl PostgresStore {
             let pool = pool.clone();
             let max_batch = settings.max_batch;
             let answer_within = statement_timeout + CLIENT_GRACE;
+            let committers = committers(pool_size);
             tokio::spawn(async move {
-                run_writer(pool, rx, max_batch, answer_within, &shared).await;
+                run_writer(pool, rx, max_batch, committers, answer_within, &shared).await;
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };

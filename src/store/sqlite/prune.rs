@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -64,17 +64,26 @@ pub(super) fn prune_batch(
     let started = Instant::now();
     let mut deleted = 0usize;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Oldest first, through events_by_received_at. An old event waiting for a delivery is
-    // stepped over by every batch; issue 11 can index them if that ever adds up.
+    // Oldest first, in `seq` order up to the last event received before the cutoff (there is
+    // no index on `received_at`: one less b-tree page in every commit). An old event waiting
+    // for a delivery is stepped over by every batch; issue 11 can index them if that ever adds
+    // up.
+    let Some(last) = last_before(&tx, &cutoff)? else {
+        tx.commit()?;
+        return Ok(Pruned {
+            deleted: 0,
+            more: false,
+        });
+    };
     let seqs: Vec<i64> = tx
         .prepare_cached(
             "SELECT e.seq FROM events e
-             WHERE e.received_at < ?1
+             WHERE e.seq <= ?1 AND e.received_at < ?2
                AND NOT EXISTS (SELECT 1 FROM deliveries d
                                WHERE d.event_seq = e.seq AND d.state IN ('pending', 'failed'))
-             ORDER BY e.received_at LIMIT ?2",
+             ORDER BY e.seq LIMIT ?3",
         )?
-        .query_map(params![cutoff, limit_sql], |r| r.get(0))?
+        .query_map(params![last, cutoff, limit_sql], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     {
         let mut keep = tx.prepare_cached(
@@ -100,6 +109,40 @@ pub(super) fn prune_batch(
         deleted: deleted as u64,
         more: deleted < seqs.len() || seqs.len() >= limit,
     })
+}
+
+/// The largest `seq` received before `cutoff`, by a binary search over `seq`: events are
+/// received in about the order they are stored (`received_at` is taken before the commit that
+/// gives `seq`), so this finds the end of the old ones with a few lookups of the primary key.
+/// Where that order is broken (a clock set back, old events imported by `copy-store` after
+/// newer ones), the batch's own `received_at < cutoff` keeps every younger event, and an older
+/// one stored after a younger one may wait until the younger one is old too.
+fn last_before(tx: &rusqlite::Transaction<'_>, cutoff: &str) -> rusqlite::Result<Option<i64>> {
+    // The first event at or after `seq`, with whether it is older than the cutoff.
+    let mut at = tx.prepare_cached(
+        "SELECT seq, received_at < ?2 FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+    )?;
+    let mut probe = |seq: i64| -> rusqlite::Result<Option<(i64, bool)>> {
+        at.query_row(params![seq, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    };
+    let Some((first, old)) = probe(i64::MIN)? else {
+        return Ok(None);
+    };
+    if !old {
+        return Ok(None);
+    }
+    let newest: i64 = tx.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+    // `lo` is an old event's seq; every event after `hi` is young (or there is none).
+    let (mut lo, mut hi) = (first, newest);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2 + 1;
+        match probe(mid)? {
+            Some((seq, true)) => lo = seq,
+            _ => hi = mid - 1,
+        }
+    }
+    Ok(Some(lo))
 }
 
 /// Gives up to [`RECLAIM_PAGES`] free pages back (as many as [`STEP_BUDGET`] allows) when more
@@ -217,6 +260,39 @@ mod tests {
         );
         assert_eq!(ids(&c), ["new"]);
         assert_eq!(prune_batch(&mut c, NOW, 3).unwrap().deleted, 0);
+    }
+
+    #[test]
+    fn the_end_of_the_old_events_is_found_across_gaps_and_a_younger_event_is_never_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(dir.path());
+        for i in 0..100 {
+            insert(&c, &format!("old-{i:03}"), "2025-05-01T00:00:00Z", 10);
+        }
+        // Gaps in `seq` where the search probes.
+        c.execute(
+            "DELETE FROM events WHERE seq % 7 = 0 OR seq BETWEEN 40 AND 60",
+            [],
+        )
+        .unwrap();
+        // Stored out of received order: a young event, then an old one after it.
+        insert(&c, "young", "2025-06-01T12:00:00Z", 10);
+        insert(&c, "old-late", "2025-05-01T00:00:00Z", 10);
+        insert(&c, "newest", "2025-06-01T12:00:01Z", 10);
+
+        prune_batch(&mut c, NOW, 1000).unwrap();
+
+        // Every old event before the young one went; the young ones stayed. The old one stored
+        // after a younger one may go now or once the younger one is old too.
+        let left = ids(&c);
+        assert!(!left.iter().any(|i| i.starts_with("old-0")), "{left:?}");
+        assert!(
+            left == ["young", "old-late", "newest"] || left == ["young", "newest"],
+            "{left:?}"
+        );
+        let later = prune_batch(&mut c, datetime!(2025-06-01 12:00:01 UTC), 1000).unwrap();
+        assert_eq!(later.deleted as usize, left.len() - 1);
+        assert_eq!(ids(&c), ["newest"]);
     }
 
     #[test]

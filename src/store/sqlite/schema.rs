@@ -14,10 +14,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_retention.sql")),
     (5, include_str!("migrations/0005_projection_search.sql")),
     (6, include_str!("migrations/0006_partial_email_index.sql")),
+    (7, include_str!("migrations/0007_prune_by_seq.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// Applies every migration the database has not had.
 ///
@@ -257,12 +258,12 @@ mod tests {
         let indexes: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'
-                   AND name IN ('events_by_source_type', 'events_by_id', 'events_by_received_at')",
+                   AND name IN ('events_by_source_type', 'events_by_id')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 3);
+        assert_eq!(indexes, 2);
         let dup = conn.execute(
             "INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
                VALUES ('d', 'k', 'kratos', 'd3', 't4', '{}', x'7b7d')",
