@@ -266,7 +266,9 @@ impl StoreSettings {
             }));
         }
         if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
-            if let Err(e) = self.url.parse::<tokio_postgres::Config>() {
+            // `sslrootcert` and libpq's `verify-*` taken out (tokio-postgres knows neither).
+            let split = crate::store::postgres::tls::split(&self.url)?;
+            if let Err(e) = split.url.parse::<tokio_postgres::Config>() {
                 return Err(format!(
                     "store.url: `{}` is not a PostgreSQL URL ({e}); use \
                      postgres://user:password@host:port/database (percent-encode special \
@@ -287,8 +289,31 @@ impl StoreSettings {
     }
 }
 
-/// Hides the password part of `scheme://user:password@host/...`.
+/// Hides the password part of `scheme://user:password@host/...`, and a `password=` parameter
+/// of its query.
 pub fn redact_url(url: &str) -> String {
+    let shown = redact_userinfo(url);
+    let Some((base, query)) = shown.split_once('?') else {
+        return shown;
+    };
+    if !query.split('&').any(|p| p.starts_with("password=")) {
+        return shown;
+    }
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with("password=") {
+                "password=[redacted]"
+            } else {
+                p
+            }
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// Hides the password part of `scheme://user:password@host/...`.
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s + 3 => {
             let userinfo = &url[s + 3..at];
@@ -374,6 +399,10 @@ mod tests {
             "postgres://u:[redacted]@h/db"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=p&x=1"),
+            "postgres://u@h/db?sslmode=require&password=[redacted]&x=1"
+        );
     }
 
     #[test]
