@@ -18,106 +18,18 @@
 //! one that fails. Asking for TLS is one word in the URL.
 //!
 //! tokio-postgres refuses parameters it does not know, so `sslrootcert` is taken out of the URL
-//! (and `verify-*` written as `require`) before it is parsed: [`split`].
+//! (and `verify-*` written as `require`) before it is parsed:
+//! [`crate::config::split_tls_params`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use percent_encoding::percent_decode_str;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::redact_url;
-
-/// The values of `sslmode` that work, for messages.
-const MODES: &str = "disable, prefer, require, verify-ca or verify-full";
-
-/// `store.url` with hookgate's own TLS parameters taken out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitUrl {
-    /// What tokio-postgres parses: without `sslrootcert`, `verify-*` written as `require`.
-    pub url: String,
-    /// The file `sslrootcert` names (`None` without it, or for libpq's `system`).
-    pub root_cert: Option<PathBuf>,
-    /// Whether the URL sets `sslmode` (without it: no TLS).
-    pub mode_given: bool,
-}
-
-/// Takes `sslrootcert` out of a `postgres://` URL's query and checks `sslmode`.
-///
-/// # Errors
-/// An `sslmode` other than [`MODES`], an empty `sslrootcert`, or a value that is not
-/// percent-encoded UTF-8; the message names `store.url` (never the password).
-pub fn split(url: &str) -> Result<SplitUrl, String> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok(SplitUrl {
-            url: url.to_string(),
-            root_cert: None,
-            mode_given: false,
-        });
-    };
-    let mut kept: Vec<String> = Vec::new();
-    let mut root_cert = None;
-    let mut mode_given = false;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "sslrootcert" => {
-                let value = decode(key, raw)?;
-                root_cert = match value.as_str() {
-                    "" => {
-                        return Err("store.url: sslrootcert is empty; name a PEM file of the \
-                                    CA certificates that signed the server's certificate \
-                                    (sslrootcert=/path/to/ca.pem)"
-                            .into());
-                    }
-                    // libpq's name for the system's roots: the built-in ones here.
-                    "system" => None,
-                    path => Some(PathBuf::from(path)),
-                };
-            }
-            "sslmode" => {
-                mode_given = true;
-                let value = decode(key, raw)?;
-                match value.as_str() {
-                    "disable" | "prefer" | "require" => kept.push(pair.to_string()),
-                    // rustls verifies the chain and the host name whenever TLS is used.
-                    "verify-ca" | "verify-full" => kept.push("sslmode=require".into()),
-                    other => {
-                        return Err(format!(
-                            "store.url: sslmode={other} is not supported; use {MODES} \
-                             (every TLS connection verifies the server's certificate and host \
-                             name; without sslmode, no TLS)"
-                        ));
-                    }
-                }
-            }
-            _ => kept.push(pair.to_string()),
-        }
-    }
-    let url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    Ok(SplitUrl {
-        url,
-        root_cert,
-        mode_given,
-    })
-}
-
-/// A query value, percent-decoded.
-fn decode(key: &str, raw: &str) -> Result<String, String> {
-    percent_decode_str(raw)
-        .decode_utf8()
-        .map(|v| v.into_owned())
-        .map_err(|_| {
-            format!("store.url: the value of {key} is not percent-encoded UTF-8; encode it again")
-        })
-}
+use crate::config::{redact_url, split_tls_params};
 
 /// The driver's settings for `url` and the TLS connector for them: the one way every
 /// connection to the server is made.
@@ -126,7 +38,7 @@ fn decode(key: &str, raw: &str) -> Result<String, String> {
 /// When the URL cannot be read or `sslrootcert` names no readable PEM file of certificates
 /// (the message names `store.url`, with the password hidden).
 pub fn prepare(url: &str) -> anyhow::Result<(tokio_postgres::Config, MakeRustlsConnect)> {
-    let split = split(url).map_err(anyhow::Error::msg)?;
+    let split = split_tls_params(url).map_err(anyhow::Error::msg)?;
     let mut config: tokio_postgres::Config = split.url.parse().map_err(|e| {
         anyhow::anyhow!(
             "store.url: {} is not a PostgreSQL URL ({e}); use \
@@ -226,6 +138,8 @@ pub fn unreachable(url: &str, described: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     const PG_ENV: &str = "HOOKGATE_TEST_POSTGRES_URL";
@@ -243,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_url_without_tls_parameters_is_kept_and_means_no_tls() {
-        let s = split("postgres://u:pw@h:5432/db").unwrap();
+        let s = split_tls_params("postgres://u:pw@h:5432/db").unwrap();
         assert_eq!(s.url, "postgres://u:pw@h:5432/db");
         assert_eq!(s.root_cert, None);
         assert!(!s.mode_given);
@@ -255,7 +169,7 @@ mod tests {
 
     #[test]
     fn sslrootcert_is_taken_out_and_decoded() {
-        let s = split(
+        let s = split_tls_params(
             "postgres://u:pw@h/db?sslmode=require&sslrootcert=%2Fetc%2Fca%20x.pem&connect_timeout=2",
         )
         .unwrap();
@@ -265,7 +179,7 @@ mod tests {
         );
         assert_eq!(s.root_cert, Some(PathBuf::from("/etc/ca x.pem")));
         assert!(s.mode_given);
-        let s = split("postgres://h/db?sslrootcert=system").unwrap();
+        let s = split_tls_params("postgres://h/db?sslrootcert=system").unwrap();
         assert_eq!((s.url.as_str(), s.root_cert), ("postgres://h/db", None));
     }
 
