@@ -308,7 +308,7 @@ pub struct PostgresTlsUrl {
 /// it does not know) and checks `sslmode`; the TLS itself is `store::postgres::tls`'s.
 ///
 /// # Errors
-/// An `sslmode` other than [`MODES`], an empty `sslrootcert`, or a value that is not
+/// An `sslmode` other than those in `MODES`, an empty `sslrootcert`, or a value that is not
 /// percent-encoded UTF-8; the message names `store.url` (never the password).
 pub fn split_tls_params(url: &str) -> Result<PostgresTlsUrl, String> {
     let Some((base, query)) = url.split_once('?') else {
