@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -266,7 +267,9 @@ impl StoreSettings {
             }));
         }
         if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
-            if let Err(e) = self.url.parse::<tokio_postgres::Config>() {
+            // `sslrootcert` and libpq's `verify-*` taken out (tokio-postgres knows neither).
+            let split = split_tls_params(&self.url)?;
+            if let Err(e) = split.url.parse::<tokio_postgres::Config>() {
                 return Err(format!(
                     "store.url: `{}` is not a PostgreSQL URL ({e}); use \
                      postgres://user:password@host:port/database (percent-encode special \
@@ -287,8 +290,120 @@ impl StoreSettings {
     }
 }
 
-/// Hides the password part of `scheme://user:password@host/...`.
+/// The values of `sslmode` that work, for messages.
+const MODES: &str = "disable, prefer, require, verify-ca or verify-full";
+
+/// `store.url` with hookgate's own TLS parameters taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresTlsUrl {
+    /// What tokio-postgres parses: without `sslrootcert`, `verify-*` written as `require`.
+    pub url: String,
+    /// The file `sslrootcert` names (`None` without it, or for libpq's `system`).
+    pub root_cert: Option<PathBuf>,
+    /// Whether the URL sets `sslmode` (without it: no TLS).
+    pub mode_given: bool,
+}
+
+/// Takes `sslrootcert` out of a `postgres://` URL's query (tokio-postgres refuses parameters
+/// it does not know) and checks `sslmode`; the TLS itself is `store::postgres::tls`'s.
+///
+/// # Errors
+/// An `sslmode` other than those in `MODES`, an empty `sslrootcert`, or a value that is not
+/// percent-encoded UTF-8; the message names `store.url` (never the password).
+pub fn split_tls_params(url: &str) -> Result<PostgresTlsUrl, String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(PostgresTlsUrl {
+            url: url.to_string(),
+            root_cert: None,
+            mode_given: false,
+        });
+    };
+    let mut kept: Vec<String> = Vec::new();
+    let mut root_cert = None;
+    let mut mode_given = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslrootcert" => {
+                let value = decode(key, raw)?;
+                root_cert = match value.as_str() {
+                    "" => {
+                        return Err("store.url: sslrootcert is empty; name a PEM file of the \
+                                    CA certificates that signed the server's certificate \
+                                    (sslrootcert=/path/to/ca.pem)"
+                            .into());
+                    }
+                    // libpq's name for the system's roots: the built-in ones here.
+                    "system" => None,
+                    path => Some(PathBuf::from(path)),
+                };
+            }
+            "sslmode" => {
+                mode_given = true;
+                let value = decode(key, raw)?;
+                match value.as_str() {
+                    "disable" | "prefer" | "require" => kept.push(pair.to_string()),
+                    // rustls verifies the chain and the host name whenever TLS is used.
+                    "verify-ca" | "verify-full" => kept.push("sslmode=require".into()),
+                    other => {
+                        return Err(format!(
+                            "store.url: sslmode={other} is not supported; use {MODES} \
+                             (every TLS connection verifies the server's certificate and host \
+                             name; without sslmode, no TLS)"
+                        ));
+                    }
+                }
+            }
+            _ => kept.push(pair.to_string()),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok(PostgresTlsUrl {
+        url,
+        root_cert,
+        mode_given,
+    })
+}
+
+/// A query value, percent-decoded.
+fn decode(key: &str, raw: &str) -> Result<String, String> {
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| {
+            format!("store.url: the value of {key} is not percent-encoded UTF-8; encode it again")
+        })
+}
+
+/// Hides the password part of `scheme://user:password@host/...`, and a `password=` parameter
+/// of its query.
 pub fn redact_url(url: &str) -> String {
+    let shown = redact_userinfo(url);
+    let Some((base, query)) = shown.split_once('?') else {
+        return shown;
+    };
+    if !query.split('&').any(|p| p.starts_with("password=")) {
+        return shown;
+    }
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with("password=") {
+                "password=[redacted]"
+            } else {
+                p
+            }
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// Hides the password part of `scheme://user:password@host/...`.
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s + 3 => {
             let userinfo = &url[s + 3..at];
@@ -374,6 +489,10 @@ mod tests {
             "postgres://u:[redacted]@h/db"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=p&x=1"),
+            "postgres://u@h/db?sslmode=require&password=[redacted]&x=1"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::backend::Store;
-use super::postgres::PostgresStore;
+use super::postgres::{PostgresStore, describe, tls};
 use super::sqlite;
 use crate::config::{Backend, HumanDuration, StoreSettings, redact_url};
 
@@ -36,8 +36,12 @@ pub async fn connect(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>>
 pub fn check(settings: &StoreSettings) -> Vec<String> {
     match settings.backend() {
         Ok(Backend::Sqlite(sqlite)) => sqlite::check::check(&sqlite.path),
-        // `backend()` already checked the URL; reaching the server is `--connect`'s.
-        Ok(Backend::Postgres(_)) => Vec::new(),
+        // `backend()` already checked the URL; what is left is `sslrootcert`'s file. Reaching
+        // the server is `--connect`'s.
+        Ok(Backend::Postgres(pg)) => match tls::prepare(&pg.url) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e.to_string()],
+        },
         // `backend()` already names the problem; validation reports it.
         Err(_) => Vec::new(),
     }
@@ -49,27 +53,22 @@ pub async fn reach(settings: &StoreSettings) -> Vec<String> {
     let Ok(Backend::Postgres(pg)) = settings.backend() else {
         return Vec::new();
     };
-    let shown = redact_url(&pg.url);
-    let mut config: tokio_postgres::Config = match pg.url.parse() {
-        Ok(c) => c,
-        // `backend()` parsed it already; validation reports it.
+    let (mut config, tls) = match tls::prepare(&pg.url) {
+        Ok(prepared) => prepared,
+        // The URL's own problems are [`check`]'s (and validation's).
         Err(_) => return Vec::new(),
     };
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CHECK_CONNECT_TIMEOUT);
     }
-    match config.connect(tokio_postgres::NoTls).await {
+    match config.connect(tls).await {
         Ok((client, connection)) => {
             drop(client);
             // Ends the session politely: with the client gone, the connection says goodbye.
             let _ = connection.await;
             Vec::new()
         }
-        Err(e) => vec![format!(
-            "store.url: {shown} cannot be reached: {}; check the host, port, user, password \
-             and database, and that the server accepts connections from here",
-            super::postgres::describe(&e)
-        )],
+        Err(e) => vec![tls::unreachable(&pg.url, &describe(&e))],
     }
 }
 

@@ -30,7 +30,10 @@
 //! `copy-store` wants binary `COPY` (`copy_in` with `BinaryCopyInWriter`), which tokio-postgres
 //! has. Runtime queries only (no compile-time checking against a database). No measurement
 //! comparing the two drivers has been made yet (issue 10 asks for one).
-//! No TLS yet (`NoTls`): a `sslmode=require` URL fails to connect; TLS is a later step.
+//! TLS with rustls, as the URL's `sslmode` asks (`disable` when absent; `prefer`, `require`,
+//! and libpq's `verify-ca`/`verify-full` as `require`), always verifying the server's
+//! certificate and host name against Mozilla's roots and those in `sslrootcert=PATH`: [`tls`]
+//! builds the one connector the pool, the listener and `check-config --connect` use.
 //!
 //! # The feed
 //! Sequence values commit out of order across replicas (and across a replica's own pool):
@@ -65,6 +68,7 @@ mod copy;
 mod errors;
 mod read;
 mod text;
+pub mod tls;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -79,7 +83,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
@@ -164,9 +169,7 @@ impl PostgresStore {
         settings: &StoreSettings,
     ) -> anyhow::Result<Self> {
         let shown = redact_url(url);
-        let mut config: tokio_postgres::Config = url.parse().with_context(|| {
-            format!("store.url: {shown} is not a PostgreSQL URL (postgres://user:password@host:port/database)")
-        })?;
+        let (mut config, tls) = tls::prepare(url)?;
         // `2xx means stored`: a commit returns only once it is flushed, whatever the server's
         // or the role's default says. A statement that hangs (a lock held by another program,
         // an overloaded server) is cancelled by the server after `store.busy_timeout`, so the
@@ -191,7 +194,7 @@ impl PostgresStore {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -206,9 +209,10 @@ impl PostgresStore {
                 format!("store.url: {shown}: the connection pool could not be made")
             })?;
         {
-            let mut client = pool.get().await.map_err(|e| {
-                anyhow::anyhow!("store.url: {shown} cannot be reached: {}; check the host, port, user, password and database, and that the server accepts connections", describe(&e))
-            })?;
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!(tls::unreachable(url, &describe(&e))))?;
             let client: &mut tokio_postgres::Client = &mut client;
             schema::migrate(client)
                 .await
@@ -233,7 +237,7 @@ impl PostgresStore {
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };
-        let listener = tokio::spawn(listen(config, shared.clone()));
+        let listener = tokio::spawn(listen(config, tls, shared.clone()));
         let sizer = tokio::spawn(show_size(pool.clone()));
         Ok(Self {
             pool,
@@ -321,9 +325,9 @@ async fn show_size(pool: Pool) {
 
 /// Counts every `NOTIFY` of [`CHANNEL`] into the commit counter, connecting again whenever the
 /// connection is lost. Runs until the store is closed (aborted).
-async fn listen(config: tokio_postgres::Config, shared: Arc<Shared>) {
+async fn listen(config: tokio_postgres::Config, tls: MakeRustlsConnect, shared: Arc<Shared>) {
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let mut messages =
                     futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
