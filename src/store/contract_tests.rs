@@ -378,6 +378,64 @@ async fn an_older_update_never_replaces_a_newer_projection() {
     }
 }
 
+/// Appends sent at the same moment share batches: one thing updated many times in a batch,
+/// and copies of one event in a batch, end as they would one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_copies_sharing_a_batch_end_as_one_by_one() {
+    for target in targets("updates_and_copies_sharing_a_batch_end_as_one_by_one").await {
+        let name = target.name();
+        let store = target.open().await;
+        for round in 0..5 {
+            // Orders shuffled; the highest must win whatever the arrival order.
+            let mut appends = Vec::new();
+            for ord in [3, 8, 1, 6, 2, 7, 5, 4] {
+                let ord = round * 10 + ord;
+                let body = format!("[\"{ord}\"]");
+                let ev = with_projection(
+                    &format!("r{round}-{ord}"),
+                    body.as_bytes(),
+                    Some(ord),
+                    &ord.to_string(),
+                );
+                appends.push(ev);
+            }
+            let copies: Vec<NewEvent> = (0..6)
+                .map(|_| event("src", &format!("copy-{round}"), b"{}"))
+                .collect();
+            let stores = (0..appends.len() + copies.len()).map(|_| store.clone());
+            let answers = join_all(
+                appends
+                    .into_iter()
+                    .chain(copies)
+                    .zip(stores)
+                    .map(|(ev, s)| async move { s.append(ev).await.unwrap() }),
+            )
+            .await;
+            let (updates, copies) = answers.split_at(8);
+            assert!(updates.iter().all(|a| !a.duplicate), "{name}");
+            let first = copies[0].event_id;
+            assert!(
+                copies.iter().all(|a| a.event_id == first),
+                "{name}: {copies:?}"
+            );
+            assert_eq!(copies.iter().filter(|a| !a.duplicate).count(), 1, "{name}");
+            let row = store
+                .projection(ProjectionKey {
+                    view: "identus/connections",
+                    key: "conn-1",
+                    scope: None,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            let top = (round * 10 + 8).to_string();
+            assert_eq!(row.state.as_deref(), Some(top.as_str()), "{name}");
+            assert_eq!(&row.body[..], format!("\"{top}\"").as_bytes(), "{name}");
+        }
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_twice_and_concurrently() {
     for target in targets("migrations_run_twice_and_concurrently").await {

@@ -17,6 +17,7 @@
 //!   its projections in order of `(view, key, scope)`, so two batches on different replicas
 //!   take their row locks in one global order and cannot wait for each other in a cycle.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -33,6 +34,7 @@ use super::text::{enc, enc_opt};
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
+use crate::store::projections::Projection;
 use crate::store::recent::RecentKeys;
 
 /// The channel of `NOTIFY` sent by every commit that stored something new: every replica's
@@ -207,30 +209,45 @@ async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, s
     }
 }
 
-/// Inserts an event unless its `(source, dedupe_key)` is stored; answers the stored row's
-/// `seq` and `id`, and whether this statement inserted it. The second `SELECT` sees rows of
-/// this transaction (a duplicate earlier in the batch) and of transactions committed before
-/// the statement began; a copy committed by another replica while the insert waited for it is
-/// not in the statement's snapshot, and is read by [`FIRST_COPY`] instead.
-const INSERT_EVENT: &str = "WITH ins AS (
+/// Inserts the batch's events (arrays, one element per event, in lock order), each unless its
+/// `(source, dedupe_key)` is stored: one statement for the whole batch, so the server plans
+/// and runs one insert, not one per event. Answers, per element (`n`, from 1), the stored
+/// row's id and whether this statement inserted it. The lookup in `events` sees rows of
+/// transactions committed before the statement began; a copy committed by another replica
+/// while the insert waited for it is not in the statement's snapshot, and is read by
+/// [`FIRST_COPY`] after the commit. The caller sends each `(source, dedupe_key)` once.
+const INSERT_EVENTS: &str = "WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::bytea[]) WITH ORDINALITY
+        AS t(id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body, n)
+), ins AS (
     INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    SELECT id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body
+    FROM input ORDER BY n
     ON CONFLICT (source, dedupe_key) DO NOTHING
-    RETURNING seq, id)
-SELECT seq, id, true FROM ins
-UNION ALL
-SELECT seq, id, false FROM events
-WHERE source = $2 AND dedupe_key = $5 AND NOT EXISTS (SELECT 1 FROM ins)";
+    RETURNING id)
+SELECT i.n, coalesce(ins.id, e.id), ins.id IS NOT NULL
+FROM input i
+LEFT JOIN ins ON ins.id = i.id
+LEFT JOIN events e ON ins.id IS NULL AND e.source = i.source AND e.dedupe_key = i.dedupe_key";
 
 /// The first copy of an event, in a statement of its own (a snapshot taken after the insert).
 const FIRST_COPY: &str = "SELECT seq, id FROM events WHERE source = $1 AND dedupe_key = $2";
 
-/// Points the projection row at this event unless the row holds a newer state (`ord`), exactly
-/// as `sqlite/writer.rs` does, if the event (`$7`, its id) was inserted; the row's own copy of the JSON (made when its previous event was
-/// pruned) is dropped: the event holds it now.
-const UPSERT_PROJECTION: &str =
+/// Points each projection row at its event unless the row holds a newer state (`ord`), exactly
+/// as `sqlite/writer.rs` does, for the events that were inserted (their id, `$7`, is in
+/// `events`; a duplicate's is not); the row's own copy of the JSON (made when its previous
+/// event was pruned) is dropped: the event holds it now. One statement for many rows, in lock
+/// order; a statement may not update one row twice, so the caller sends each thing at most
+/// once per statement.
+const UPSERT_PROJECTIONS: &str =
     "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
-SELECT $1, $2, $3, $4, $5, $6, seq, $8, $9 FROM events WHERE id = $7
+SELECT u.view, u.key, u.scope, u.state, u.attrs, u.ord, e.seq, u.body_start, u.body_len
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::uuid[],
+            $8::int4[], $9::int4[]) WITH ORDINALITY
+    AS u(view, key, scope, state, attrs, ord, event_id, body_start, body_len, n)
+JOIN events e ON e.id = u.event_id
+ORDER BY u.n
 ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
   ord = excluded.ord, event_seq = excluded.event_seq,
   body_start = excluded.body_start, body_len = excluded.body_len,
@@ -246,21 +263,87 @@ FROM (SELECT pg_current_xact_id_if_assigned()::text::bigint AS x) t";
 enum Done {
     /// BEGIN, COMMIT, a projection upsert.
     Nothing,
-    /// An event's insert: its row, or none when a copy committed by another transaction while
-    /// the insert waited for it is not in the statement's snapshot (read after the commit).
-    Event(Option<(i64, uuid::Uuid, bool)>),
+    /// The events' insert: (element `n` from 1, stored id, inserted by this statement); an
+    /// element is missing when its first copy was committed by another transaction while the
+    /// insert waited for it (read after the commit).
+    Events(Vec<(i64, uuid::Uuid, bool)>),
     /// The transaction's id, when it wrote anything.
     Xid(Option<i64>),
 }
 
 type Step<'a> = Pin<Box<dyn Future<Output = Result<Done, tokio_postgres::Error>> + Send + 'a>>;
 
+/// The events' columns as arrays, for [`INSERT_EVENTS`].
+#[derive(Default)]
+struct EventColumns<'a> {
+    id: Vec<uuid::Uuid>,
+    source: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    event_type: Vec<Option<Cow<'a, str>>>,
+    dedupe_key: Vec<Cow<'a, str>>,
+    sender_id: Vec<Option<Cow<'a, str>>>,
+    received_at: Vec<&'a str>,
+    headers: Vec<&'a str>,
+    body: Vec<&'a [u8]>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, ev: &'a NewEvent) {
+        self.id.push(ev.id.0);
+        self.source.push(&ev.source);
+        self.kind.push(ev.kind);
+        self.event_type.push(enc_opt(ev.event_type.as_deref()));
+        self.dedupe_key.push(enc(&ev.dedupe_key));
+        self.sender_id.push(enc_opt(ev.sender_id.as_deref()));
+        self.received_at.push(&ev.received_at);
+        self.headers.push(&ev.headers);
+        self.body.push(&ev.body);
+    }
+}
+
+/// The projections' columns as arrays, for [`UPSERT_PROJECTIONS`].
+#[derive(Default)]
+struct ProjectionColumns<'a> {
+    view: Vec<&'static str>,
+    key: Vec<Cow<'a, str>>,
+    scope: Vec<Cow<'a, str>>,
+    state: Vec<Option<Cow<'a, str>>>,
+    attrs: Vec<String>,
+    ord: Vec<Option<i64>>,
+    event_id: Vec<uuid::Uuid>,
+    body_start: Vec<i32>,
+    body_len: Vec<i32>,
+}
+
+impl<'a> ProjectionColumns<'a> {
+    fn push(&mut self, p: &'a Projection, event_id: uuid::Uuid) -> Result<(), String> {
+        self.body_start.push(
+            i32::try_from(p.range.start)
+                .map_err(|_| "a projection starts past 2 GiB into its body".to_string())?,
+        );
+        self.body_len.push(
+            i32::try_from(p.range.len())
+                .map_err(|_| "a projection is longer than 2 GiB".to_string())?,
+        );
+        self.view.push(p.view);
+        self.key.push(enc(&p.key));
+        self.scope.push(enc(&p.scope));
+        self.state.push(enc_opt(p.state.as_deref()));
+        self.attrs
+            .push(string_object(p.attrs.iter().map(|(k, v)| (*k, v.as_str()))));
+        self.ord.push(p.order);
+        self.event_id.push(event_id);
+        Ok(())
+    }
+}
+
 /// Writes the batch in one transaction in ONE round trip: every statement, from `BEGIN` to
 /// `COMMIT`, is sent before any answer is read (tokio-postgres sends a query when its future is
-/// first polled). A statement that fails aborts the transaction, so the statements after it
-/// fail and `COMMIT` rolls back: the batch is written whole or not at all, and every answer is
-/// checked. Answers the outcome of each event, in the batch's order, and the transaction's id
-/// (none when it wrote nothing).
+/// first polled), and the events go in one statement, their projections in one more (or a few,
+/// when one thing changes several times in the batch). A statement that fails aborts the
+/// transaction, so the statements after it fail and `COMMIT` rolls back: the batch is written
+/// whole or not at all, and every answer is checked. Answers the outcome of each event, in the
+/// batch's order, and the transaction's id (none when it wrote nothing).
 ///
 /// On any error the connection may be inside a transaction: the caller must not pool it.
 async fn write_batch(
@@ -269,88 +352,110 @@ async fn write_batch(
 ) -> Result<(Vec<Appended>, Option<i64>), String> {
     let describe = |e: tokio_postgres::Error| super::errors::describe(&e);
     let insert = client
-        .prepare_cached(INSERT_EVENT)
+        .prepare_cached(INSERT_EVENTS)
         .await
         .map_err(describe)?;
     let upsert = client
-        .prepare_cached(UPSERT_PROJECTION)
+        .prepare_cached(UPSERT_PROJECTIONS)
         .await
         .map_err(describe)?;
     let finish = client.prepare_cached(FINISH).await.map_err(describe)?;
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
-    // arrival order, so the first to arrive is the one stored.
+    // arrival order, so the first to arrive is the one sent (and stored); `sent[i]` is the
+    // element of the statement that answers for event `i`.
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| {
         let (ea, eb) = (&batch[a].0, &batch[b].0);
         (&*ea.source, &ea.dedupe_key).cmp(&(&*eb.source, &eb.dedupe_key))
     });
+    let mut events = EventColumns::default();
+    let mut sent = vec![0usize; batch.len()];
+    let mut first_of_key: Option<usize> = None;
+    for &i in &order {
+        let ev = &batch[i].0;
+        match first_of_key {
+            Some(f) if batch[f].0.source == ev.source && batch[f].0.dedupe_key == ev.dedupe_key => {
+                sent[i] = sent[f];
+            }
+            _ => {
+                events.push(ev);
+                sent[i] = events.id.len();
+                first_of_key = Some(i);
+            }
+        }
+    }
     // Projections in lock order too; stable, so that within one thing the batch's order (the
-    // commit order SQLite would give) decides among updates without `ord`. Each is written
-    // only if its own event was inserted (its id is in `events`): a duplicate's is not.
+    // commit order SQLite would give) decides among updates without `ord`. A thing's k-th
+    // update in the batch goes in the k-th statement, so the statements apply them in order.
     let mut updates: Vec<usize> = (0..batch.len())
         .filter(|&i| batch[i].0.projection.is_some())
         .collect();
-    updates.sort_by(|&a, &b| {
-        let key = |i: usize| {
-            batch[i]
-                .0
-                .projection
-                .as_ref()
-                .map(|p| (p.view, p.key.as_str(), p.scope.as_str()))
+    let thing = |i: usize| {
+        batch[i]
+            .0
+            .projection
+            .as_ref()
+            .map(|p| (p.view, p.key.as_str(), p.scope.as_str()))
+    };
+    updates.sort_by(|&a, &b| thing(a).cmp(&thing(b)));
+    let mut rounds: Vec<ProjectionColumns<'_>> = Vec::new();
+    let mut previous: Option<(usize, usize)> = None; // (event, its round)
+    for &i in &updates {
+        let round = match previous {
+            Some((p, r)) if thing(p) == thing(i) => r + 1,
+            _ => 0,
         };
-        key(a).cmp(&key(b))
-    });
+        previous = Some((i, round));
+        if rounds.len() <= round {
+            rounds.push(ProjectionColumns::default());
+        }
+        let ev = &batch[i].0;
+        if let (Some(columns), Some(p)) = (rounds.get_mut(round), ev.projection.as_ref()) {
+            columns.push(p, ev.id.0)?;
+        }
+    }
 
-    let mut steps: Vec<MaybeDone<Step<'_>>> = Vec::with_capacity(order.len() + updates.len() + 3);
+    let mut steps: Vec<MaybeDone<Step<'_>>> = Vec::with_capacity(rounds.len() + 4);
     steps.push(maybe_done(Box::pin(async {
         client.batch_execute("BEGIN").await.map(|()| Done::Nothing)
     })));
-    for &i in &order {
-        let ev = &batch[i].0;
-        let insert = &insert;
+    let insert = &insert;
+    let events = &events;
+    steps.push(maybe_done(Box::pin(async move {
+        let params: [&(dyn ToSql + Sync); 9] = [
+            &events.id,
+            &events.source,
+            &events.kind,
+            &events.event_type,
+            &events.dedupe_key,
+            &events.sender_id,
+            &events.received_at,
+            &events.headers,
+            &events.body,
+        ];
+        let rows = client.query(insert, &params).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            // No id: the first copy is outside the statement's snapshot (read after the commit).
+            if let Some(id) = row.try_get::<_, Option<uuid::Uuid>>(1)? {
+                found.push((row.try_get(0)?, id, row.try_get(2)?));
+            }
+        }
+        Ok(Done::Events(found))
+    })));
+    let upsert = &upsert;
+    for p in &rounds {
         steps.push(maybe_done(Box::pin(async move {
-            let source: &str = &ev.source;
-            let body: &[u8] = &ev.body;
-            let event_type = enc_opt(ev.event_type.as_deref());
-            let dedupe_key = enc(&ev.dedupe_key);
-            let sender_id = enc_opt(ev.sender_id.as_deref());
             let params: [&(dyn ToSql + Sync); 9] = [
-                &ev.id.0,
-                &source,
-                &ev.kind,
-                &event_type,
-                &dedupe_key,
-                &sender_id,
-                &ev.received_at,
-                &ev.headers,
-                &body,
-            ];
-            let rows = client.query(insert, &params).await?;
-            let Some(row) = rows.first() else {
-                return Ok(Done::Event(None));
-            };
-            Ok(Done::Event(Some((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-            ))))
-        })));
-    }
-    for &i in &updates {
-        let ev = &batch[i].0;
-        let Some(p) = ev.projection.as_ref() else {
-            continue;
-        };
-        let start = i32::try_from(p.range.start)
-            .map_err(|_| "a projection starts past 2 GiB into its body".to_string())?;
-        let len = i32::try_from(p.range.len())
-            .map_err(|_| "a projection is longer than 2 GiB".to_string())?;
-        let upsert = &upsert;
-        steps.push(maybe_done(Box::pin(async move {
-            let attrs = string_object(p.attrs.iter().map(|(k, v)| (*k, v.as_str())));
-            let (key, scope, state) = (enc(&p.key), enc(&p.scope), enc_opt(p.state.as_deref()));
-            let params: [&(dyn ToSql + Sync); 9] = [
-                &p.view, &key, &scope, &state, &attrs, &p.order, &ev.id.0, &start, &len,
+                &p.view,
+                &p.key,
+                &p.scope,
+                &p.state,
+                &p.attrs,
+                &p.ord,
+                &p.event_id,
+                &p.body_start,
+                &p.body_len,
             ];
             client.execute(upsert, &params).await.map(|_| Done::Nothing)
         })));
@@ -377,9 +482,9 @@ async fn write_batch(
         Poll::Ready(())
     })
     .await;
-    let mut found: Vec<Option<(i64, uuid::Uuid, bool)>> = vec![None; batch.len()];
+    // Per element sent (n - 1): the stored id and whether it was inserted.
+    let mut found: Vec<Option<(uuid::Uuid, bool)>> = vec![None; events.id.len()];
     let mut xid = None;
-    let mut inserts = order.iter();
     for mut step in steps {
         if matches!(step, MaybeDone::Gone) {
             return Err("a statement of the batch was not sent".into());
@@ -390,11 +495,11 @@ async fn write_batch(
             .ok_or_else(|| "a statement of the batch gave no answer".to_string())?;
         match done.map_err(describe)? {
             Done::Nothing => {}
-            Done::Event(row) => {
-                if let (Some(&i), Some(row)) = (inserts.next(), row)
-                    && let Some(slot) = found.get_mut(i)
-                {
-                    *slot = Some(row);
+            Done::Events(rows) => {
+                for (n, id, inserted) in rows {
+                    if let Some(slot) = usize::try_from(n - 1).ok().and_then(|k| found.get_mut(k)) {
+                        *slot = Some((id, inserted));
+                    }
                 }
             }
             Done::Xid(x) => xid = x,
@@ -402,9 +507,13 @@ async fn write_batch(
     }
     // Committed. An insert that found its copy outside its snapshot reads it now.
     let mut results = Vec::with_capacity(batch.len());
-    for ((ev, _), row) in batch.iter().zip(found) {
-        let (id, inserted) = match row {
-            Some((_, id, inserted)) => (id, inserted),
+    for (i, (ev, _)) in batch.iter().enumerate() {
+        let element = sent[i];
+        let stored = element
+            .checked_sub(1)
+            .and_then(|k| found.get(k).copied().flatten());
+        let (id, inserted) = match stored {
+            Some(s) => s,
             None => {
                 let source: &str = &ev.source;
                 let dedupe_key = enc(&ev.dedupe_key);
@@ -420,9 +529,11 @@ async fn write_batch(
                 (row.try_get(1).map_err(describe)?, false)
             }
         };
+        // Only the copy that was sent was inserted; a later copy in the batch is a retry.
+        let is_sent = inserted && id == ev.id.0;
         results.push(Appended {
             event_id: EventId(id),
-            duplicate: !inserted,
+            duplicate: !is_sent,
         });
     }
     Ok((results, xid))
