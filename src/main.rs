@@ -11,6 +11,14 @@ use hookgate::sign::{self, SignScheme};
 use hookgate::startup::{Application, check_config, load_settings};
 use hookgate::telemetry;
 
+/// mimalloc rather than glibc's allocator: the request path allocates and frees small buffers on
+/// every worker thread, and the store's writer thread frees what they allocated; glibc's
+/// per-thread arenas then grow and trim their heaps (an `mprotect` system call about 13 times
+/// per commit, measured with strace) and spend CPU consolidating. Measured in
+/// docs/performance.md, "Allocator".
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A webhook receiver for Ory Kratos, Hyperledger Identus and ASP.NET Boilerplate.
 #[derive(Parser)]
 #[command(name = "hookgate", version, about)]

@@ -128,17 +128,12 @@ const SIZE_EVERY: Duration = Duration::from_secs(30);
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
-/// Batches in flight at once (see `writer`): a quarter of the pool, 1 to 4, so the admin API's
-/// reads and the pruner always find a connection.
-fn committers(pool_size: usize) -> usize {
-    if let Some(n) = std::env::var("HOOKGATE_PG_COMMITTERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    (pool_size / 4).clamp(1, 4)
-}
+/// Batches in flight at once (see `writer`). One: since a batch is one statement for its
+/// events and one for their projections, sent in one round trip, more batches in flight only
+/// contend for the same index pages and WAL on the server. Measured (docs/performance.md,
+/// "PostgreSQL"): Identus inserts at 32 connections, 12.6k/s with one, 9.7k/s with two,
+/// 8.5k/s with four.
+const COMMITTERS: usize = 1;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -231,9 +226,8 @@ impl PostgresStore {
             let pool = pool.clone();
             let max_batch = settings.max_batch;
             let answer_within = statement_timeout + CLIENT_GRACE;
-            let committers = committers(pool_size);
             tokio::spawn(async move {
-                run_writer(pool, rx, max_batch, committers, answer_within, &shared).await;
+                run_writer(pool, rx, max_batch, COMMITTERS, answer_within, &shared).await;
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };

@@ -2,8 +2,8 @@
 //! event to one task through a bounded queue and wait on a oneshot; a committer takes whatever
 //! is waiting (up to `store.max_batch`), writes it in ONE transaction and commits once
 //! (`synchronous_commit` on: the commit returns once the WAL is flushed), then answers each.
-//! Unlike SQLite's single writer, a few committers have batches in flight at once (each on its
-//! own connection): a commit here waits on the server, and meanwhile the next batch is sent.
+//! The number of batches in flight at once is a parameter (`committers`, each on its own
+//! connection); one measured best (mod.rs, `COMMITTERS`).
 //!
 //! Every statement of a batch, `BEGIN` to `COMMIT`, is pipelined (sent without waiting for any
 //! answer), so a batch costs one round trip, not one per event.
@@ -26,7 +26,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use futures_util::future::{MaybeDone, join_all, maybe_done};
+use futures_util::future::{MaybeDone, join_all, maybe_done, try_join_all};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 
@@ -211,25 +211,20 @@ async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, s
 
 /// Inserts the batch's events (arrays, one element per event, in lock order), each unless its
 /// `(source, dedupe_key)` is stored: one statement for the whole batch, so the server plans
-/// and runs one insert, not one per event. Answers, per element (`n`, from 1), the stored
-/// row's id and whether this statement inserted it. The lookup in `events` sees rows of
-/// transactions committed before the statement began; a copy committed by another replica
-/// while the insert waited for it is not in the statement's snapshot, and is read by
-/// [`FIRST_COPY`] after the commit. The caller sends each `(source, dedupe_key)` once.
-const INSERT_EVENTS: &str = "WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::bytea[]) WITH ORDINALITY
-        AS t(id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body, n)
-), ins AS (
-    INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
-    SELECT id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body
-    FROM input ORDER BY n
-    ON CONFLICT (source, dedupe_key) DO NOTHING
-    RETURNING id)
-SELECT i.n, coalesce(ins.id, e.id), ins.id IS NOT NULL
-FROM input i
-LEFT JOIN ins ON ins.id = i.id
-LEFT JOIN events e ON ins.id IS NULL AND e.source = i.source AND e.dedupe_key = i.dedupe_key";
+/// and runs one insert, not one per event. Answers the ids of the events it inserted; the
+/// first copy of each other one is read by [`FIRST_COPY`] after the commit (retries are rare
+/// here: most are answered from memory before they reach the writer). No join: a plan chosen
+/// while the table was small (a new database) stays right as it grows. The caller sends each
+/// `(source, dedupe_key)` once.
+const INSERT_EVENTS: &str = "INSERT INTO events
+    (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
+SELECT id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::bytea[]) WITH ORDINALITY
+    AS t(id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body, n)
+ORDER BY n
+ON CONFLICT (source, dedupe_key) DO NOTHING
+RETURNING id";
 
 /// The first copy of an event, in a statement of its own (a snapshot taken after the insert).
 const FIRST_COPY: &str = "SELECT seq, id FROM events WHERE source = $1 AND dedupe_key = $2";
@@ -240,14 +235,14 @@ const FIRST_COPY: &str = "SELECT seq, id FROM events WHERE source = $1 AND dedup
 /// event was pruned) is dropped: the event holds it now. One statement for many rows, in lock
 /// order; a statement may not update one row twice, so the caller sends each thing at most
 /// once per statement.
-const UPSERT_PROJECTIONS: &str =
-    "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
-SELECT u.view, u.key, u.scope, u.state, u.attrs, u.ord, e.seq, u.body_start, u.body_len
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::uuid[],
-            $8::int4[], $9::int4[]) WITH ORDINALITY
-    AS u(view, key, scope, state, attrs, ord, event_id, body_start, body_len, n)
-JOIN events e ON e.id = u.event_id
-ORDER BY u.n
+const UPSERT_PROJECTIONS: &str = "WITH u AS MATERIALIZED (
+    SELECT u.*, (SELECT e.seq FROM events e WHERE e.id = u.event_id) AS seq
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                $7::uuid[], $8::int4[], $9::int4[]) WITH ORDINALITY
+        AS u(view, key, scope, state, attrs, ord, event_id, body_start, body_len, n))
+INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
+SELECT view, key, scope, state, attrs, ord, seq, body_start, body_len
+FROM u WHERE seq IS NOT NULL ORDER BY n
 ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
   ord = excluded.ord, event_seq = excluded.event_seq,
   body_start = excluded.body_start, body_len = excluded.body_len,
@@ -263,10 +258,8 @@ FROM (SELECT pg_current_xact_id_if_assigned()::text::bigint AS x) t";
 enum Done {
     /// BEGIN, COMMIT, a projection upsert.
     Nothing,
-    /// The events' insert: (element `n` from 1, stored id, inserted by this statement); an
-    /// element is missing when its first copy was committed by another transaction while the
-    /// insert waited for it (read after the commit).
-    Events(Vec<(i64, uuid::Uuid, bool)>),
+    /// The events' insert: the ids of the events it inserted.
+    Events(Vec<uuid::Uuid>),
     /// The transaction's id, when it wrote anything.
     Xid(Option<i64>),
 }
@@ -361,28 +354,22 @@ async fn write_batch(
         .map_err(describe)?;
     let finish = client.prepare_cached(FINISH).await.map_err(describe)?;
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
-    // arrival order, so the first to arrive is the one sent (and stored); `sent[i]` is the
-    // element of the statement that answers for event `i`.
+    // arrival order, so the first to arrive is the one sent (and stored); a later copy is
+    // answered with the first one's id after the commit.
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| {
         let (ea, eb) = (&batch[a].0, &batch[b].0);
         (&*ea.source, &ea.dedupe_key).cmp(&(&*eb.source, &eb.dedupe_key))
     });
     let mut events = EventColumns::default();
-    let mut sent = vec![0usize; batch.len()];
-    let mut first_of_key: Option<usize> = None;
+    let mut first_of_key: Option<&NewEvent> = None;
     for &i in &order {
         let ev = &batch[i].0;
-        match first_of_key {
-            Some(f) if batch[f].0.source == ev.source && batch[f].0.dedupe_key == ev.dedupe_key => {
-                sent[i] = sent[f];
-            }
-            _ => {
-                events.push(ev);
-                sent[i] = events.id.len();
-                first_of_key = Some(i);
-            }
+        if first_of_key.is_some_and(|f| f.source == ev.source && f.dedupe_key == ev.dedupe_key) {
+            continue;
         }
+        events.push(ev);
+        first_of_key = Some(ev);
     }
     // Projections in lock order too; stable, so that within one thing the batch's order (the
     // commit order SQLite would give) decides among updates without `ord`. A thing's k-th
@@ -436,10 +423,7 @@ async fn write_batch(
         let rows = client.query(insert, &params).await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
-            // No id: the first copy is outside the statement's snapshot (read after the commit).
-            if let Some(id) = row.try_get::<_, Option<uuid::Uuid>>(1)? {
-                found.push((row.try_get(0)?, id, row.try_get(2)?));
-            }
+            found.push(row.try_get(0)?);
         }
         Ok(Done::Events(found))
     })));
@@ -482,8 +466,7 @@ async fn write_batch(
         Poll::Ready(())
     })
     .await;
-    // Per element sent (n - 1): the stored id and whether it was inserted.
-    let mut found: Vec<Option<(uuid::Uuid, bool)>> = vec![None; events.id.len()];
+    let mut inserted: Vec<uuid::Uuid> = Vec::new();
     let mut xid = None;
     for mut step in steps {
         if matches!(step, MaybeDone::Gone) {
@@ -495,46 +478,43 @@ async fn write_batch(
             .ok_or_else(|| "a statement of the batch gave no answer".to_string())?;
         match done.map_err(describe)? {
             Done::Nothing => {}
-            Done::Events(rows) => {
-                for (n, id, inserted) in rows {
-                    if let Some(slot) = usize::try_from(n - 1).ok().and_then(|k| found.get_mut(k)) {
-                        *slot = Some((id, inserted));
-                    }
-                }
-            }
+            Done::Events(ids) => inserted = ids,
             Done::Xid(x) => xid = x,
         }
     }
-    // Committed. An insert that found its copy outside its snapshot reads it now.
-    let mut results = Vec::with_capacity(batch.len());
-    for (i, (ev, _)) in batch.iter().enumerate() {
-        let element = sent[i];
-        let stored = element
-            .checked_sub(1)
-            .and_then(|k| found.get(k).copied().flatten());
-        let (id, inserted) = match stored {
-            Some(s) => s,
-            None => {
-                let source: &str = &ev.source;
-                let dedupe_key = enc(&ev.dedupe_key);
-                let row = client
-                    .query_opt(FIRST_COPY, &[&source, &dedupe_key])
-                    .await
-                    .map_err(describe)?
-                    .ok_or_else(|| {
-                        format!(
-                            "the first copy of an event of source {source} was neither inserted nor found"
-                        )
-                    })?;
-                (row.try_get(1).map_err(describe)?, false)
+    // Committed. The first copy of every event that was not inserted is read now (the reads
+    // pipelined, as the batch was).
+    inserted.sort_unstable();
+    let first_copy = client.prepare_cached(FIRST_COPY).await.map_err(describe)?;
+    let first_copy = &first_copy;
+    let ids = try_join_all(batch.iter().map(|(ev, _)| {
+        let new = inserted.binary_search(&ev.id.0).is_ok();
+        async move {
+            if new {
+                return Ok(ev.id.0);
             }
-        };
-        // Only the copy that was sent was inserted; a later copy in the batch is a retry.
-        let is_sent = inserted && id == ev.id.0;
-        results.push(Appended {
+            let source: &str = &ev.source;
+            let dedupe_key = enc(&ev.dedupe_key);
+            let row = client
+                .query_opt(first_copy, &[&source, &dedupe_key])
+                .await
+                .map_err(describe)?
+                .ok_or_else(|| {
+                    format!(
+                        "the first copy of an event of source {source} was neither inserted nor found"
+                    )
+                })?;
+            row.try_get::<_, uuid::Uuid>(1).map_err(describe)
+        }
+    }))
+    .await?;
+    let results = batch
+        .iter()
+        .zip(ids)
+        .map(|((ev, _), id)| Appended {
             event_id: EventId(id),
-            duplicate: !is_sent,
-        });
-    }
+            duplicate: id != ev.id.0,
+        })
+        .collect();
     Ok((results, xid))
 }
