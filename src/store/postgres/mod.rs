@@ -23,17 +23,15 @@
 //! - this file: opening the pool, the `NOTIFY` listener, and the store traits.
 //!
 //! # Driver
-//! `tokio-postgres` with the `deadpool-postgres` pool, rather than `sqlx`: group commit wants
-//! a batch's statements pipelined on one connection (tokio-postgres sends every query whose
-//! future is polled without waiting for the previous answer; sqlx runs one query at a time per
-//! connection), prepared statements cached per connection (`prepare_cached`), and the later
-//! `copy-store` wants binary `COPY` (`copy_in` with `BinaryCopyInWriter`), which tokio-postgres
-//! has. Runtime queries only (no compile-time checking against a database). No measurement
-//! comparing the two drivers has been made yet (issue 10 asks for one).
-//! TLS with rustls, as the URL's `sslmode` asks (`disable` when absent; `prefer`, `require`,
-//! and libpq's `verify-ca`/`verify-full` as `require`), always verifying the server's
-//! certificate and host name against Mozilla's roots and those in `sslrootcert=PATH`: [`tls`]
-//! builds the one connector the pool, the listener and `check-config --connect` use.
+//! `tokio-postgres` with the `deadpool-postgres` pool, rather than `sqlx`, from a measurement
+//! (docs/pg-driver.md, `benches/pg-driver/`): on hookgate's write, sqlx costs the client
+//! 1.6–1.9× the CPU per event, and without pipelining (sqlx runs one query at a time per
+//! connection) a batch's statements cost a round trip each. tokio-postgres sends every query
+//! whose future is polled without waiting for the previous answer, which the writer uses to
+//! send a whole batch, `BEGIN` to `COMMIT`, in one round trip; it caches prepared statements
+//! per connection (`prepare_cached`), and has binary `COPY` for `copy-store`. Runtime queries
+//! only (no compile-time checking against a database).
+//! TLS: `tls.rs` (rustls), from the URL's `sslmode` and `sslrootcert`.
 //!
 //! # The feed
 //! Sequence values commit out of order across replicas (and across a replica's own pool):
@@ -91,7 +89,7 @@ use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
 use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
-use crate::store::error::StoreError;
+use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
 use crate::store::ids::EventId;
@@ -216,7 +214,7 @@ impl PostgresStore {
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
             committed_xid: AtomicI64::new(0),
-            last_failure: Mutex::new(None),
+            last_failure: LastFailure::default(),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
         });

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 
 use super::text::{enc, enc_opt};
-use crate::store::error::StoreError;
+use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, NewEvent, string_object};
 use crate::store::ids::EventId;
 use crate::store::projections::Projection;
@@ -60,7 +60,7 @@ pub(super) struct Shared {
     /// this process answered 2xx for is in its own feed at once (mod.rs, "The feed").
     pub(super) committed_xid: AtomicI64,
     /// The reason the last commit failed, cleared by the next successful one.
-    pub(super) last_failure: Mutex<Option<String>>,
+    pub(super) last_failure: LastFailure,
     /// Dedupe keys this process committed recently (only committed ones: a hit means stored).
     pub(super) recent: Mutex<RecentKeys>,
     /// Counts commits that stored something new, here or (through `NOTIFY`) in any replica.
@@ -75,14 +75,7 @@ impl Shared {
 
     /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
     pub(super) fn set_failure(&self, failure: Option<String>) {
-        let mut last = self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if failure.is_none() && last.is_some() {
-            tracing::info!("the store commits again");
-        }
-        *last = failure;
+        self.last_failure.set(failure);
     }
 }
 

@@ -40,7 +40,7 @@ use self::writer::{Msg, run_writer};
 use crate::config::{SqliteSettings, StoreSettings};
 use crate::store::backend::Store;
 use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
-use crate::store::error::StoreError;
+use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
 use crate::store::ids::EventId;
@@ -114,7 +114,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(settings.queue_capacity);
         let shared = Arc::new(Shared {
             writer_alive: AtomicBool::new(true),
-            last_failure: Mutex::new(None),
+            last_failure: LastFailure::default(),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
             events: AtomicI64::new(0),

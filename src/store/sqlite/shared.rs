@@ -1,10 +1,11 @@
 //! What the store handle and its writer thread share.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
 
+use crate::store::error::LastFailure;
 use crate::store::recent::RecentKeys;
 
 /// State shared between the store handle and its writer thread.
@@ -12,7 +13,7 @@ pub(super) struct Shared {
     /// False once the writer thread has stopped (closed, or died).
     pub(super) writer_alive: AtomicBool,
     /// The reason the last commit failed, cleared by the next successful one (or probe).
-    pub(super) last_failure: Mutex<Option<String>>,
+    pub(super) last_failure: LastFailure,
     /// Recently committed dedupe keys, filled by the writer after each commit: retries are
     /// answered from here without a trip through the writer.
     pub(super) recent: Mutex<RecentKeys>,
@@ -27,10 +28,7 @@ pub(super) struct Shared {
 impl Shared {
     /// Whether the last commit failed.
     pub(super) fn failed(&self) -> bool {
-        self.last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.last_failure.failed()
     }
 
     /// Wakes every waiter of the feed: a commit stored something new.
@@ -47,13 +45,6 @@ impl Shared {
 
     /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
     pub(super) fn set_failure(&self, failure: Option<String>) {
-        let mut last = self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if failure.is_none() && last.is_some() {
-            tracing::info!("the store commits again");
-        }
-        *last = failure;
+        self.last_failure.set(failure);
     }
 }
