@@ -1286,3 +1286,72 @@ async fn copy_store_keeps_every_byte_and_a_second_run_copies_nothing() {
         source.close().await;
     }
 }
+
+/// A move while the destination's replicas already take events: a sender retrying some of the
+/// events being copied reaches the destination during the copy. Nothing deadlocks (the copy's
+/// order is the source's feed, the writers' is their lock order), every answer is a success,
+/// and every event is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_store_into_a_store_taking_the_same_events_at_the_same_time() {
+    let test = "copy_store_into_a_store_taking_the_same_events_at_the_same_time";
+    let source_target = Target::Sqlite(tempfile::tempdir().unwrap());
+    let source = source_target.open().await;
+    const N: usize = 3000;
+    // Stored in the opposite of the key order (the copy's order is the source's).
+    for chunk in (0..(N / 100)).rev() {
+        join_all((0..100).rev().map(|i| {
+            let source = source.clone();
+            let n = chunk * 100 + i;
+            async move {
+                source
+                    .append(event("src", &format!("k-{n}"), format!("[{n}]").as_bytes()))
+                    .await
+                    .unwrap()
+            }
+        }))
+        .await;
+    }
+    for dest_target in targets(test).await {
+        let name = dest_target.name();
+        let dest = dest_target.open().await;
+        // Retries of the same events while they are copied, many at once (so in batches, each
+        // in the writers' lock order, which is not the copy's).
+        let retries = {
+            let dest = dest.clone();
+            tokio::spawn(async move {
+                for chunk in (0..(N / 100)).rev() {
+                    let answers = join_all((0..100).rev().map(|i| {
+                        let dest = dest.clone();
+                        let n = chunk * 100 + i;
+                        async move {
+                            dest.append(event(
+                                "src",
+                                &format!("k-{n}"),
+                                format!("[{n}]").as_bytes(),
+                            ))
+                            .await
+                        }
+                    }))
+                    .await;
+                    for answer in answers {
+                        answer.expect("a retry during the copy is stored or recognised");
+                    }
+                    // Spread over the copy's duration, so they meet its batches.
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+            })
+        };
+        let copied = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+            .await
+            .unwrap();
+        retries.await.unwrap();
+        assert_eq!(copied.copied + copied.skipped, N as u64, "{name}");
+        let (stored, _) = everything(dest.as_ref()).await;
+        let mut keys: Vec<&str> = stored.iter().map(|e| e.dedupe_key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!((stored.len(), keys.len()), (N, N), "{name}");
+        dest.close().await;
+    }
+    source.close().await;
+}

@@ -1,5 +1,10 @@
 //! `copy-store` on PostgreSQL: imports in one transaction per batch on a pooled connection,
 //! their statements pipelined, as the writer's batches are.
+//!
+//! Replicas may be writing to the destination meanwhile (events arriving during a move). An
+//! import inserts in the source's feed order, not in the writers' lock order (`writer.rs`), so
+//! each import transaction first takes [`LOCK_TABLES`]: the replicas' batches wait for it (one
+//! batch of the copy, tens of milliseconds) instead of deadlocking with it.
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
@@ -13,6 +18,10 @@ use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
 use crate::store::error::StoreError;
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;
+
+/// Conflicts with the row locks of the replicas' batches (`ROW EXCLUSIVE`), and with itself, but
+/// not with reads.
+const LOCK_TABLES: &str = "LOCK TABLE events, projections IN SHARE ROW EXCLUSIVE MODE";
 
 fn failed(e: &tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(e))
@@ -31,6 +40,9 @@ pub(super) async fn import_events(
     events: &[StoredEvent],
 ) -> Result<(Imported, i64), StoreError> {
     let tx = client.transaction().await.map_err(|e| failed(&e))?;
+    tx.batch_execute(LOCK_TABLES)
+        .await
+        .map_err(|e| failed(&e))?;
     let insert = tx
         .prepare_cached(IMPORT_EVENT)
         .await
@@ -154,6 +166,9 @@ pub(super) async fn import_projections(
     rows: &[RawProjection],
 ) -> Result<Imported, StoreError> {
     let tx = client.transaction().await.map_err(|e| failed(&e))?;
+    tx.batch_execute(LOCK_TABLES)
+        .await
+        .map_err(|e| failed(&e))?;
     let upsert = tx
         .prepare_cached(IMPORT_PROJECTION)
         .await
