@@ -1355,3 +1355,63 @@ async fn copy_store_into_a_store_taking_the_same_events_at_the_same_time() {
     }
     source.close().await;
 }
+
+/// The feed waits for transactions that write events, and only for those: a long transaction
+/// of another program on the same server does not hold it back, one still writing `events`
+/// does (what it writes must not appear before what is already shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_waits_only_for_transactions_writing_events() {
+    for target in targets("the_feed_waits_only_for_transactions_writing_events").await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let writer = target.open().await;
+        // Another replica: it has committed nothing itself, so it does not wait for its own.
+        let reader = target.open().await;
+        let ids = |page: super::EventPage| page.events.iter().map(|e| e.id).collect::<Vec<_>>();
+
+        // Another program's long transaction, with a transaction id, on another table.
+        let mut other = admin_client(&pg.url).await;
+        other
+            .batch_execute("CREATE TABLE other_program (x int)")
+            .await
+            .unwrap();
+        let long = other.transaction().await.unwrap();
+        long.execute("INSERT INTO other_program VALUES (1)", &[])
+            .await
+            .unwrap();
+        let first = writer.append(event("src", "first", b"{}")).await.unwrap();
+        let page = reader.list_events(query(10, None)).await.unwrap();
+        assert_eq!(
+            ids(page),
+            [first.event_id],
+            "not held back by another table's writer"
+        );
+
+        // A transaction writing events, still open: what commits after it waits for it.
+        let mut raw = admin_client(&pg.url).await;
+        let held = raw.transaction().await.unwrap();
+        held.execute(
+            "INSERT INTO events (id, source, kind, dedupe_key, received_at, headers, body)
+             VALUES ($1, 'src', 'identus', 'held', 'now', '{}', '\\x7b7d')",
+            &[&uuid::Uuid::new_v4()],
+        )
+        .await
+        .unwrap();
+        let second = writer.append(event("src", "second", b"{}")).await.unwrap();
+        let page = reader.list_events(query(10, None)).await.unwrap();
+        assert_eq!(
+            ids(page),
+            [first.event_id],
+            "held back by an open writer of events"
+        );
+        held.commit().await.unwrap();
+        let page = reader.list_events(query(10, None)).await.unwrap();
+        let shown = ids(page);
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert_eq!((shown[0], shown[2]), (first.event_id, second.event_id));
+        long.rollback().await.unwrap();
+        writer.close().await;
+        reader.close().await;
+    }
+}

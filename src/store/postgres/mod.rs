@@ -38,21 +38,24 @@
 //! replica A takes seq 10, replica B takes 11 and commits first; a reader that saw 11 and kept
 //! it as its cursor would never see 10. So the cursor is not `seq`. Every row records the id
 //! of the transaction that wrote it (`xid`, `pg_current_xact_id()`, one per batch), the feed is
-//! ordered by `(xid, seq)`, and a page shows only rows whose `xid` is below the reading
-//! snapshot's `xmin` (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction below
-//! `xmin` has finished, and every transaction that writes later gets an xid at or above it. So
-//! once a row is shown, no row can ever appear before it: paging with `next` sees every
-//! committed event exactly once, in a single order every reader shares (the order of the
-//! writing transactions' ids, which is the commit order except among transactions that were
-//! running at the same time). It costs the writer nothing (no lock, no second write).
-//! The price: an event appears in the feed only once every transaction older than its own has
-//! finished, on the whole server (`xmin` is cluster-wide): a long transaction of another
-//! program holds the feed back (not `get_event`, nor the answer to the sender) for as long as
-//! it runs. A long poll woken by a commit that is still held back finds nothing and waits for
+//! ordered by `(xid, seq)`, and a page shows only rows whose `xid` is below a horizon
+//! (`read::feed_horizon`, read in a statement before the page's): the smallest of the next
+//! transaction id and the ids of the transactions holding a lock on this database's `events`
+//! table. Every transaction below it that writes events has finished (a writer takes the
+//! table's lock before its first row gives it an id), and every one that writes later gets an
+//! id at or above it. So once a row is shown, no row can ever appear before it: paging with
+//! `next` sees every committed event exactly once, in a single order every reader shares (the
+//! order of the writing transactions' ids, which is the commit order except among transactions
+//! that were running at the same time). It costs the writer nothing (no lock, no second write),
+//! and a read one look at `pg_locks`.
+//! The price: an event appears in the feed only once every transaction writing events that
+//! began before it has finished (other replicas' batches, a `copy-store` batch; milliseconds).
+//! Other programs' transactions on the same server do not hold it back (the server-wide
+//! snapshot `xmin` would: an earlier version used it, and any long transaction anywhere delayed
+//! the feed). A long poll woken by a commit that is still held back finds nothing and waits for
 //! the next commit, or its `wait`. Within one process, a read of the feed waits up to half a
-//! second for the transactions older than that process's last commit (usually other batches,
-//! finishing within milliseconds), so an event answered 2xx is in the same replica's feed at
-//! once; another replica's feed may show it a moment later.
+//! second for the transactions older than that process's last commit, so an event answered 2xx
+//! is in the same replica's feed at once; another replica's feed may show it a moment later.
 //!
 //! # Long polls
 //! Each commit that stored something new sends `NOTIFY hookgate_events`; every replica keeps a
@@ -375,11 +378,11 @@ impl EventStore for PostgresStore {
             Box::pin(async move {
                 // Read your writes: wait (briefly) for the transactions older than this
                 // process's last commit to finish, so its own events are in the page.
-                let mut xmin = read::snapshot_xmin(c).await?;
+                let mut xmin = read::feed_horizon(c).await?;
                 let mut waits = 0;
                 while xmin <= own && waits < OWN_COMMITS_WAIT_STEPS {
                     tokio::time::sleep(OWN_COMMITS_WAIT_STEP).await;
-                    xmin = read::snapshot_xmin(c).await?;
+                    xmin = read::feed_horizon(c).await?;
                     waits += 1;
                 }
                 read::list_events(c, &q, xmin).await

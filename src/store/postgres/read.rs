@@ -55,18 +55,34 @@ fn feed_position(cursor: &Cursor) -> Result<(i64, i64), StoreError> {
     Ok((number(xid)?, number(seq)?))
 }
 
-/// The oldest transaction id that may still be running: every one below it has finished.
-pub(super) async fn snapshot_xmin(c: &Client) -> Result<i64, StoreError> {
-    c.query_one(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        &[],
-    )
-    .await
-    .and_then(|row| row.try_get(0))
-    .map_err(unavailable)
+/// The feed's horizon (mod.rs, "The feed"): every transaction below it that writes `events`
+/// has finished. It is the smallest of the next transaction id to be given out (of this
+/// statement's snapshot) and the ids of the transactions holding a lock on this database's
+/// `events` table, that is writing it now (a writer takes the table's lock before its first
+/// row gives it an id; one with the lock but no id yet gets one above the snapshot's next).
+/// Other transactions on the server, however long, do not hold it back. Read in a statement
+/// of its own, before the page's statement: a transaction that commits in between is in the
+/// page's snapshot.
+///
+/// `backend_xid` is a 32-bit id: it is widened against the snapshot's 64-bit next id.
+const HORIZON: &str = "WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next)
+SELECT least(s.next, min(s.next - ((s.next % 4294967296) - a.backend_xid::text::bigint + 4294967296) % 4294967296))
+FROM s
+LEFT JOIN (pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_xid IS NOT NULL)
+  ON l.locktype = 'relation' AND l.relation = 'events'::regclass
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock')
+GROUP BY s.next";
+
+/// The feed's horizon: see [`HORIZON`].
+pub(super) async fn feed_horizon(c: &Client) -> Result<i64, StoreError> {
+    c.query_one(HORIZON, &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(unavailable)
 }
 
-/// A page of the feed: events of transactions below `xmin` only (from [`snapshot_xmin`]), by
+/// A page of the feed: events of transactions below `xmin` only (from [`feed_horizon`]), by
 /// `(xid, seq)` (mod.rs, "The feed").
 pub(super) async fn list_events(
     c: &Client,
