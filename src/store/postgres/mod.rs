@@ -430,16 +430,54 @@ fn cutoff_text(cutoff: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// The first event at or after a `seq`, and whether it was received before the cutoff.
+const PROBE: &str = "SELECT seq, received_at < $2 FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1";
+
+/// The largest `seq` received before `cutoff` (text, [`cutoff_text`]), by a binary search over
+/// `seq`, as on SQLite (`sqlite/prune.rs`, `last_before`: events are stored in about the order
+/// they are received; the prune statement still checks `received_at` for each event). Replicas
+/// commit out of `seq` order by milliseconds at most: an old event stored just after a younger
+/// one may wait for the next batch.
+async fn last_before(c: &tokio_postgres::Client, cutoff: &str) -> Result<Option<i64>, StoreError> {
+    let probe = |seq: i64| async move {
+        c.query_opt(PROBE, &[&seq, &cutoff])
+            .await
+            .map_err(read::unavailable)?
+            .map(|r| {
+                Ok::<_, tokio_postgres::Error>((r.try_get::<_, i64>(0)?, r.try_get::<_, bool>(1)?))
+            })
+            .transpose()
+            .map_err(read::unavailable)
+    };
+    let Some((first, true)) = probe(i64::MIN).await? else {
+        return Ok(None);
+    };
+    let newest: i64 = c
+        .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(read::unavailable)?;
+    let (mut lo, mut hi) = (first, newest);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2 + 1;
+        match probe(mid).await? {
+            Some((seq, true)) => lo = seq,
+            _ => hi = mid - 1,
+        }
+    }
+    Ok(Some(lo))
+}
+
 /// One prune batch, in one statement (so one transaction): the oldest events before the cutoff
 /// without a delivery pending or failed, skipping rows another replica's pruner holds; every
 /// projection pointing at one of them gets its own copy of its JSON first (the statement's
 /// parts share one snapshot, so the copy reads the events the delete takes).
 const PRUNE: &str = "WITH victims AS (
     SELECT e.seq FROM events e
-    WHERE e.received_at < $1
+    WHERE e.seq <= $3 AND e.received_at < $1
       AND NOT EXISTS (SELECT 1 FROM deliveries d
                       WHERE d.event_seq = e.seq AND d.state IN ('pending', 'failed'))
-    ORDER BY e.received_at LIMIT $2
+    ORDER BY e.seq LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), kept AS (
     UPDATE projections p
@@ -461,7 +499,10 @@ impl RetentionStore for PostgresStore {
         let deleted = self
             .with_client(|c| {
                 Box::pin(async move {
-                    c.execute(PRUNE, &[&cutoff, &limit_sql])
+                    let Some(last) = last_before(c, &cutoff).await? else {
+                        return Ok(0);
+                    };
+                    c.execute(PRUNE, &[&cutoff, &limit_sql, &last])
                         .await
                         .map_err(read::unavailable)
                 })

@@ -217,8 +217,10 @@ pub(super) async fn list_projections(
         // As the index (migration 0002): a NUL, which PostgreSQL text cannot hold, as U+FFFD.
         nul_free = value.replace('\0', "\u{fffd}");
         args.push(&nul_free);
+        // The index's predicate (migration 0003), repeated so that the planner can use it.
         sql.push_str(&format!(
-            " AND ((replace(p.attrs, '\\u0000', '\\ufffd')::jsonb) ->> '{name}') = ${}",
+            " AND p.attrs LIKE '%\"{name}\":%' \
+              AND ((replace(p.attrs, '\\u0000', '\\ufffd')::jsonb) ->> '{name}') = ${}",
             args.len()
         ));
     }

@@ -16,6 +16,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_attrs_with_nul.sql",
         include_str!("migrations/0002_attrs_with_nul.sql"),
     ),
+    (
+        "0003_lean_indexes.sql",
+        include_str!("migrations/0003_lean_indexes.sql"),
+    ),
 ];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,
