@@ -140,6 +140,18 @@ pub struct EventPage {
     pub more: bool,
 }
 
+impl EventPage {
+    /// The page from what a backend read: up to `limit + 1` events (the extra one only says
+    /// that more follow). `next` is past the last event shown, or `empty` when none is.
+    pub fn from_read(mut events: Vec<StoredEvent>, limit: i64, empty: Cursor) -> Self {
+        let shown = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = events.len() > shown;
+        events.truncate(shown);
+        let next = events.last().map_or(empty, |e| e.cursor.clone());
+        Self { events, next, more }
+    }
+}
+
 /// The event log. Every backend keeps the same promises: `append` returns after commit, and a
 /// retried event (same source and dedupe key) is stored once and answered with the first id.
 #[async_trait]

@@ -1,6 +1,7 @@
-//! What every backend's `append` does before its writer: a retry of a recently committed event
+//! What every backend's `append` does around its writer: a retry of a recently committed event
 //! is answered from memory; anything else goes to the writer's bounded queue, and the request
-//! waits for its commit.
+//! waits for its commit; the writer answers each batch with [`answer_committed`] or
+//! [`answer_failed`].
 
 use std::sync::{Mutex, PoisonError};
 
@@ -13,6 +14,36 @@ use super::recent::RecentKeys;
 
 /// Where the writer answers one event.
 pub type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// The events a writer took from its queue for one commit, each with where to answer it.
+pub type Batch = Vec<(NewEvent, Reply)>;
+
+/// After a batch's commit: each request gets its outcome (`results`, in the batch's order), and
+/// its key goes into `recent` (only committed keys: a hit there means stored). Empties the
+/// batch; answers how many of its events were new.
+pub fn answer_committed(
+    recent: &Mutex<RecentKeys>,
+    batch: &mut Batch,
+    results: Vec<Appended>,
+) -> usize {
+    let added = results.iter().filter(|r| !r.duplicate).count();
+    let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
+    for ((ev, reply), result) in batch.drain(..).zip(results) {
+        recent.insert(&ev.source, ev.dedupe_key, result.event_id.0);
+        // The requester may have timed out; the event is stored either way.
+        let _ = reply.send(Ok(result));
+    }
+    added
+}
+
+/// After a failed commit: logs it, and every request of the batch gets 503 material with the
+/// reason. Empties the batch.
+pub fn answer_failed(batch: &mut Batch, reason: &str) {
+    tracing::error!(error = %reason, batch = batch.len(), "store commit failed; answering 503 to the batch");
+    for (_, reply) in batch.drain(..) {
+        let _ = reply.send(Err(StoreError::Unavailable(reason.to_string())));
+    }
+}
 
 /// Appends through a backend's writer: `recent` first, then `write(event, reply)` on `queue`
 /// (503 material when the queue is full or the writer has stopped), then the commit's outcome.

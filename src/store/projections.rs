@@ -94,6 +94,20 @@ pub struct ProjectionPage {
     pub next: Option<Cursor>,
 }
 
+impl ProjectionPage {
+    /// The page from what a backend read: up to `limit + 1` rows (the extra one only says that
+    /// more follow, and `next` is then past the last row shown).
+    pub fn from_read(mut rows: Vec<ProjectionRow>, limit: i64) -> Self {
+        let shown = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > shown;
+        rows.truncate(shown);
+        let next = more
+            .then(|| rows.last().map(|r| Cursor::of_position(&r.key, &r.scope)))
+            .flatten();
+        Self { rows, next }
+    }
+}
+
 /// Reading projections.
 #[async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {

@@ -156,6 +156,53 @@ async fn prune_pass<S: RetentionStore + ?Sized>(
     }
 }
 
+/// The end of the old events: the largest `seq` received before the cutoff, found by a binary
+/// search over `seq`, so that no index on `received_at` is needed (every commit would write a
+/// page of it). Events are stored in about the order they are received (`received_at` is taken
+/// before the commit that gives `seq`; replicas commit out of order by milliseconds). Where
+/// that order is broken (a clock set back, old events imported by `copy-store` after newer
+/// ones), the prune itself still checks `received_at < cutoff` for each event, so a younger
+/// event is never taken, and an older one stored after a younger one may wait until the
+/// younger one is old too.
+///
+/// A backend drives it: it finds the oldest event (stopping if that one is young) and the
+/// newest `seq`, then answers each [`OldEnd::next_probe`] with the first event at or after that
+/// `seq` and whether it is old.
+pub struct OldEnd {
+    /// An old event's `seq`.
+    lo: i64,
+    /// Every event after it is young (or there is none).
+    hi: i64,
+}
+
+impl OldEnd {
+    /// A search from the oldest event's `seq` (old) and the newest `seq`.
+    pub fn new(oldest: i64, newest: i64) -> Self {
+        Self {
+            lo: oldest,
+            hi: newest.max(oldest),
+        }
+    }
+
+    /// The `seq` to look at next, or `None` when [`OldEnd::end`] is found.
+    pub fn next_probe(&self) -> Option<i64> {
+        (self.lo < self.hi).then(|| self.lo + (self.hi - self.lo) / 2 + 1)
+    }
+
+    /// What the probe at `probed` found: the first event at or after it, and whether it is old.
+    pub fn answer(&mut self, probed: i64, found: Option<(i64, bool)>) {
+        match found {
+            Some((seq, true)) => self.lo = seq,
+            _ => self.hi = probed - 1,
+        }
+    }
+
+    /// The end found.
+    pub fn end(&self) -> i64 {
+        self.lo
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

@@ -100,7 +100,7 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
 };
 use crate::store::recent::RecentKeys;
-use crate::store::retention::{Pruned, RetentionStore};
+use crate::store::retention::{OldEnd, Pruned, RetentionStore};
 
 /// Keys kept per generation in [`RecentKeys`], as on SQLite.
 const RECENT_KEYS: usize = 8192;
@@ -128,13 +128,6 @@ const SIZE_EVERY: Duration = Duration::from_secs(30);
 
 /// How long the listener waits before connecting again after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
-
-/// Batches in flight at once (see `writer`). One: since a batch is one statement for its
-/// events and one for their projections, sent in one round trip, more batches in flight only
-/// contend for the same index pages and WAL on the server. Measured (docs/performance.md,
-/// "PostgreSQL"): Identus inserts at 32 connections, 12.6k/s with one, 9.7k/s with two,
-/// 8.5k/s with four.
-const COMMITTERS: usize = 1;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -228,7 +221,7 @@ impl PostgresStore {
             let max_batch = settings.max_batch;
             let answer_within = statement_timeout + CLIENT_GRACE;
             tokio::spawn(async move {
-                run_writer(pool, rx, max_batch, COMMITTERS, answer_within, &shared).await;
+                run_writer(pool, rx, max_batch, answer_within, &shared).await;
                 shared.writer_alive.store(false, Ordering::SeqCst);
             })
         };
@@ -433,23 +426,16 @@ fn cutoff_text(cutoff: OffsetDateTime) -> String {
 /// The first event at or after a `seq`, and whether it was received before the cutoff.
 const PROBE: &str = "SELECT seq, received_at < $2 FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1";
 
-/// The largest `seq` received before `cutoff` (text, [`cutoff_text`]), by a binary search over
-/// `seq`, as on SQLite (`sqlite/prune.rs`, `last_before`: events are stored in about the order
-/// they are received; the prune statement still checks `received_at` for each event). Replicas
-/// commit out of `seq` order by milliseconds at most: an old event stored just after a younger
-/// one may wait for the next batch.
+/// The largest `seq` received before `cutoff` (text, [`cutoff_text`]; see [`OldEnd`]), or `None`
+/// when the oldest event is not old.
 async fn last_before(c: &tokio_postgres::Client, cutoff: &str) -> Result<Option<i64>, StoreError> {
     let probe = |seq: i64| async move {
         c.query_opt(PROBE, &[&seq, &cutoff])
             .await
-            .map_err(read::unavailable)?
-            .map(|r| {
-                Ok::<_, tokio_postgres::Error>((r.try_get::<_, i64>(0)?, r.try_get::<_, bool>(1)?))
-            })
-            .transpose()
+            .and_then(|row| row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
             .map_err(read::unavailable)
     };
-    let Some((first, true)) = probe(i64::MIN).await? else {
+    let Some((oldest, true)) = probe(i64::MIN).await? else {
         return Ok(None);
     };
     let newest: i64 = c
@@ -457,15 +443,12 @@ async fn last_before(c: &tokio_postgres::Client, cutoff: &str) -> Result<Option<
         .await
         .and_then(|r| r.try_get(0))
         .map_err(read::unavailable)?;
-    let (mut lo, mut hi) = (first, newest);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2 + 1;
-        match probe(mid).await? {
-            Some((seq, true)) => lo = seq,
-            _ => hi = mid - 1,
-        }
+    let mut search = OldEnd::new(oldest, newest);
+    while let Some(seq) = search.next_probe() {
+        let found = probe(seq).await?;
+        search.answer(seq, found);
     }
-    Ok(Some(lo))
+    Ok(Some(search.end()))
 }
 
 /// One prune batch, in one statement (so one transaction): the oldest events before the cutoff

@@ -112,18 +112,13 @@ pub(super) async fn list_events(
         )
         .await
         .map_err(unavailable)?;
-    let mut events = rows
+    let events = rows
         .iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let more = events.len() as i64 > limit;
-    events.truncate(usize::try_from(limit).unwrap_or(1000));
-    let next = match events.last() {
-        Some(e) => e.cursor.clone(),
-        None => feed_cursor(xid, seq),
-    };
-    Ok(EventPage { events, next, more })
+    // Always a cursor: past the last event returned, else where the caller already was.
+    Ok(EventPage::from_read(events, limit, feed_cursor(xid, seq)))
 }
 
 pub(super) async fn get_event(c: &Client, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
@@ -235,7 +230,7 @@ pub(super) async fn list_projections(
     }
     args.push(&fetch);
     sql.push_str(&format!(" ORDER BY p.key, p.scope LIMIT ${}", args.len()));
-    let mut rows = c
+    let rows = c
         .query(&sql, &args)
         .await
         .map_err(unavailable)?
@@ -243,14 +238,7 @@ pub(super) async fn list_projections(
         .map(projection_from_row)
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(1000));
-    let next = if more {
-        rows.last().map(|r| Cursor::of_position(&r.key, &r.scope))
-    } else {
-        None
-    };
-    Ok(ProjectionPage { rows, next })
+    Ok(ProjectionPage::from_read(rows, limit))
 }
 
 /// The events stored and the bytes the store's tables take, indexes and TOAST included.

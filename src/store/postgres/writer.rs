@@ -2,8 +2,7 @@
 //! event to one task through a bounded queue and wait on a oneshot; a committer takes whatever
 //! is waiting (up to `store.max_batch`), writes it in ONE transaction and commits once
 //! (`synchronous_commit` on: the commit returns once the WAL is flushed), then answers each.
-//! The number of batches in flight at once is a parameter (`committers`, each on its own
-//! connection); one measured best (mod.rs, `COMMITTERS`).
+//! One batch is in flight at a time, as measured best (`run_writer`).
 //!
 //! Every statement of a batch, `BEGIN` to `COMMIT`, is pipelined (sent without waiting for any
 //! answer), so a batch costs one round trip, not one per event.
@@ -20,19 +19,20 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use futures_util::future::{MaybeDone, join_all, maybe_done, try_join_all};
+use futures_util::future::{MaybeDone, maybe_done, try_join_all};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 
 use super::text::{enc, enc_opt};
 use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, NewEvent, string_object};
+use crate::store::handoff::{Batch, answer_committed, answer_failed};
 use crate::store::ids::EventId;
 use crate::store::projections::Projection;
 use crate::store::recent::RecentKeys;
@@ -72,81 +72,47 @@ impl Shared {
     pub(super) fn note_commit(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
-
-    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
-    pub(super) fn set_failure(&self, failure: Option<String>) {
-        self.last_failure.set(failure);
-    }
 }
 
-type Batch = Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)>;
-
-/// The writer task: `committers` batches in flight at once, each on its own connection. A
-/// committer takes whatever is waiting in the queue (up to `max_batch`), writes it in one
-/// transaction and answers each request; while it waits for its commit (the server's WAL
-/// flush), the next committer is already taking the requests that arrived meanwhile, and the
-/// server flushes concurrent commits together. Runs until the queue closes or a `Close`
-/// arrives; then what was queued before the close is committed, and the close is answered.
+/// The writer task: takes whatever is waiting in the queue (up to `max_batch`), writes it in one
+/// transaction, answers each request, and takes the next. One batch in flight: since a batch
+/// is one round trip of a few statements, more batches at once (each on its own connection)
+/// only contend on the server for the same index pages and WAL. Measured (docs/performance.md,
+/// "PostgreSQL"): Identus inserts at 32 connections, 12.6k/s with one, 9.7k/s with two, 8.5k/s
+/// with four. Runs until the queue closes or a `Close` arrives; then what was queued before
+/// the close is committed, and the close is answered.
 pub(super) async fn run_writer(
     pool: Pool,
-    rx: mpsc::Receiver<Msg>,
+    mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
-    committers: usize,
     answer_within: Duration,
     shared: &Shared,
 ) {
-    let rx = tokio::sync::Mutex::new(rx);
-    let closing: Mutex<Option<oneshot::Sender<()>>> = Mutex::new(None);
     let max_batch = max_batch.max(1);
-    join_all(
-        (0..committers.max(1))
-            .map(|_| committer(&pool, &rx, max_batch, answer_within, shared, &closing)),
-    )
-    .await;
-    let ack = closing
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(ack) = ack {
-        let _ = ack.send(());
-    }
-}
-
-/// One committer's loop (see [`run_writer`]): ends once the queue is closed and empty.
-async fn committer(
-    pool: &Pool,
-    rx: &tokio::sync::Mutex<mpsc::Receiver<Msg>>,
-    max_batch: usize,
-    answer_within: Duration,
-    shared: &Shared,
-    closing: &Mutex<Option<oneshot::Sender<()>>>,
-) {
     let mut batch: Batch = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut rx = rx.lock().await;
-            // `None` once the queue is closed (by a `Close`, or the store dropped) and empty.
-            let Some(first) = rx.recv().await else {
-                break;
-            };
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                match msg {
-                    Msg::Write(ev, reply) => batch.push((ev, reply)),
-                    Msg::Close(ack) => {
-                        // No new requests; what is queued is still taken and committed.
-                        rx.close();
-                        *closing.lock().unwrap_or_else(PoisonError::into_inner) = Some(ack);
-                    }
+    let mut closing = None;
+    // `None` once the queue is closed (by a `Close`, or the store dropped) and empty.
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(ev, reply) => batch.push((ev, reply)),
+                Msg::Close(ack) => {
+                    // No new requests; what is queued is still taken and committed.
+                    rx.close();
+                    closing = Some(ack);
                 }
-                if batch.len() < max_batch {
-                    next = rx.try_recv().ok();
-                }
+            }
+            if batch.len() < max_batch {
+                next = rx.try_recv().ok();
             }
         }
         if !batch.is_empty() {
-            commit_batch(pool, &mut batch, answer_within, shared).await;
+            commit_batch(&pool, &mut batch, answer_within, shared).await;
         }
+    }
+    if let Some(ack) = closing {
+        let _ = ack.send(());
     }
 }
 
@@ -176,28 +142,17 @@ async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, s
     metrics::histogram!("hookgate_store_batch_size").record(size as f64);
     match outcome {
         Ok((results, xid)) => {
-            shared.set_failure(None);
+            shared.last_failure.set(None);
             if let Some(xid) = xid {
                 shared.committed_xid.fetch_max(xid, Ordering::SeqCst);
             }
-            let wrote = results.iter().any(|r| !r.duplicate);
-            let mut recent = shared.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            for ((ev, reply), result) in batch.drain(..).zip(results) {
-                recent.insert(&ev.source, ev.dedupe_key, result.event_id.0);
-                // The requester may have timed out; the event is stored either way.
-                let _ = reply.send(Ok(result));
-            }
-            drop(recent);
-            if wrote {
+            if answer_committed(&shared.recent, batch, results) > 0 {
                 shared.note_commit();
             }
         }
         Err(reason) => {
-            tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
-            shared.set_failure(Some(reason.clone()));
-            for (_, reply) in batch.drain(..) {
-                let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
-            }
+            shared.last_failure.set(Some(reason.clone()));
+            answer_failed(batch, &reason);
         }
     }
 }

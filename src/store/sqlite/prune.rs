@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::store::retention::Pruned;
+use crate::store::retention::{OldEnd, Pruned};
 
 /// Free pages given back per step at most (4 KiB pages: 1 MiB): one short transaction.
 pub(super) const RECLAIM_PAGES: i64 = 256;
@@ -64,8 +64,8 @@ pub(super) fn prune_batch(
     let started = Instant::now();
     let mut deleted = 0usize;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Oldest first, in `seq` order up to the last event received before the cutoff (there is
-    // no index on `received_at`: one less b-tree page in every commit). An old event waiting
+    // Oldest first, in `seq` order up to the last event received before the cutoff
+    // ([`OldEnd`]: there is no index on `received_at`). An old event waiting
     // for a delivery is stepped over by every batch; issue 11 can index them if that ever adds
     // up.
     let Some(last) = last_before(&tx, &cutoff)? else {
@@ -111,12 +111,8 @@ pub(super) fn prune_batch(
     })
 }
 
-/// The largest `seq` received before `cutoff`, by a binary search over `seq`: events are
-/// received in about the order they are stored (`received_at` is taken before the commit that
-/// gives `seq`), so this finds the end of the old ones with a few lookups of the primary key.
-/// Where that order is broken (a clock set back, old events imported by `copy-store` after
-/// newer ones), the batch's own `received_at < cutoff` keeps every younger event, and an older
-/// one stored after a younger one may wait until the younger one is old too.
+/// The largest `seq` received before `cutoff` ([`OldEnd`]), or `None` when the oldest event is
+/// not old.
 fn last_before(tx: &rusqlite::Transaction<'_>, cutoff: &str) -> rusqlite::Result<Option<i64>> {
     // The first event at or after `seq`, with whether it is older than the cutoff.
     let mut at = tx.prepare_cached(
@@ -126,23 +122,16 @@ fn last_before(tx: &rusqlite::Transaction<'_>, cutoff: &str) -> rusqlite::Result
         at.query_row(params![seq, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
     };
-    let Some((first, old)) = probe(i64::MIN)? else {
+    let Some((oldest, true)) = probe(i64::MIN)? else {
         return Ok(None);
     };
-    if !old {
-        return Ok(None);
-    }
     let newest: i64 = tx.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
-    // `lo` is an old event's seq; every event after `hi` is young (or there is none).
-    let (mut lo, mut hi) = (first, newest);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2 + 1;
-        match probe(mid)? {
-            Some((seq, true)) => lo = seq,
-            _ => hi = mid - 1,
-        }
+    let mut search = OldEnd::new(oldest, newest);
+    while let Some(seq) = search.next_probe() {
+        let found = probe(seq)?;
+        search.answer(seq, found);
     }
-    Ok(Some(lo))
+    Ok(Some(search.end()))
 }
 
 /// Gives up to [`RECLAIM_PAGES`] free pages back (as many as [`STEP_BUDGET`] allows) when more

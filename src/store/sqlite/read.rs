@@ -126,21 +126,15 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, S
              ORDER BY seq LIMIT ?4"
         ))
         .map_err(unavailable)?;
-    let mut events = stmt
+    let events = stmt
         .query_map(
             params![after, q.source, q.event_type, limit + 1],
             event_from_row,
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(unavailable)?;
-    let more = events.len() as i64 > limit;
-    events.truncate(usize::try_from(limit).unwrap_or(1000));
     // Always a cursor: past the last event returned, else where the caller already was.
-    let next = match events.last() {
-        Some(e) => e.cursor.clone(),
-        None => seq_cursor(after),
-    };
-    Ok(EventPage { events, next, more })
+    Ok(EventPage::from_read(events, limit, seq_cursor(after)))
 }
 
 pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
@@ -256,21 +250,14 @@ pub(super) fn list_projections(
     let limit = i64::from(q.limit.clamp(1, 1000));
     let fetch = limit + 1;
     let (sql, args) = list_statement(q, after.as_ref(), &fetch)?;
-    let mut rows = c
+    let rows = c
         .prepare_cached(&sql)
         .and_then(|mut s| {
             s.query_map(args.as_slice(), projection_from_row)
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         })
         .map_err(unavailable)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(1000));
-    let next = if more {
-        rows.last().map(|r| Cursor::of_position(&r.key, &r.scope))
-    } else {
-        None
-    };
-    Ok(ProjectionPage { rows, next })
+    Ok(ProjectionPage::from_read(rows, limit))
 }
 
 #[cfg(test)]

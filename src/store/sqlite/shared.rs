@@ -42,9 +42,4 @@ impl Shared {
         let total = self.events.fetch_add(delta, Ordering::Relaxed) + delta;
         metrics::gauge!("hookgate_store_events").set(total as f64);
     }
-
-    /// Records the outcome of a commit (`None`: it worked), saying so when the store recovers.
-    pub(super) fn set_failure(&self, failure: Option<String>) {
-        self.last_failure.set(failure);
-    }
 }

@@ -6,7 +6,6 @@
 //! single fsync (WAL, `synchronous=FULL`) covers the whole batch. The answer still waits for the
 //! commit, but the commit cost is shared.
 
-use std::sync::PoisonError;
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -17,6 +16,7 @@ use super::prune::{prune_batch, reclaim_step};
 use super::shared::Shared;
 use crate::store::error::StoreError;
 use crate::store::events::{Appended, NewEvent, string_object};
+use crate::store::handoff::{Batch, answer_committed, answer_failed};
 use crate::store::ids::EventId;
 use crate::store::projections::Projection;
 use crate::store::retention::Pruned;
@@ -68,8 +68,6 @@ struct Writer<'a> {
     conn: Connection,
     shared: &'a Shared,
 }
-
-type Batch = Vec<(NewEvent, oneshot::Sender<Result<Appended, StoreError>>)>;
 
 /// The writer thread's loop: batches until the queue closes or a `Close` arrives, then commits
 /// what was queued before the close.
@@ -190,7 +188,9 @@ impl Writer<'_> {
             )
             .map(|_| ())
             .map_err(|e| e.to_string());
-        self.shared.set_failure(outcome.as_ref().err().cloned());
+        self.shared
+            .last_failure
+            .set(outcome.as_ref().err().cloned());
         outcome
     }
 
@@ -214,34 +214,19 @@ impl Writer<'_> {
         metrics::histogram!("hookgate_store_batch_size").record(size as f64);
         match outcome {
             Ok(results) => {
-                self.shared.set_failure(None);
-                let added = results.iter().filter(|r| !r.duplicate).count();
+                self.shared.last_failure.set(None);
+                let added = answer_committed(&self.shared.recent, batch, results);
                 self.shared
                     .count_events(i64::try_from(added).unwrap_or(i64::MAX));
-                let wrote = added > 0;
-                let mut recent = self
-                    .shared
-                    .recent
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                for ((ev, reply), result) in batch.drain(..).zip(results) {
-                    recent.insert(&ev.source, ev.dedupe_key, result.event_id.0);
-                    // The requester may have timed out; the event is stored either way.
-                    let _ = reply.send(Ok(result));
-                }
-                drop(recent);
-                if wrote {
+                if added > 0 {
                     self.shared.note_commit();
                 }
-                wrote
+                added > 0
             }
             Err(e) => {
                 let reason = e.to_string();
-                tracing::error!(error = %reason, batch = size, "store commit failed; answering 503 to the batch");
-                self.shared.set_failure(Some(reason.clone()));
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
-                }
+                self.shared.last_failure.set(Some(reason.clone()));
+                answer_failed(batch, &reason);
                 false
             }
         }
