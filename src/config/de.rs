@@ -63,6 +63,19 @@ pub fn lenient_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
     }
 }
 
+/// An optional whole number, also when written as a string.
+pub fn lenient_usize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match Option::<StringOrNumber>::deserialize(d)? {
+        None => Ok(None),
+        Some(StringOrNumber::Number(n)) => usize::try_from(n).map(Some).map_err(de::Error::custom),
+        Some(StringOrNumber::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("`{s}` is not a whole number"))),
+    }
+}
+
 /// An optional `true`/`false`, also when written as a string (environment variables are strings).
 pub fn lenient_bool_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
@@ -126,4 +139,17 @@ pub fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>,
             .map(|p| SecretString::from(p.trim().to_string()))
             .collect(),
     })
+}
+
+/// A map of secrets by name (header values); YAML numbers are read as their digits.
+pub fn secret_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, SecretString>, D::Error> {
+    Ok(
+        Option::<std::collections::BTreeMap<String, Scalar>>::deserialize(d)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v.into_string())))
+            .collect(),
+    )
 }

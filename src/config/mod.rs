@@ -11,6 +11,7 @@
 //! - [`types`]: the types of the tree, section by section.
 //! - [`verify`]: a source's `verify` block, a tagged enum (`scheme`) read field by field so that
 //!   every error still names its field.
+//! - [`destinations`]: the `destinations` blocks, and the typed [`Destination`] delivery runs on.
 //! - [`de`]: how values are written (durations, sizes, secrets, lenient numbers and booleans).
 //! - [`mod@load`]: the layers, `${VAR}` expansion and the one deserialization that names fields.
 //! - [`validate`]: the checks types alone cannot make.
@@ -20,12 +21,14 @@
 //! further keys a kind takes, is for [`crate::sources`] to check (the kind's own file).
 
 pub mod de;
+pub mod destinations;
 pub mod load;
 pub mod types;
 pub mod validate;
 pub mod verify;
 
 pub use de::{ByteSize, HumanDuration};
+pub use destinations::{Destination, DestinationSettings, Signing, Target};
 pub use load::{
     Draft, LoadOptions, load, load_from_str, read, read_draft, read_draft_from_str, read_from_str,
 };

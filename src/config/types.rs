@@ -59,6 +59,9 @@ pub struct Settings {
     /// Configured endpoints, keyed by source id (lower-case; used in URLs, metrics and storage).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
+    /// Where stored events are delivered, keyed by destination id (DESIGN.md "Delivery").
+    #[serde(default)]
+    pub destinations: BTreeMap<String, super::destinations::DestinationSettings>,
     /// Fields whose value is the `:-fallback` of an unset variable (not read from the files).
     #[serde(skip)]
     pub fallbacks: Vec<Fallback>,
@@ -78,6 +81,29 @@ impl Settings {
     /// The effective body limit of a source, in bytes.
     pub fn body_limit_for(&self, source: &SourceSettings) -> u64 {
         source.body_limit.unwrap_or(self.server.body_limit).0
+    }
+
+    /// The configured destinations, checked (`validate` has reported any problem already).
+    ///
+    /// # Errors
+    /// Every problem of every block, each naming its field.
+    pub fn resolved_destinations(
+        &self,
+    ) -> Result<Vec<super::destinations::Destination>, Vec<String>> {
+        let source_ids: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (id, d) in &self.destinations {
+            match d.resolve(id, &source_ids) {
+                Ok(d) => out.push(d),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Whether `HOOKGATE_ENV=production` checks apply, given the environment's name.

@@ -108,6 +108,28 @@ impl Settings {
                 );
             }
         }
+        for (id, d) in &self.destinations {
+            if let Some(sign) = &d.sign {
+                if let Some(secret) = &sign.secret {
+                    check(
+                        format!("destinations.{id}.sign.secret"),
+                        secret.expose_secret(),
+                    );
+                }
+                for (i, secret) in sign.secrets.iter().enumerate() {
+                    check(
+                        format!("destinations.{id}.sign.secrets[{i}]"),
+                        secret.expose_secret(),
+                    );
+                }
+            }
+            for (name, value) in &d.headers {
+                check(
+                    format!("destinations.{id}.headers.{name}"),
+                    value.expose_secret(),
+                );
+            }
+        }
         found
     }
 
@@ -271,6 +293,9 @@ impl Settings {
                 e.push(format!("{f}.kind: must name a sender kind"));
             }
             validate_verify(&f, s, &mut e);
+        }
+        if let Err(mut problems) = self.resolved_destinations() {
+            e.append(&mut problems);
         }
         e
     }

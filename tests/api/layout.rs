@@ -21,7 +21,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sign", &["verify"]),
     ("sources", &["config", "http", "store"]),
     ("receive", &["config", "http", "verify", "sources", "store"]),
-    ("admin", &["http", "store", "verify", "sources"]),
+    ("deliver", &["config", "store", "verify"]),
+    (
+        "admin",
+        &["http", "store", "verify", "sources", "deliver", "config"],
+    ),
     (
         "startup",
         &[
@@ -32,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
             "verify",
             "admin",
+            "deliver",
             "telemetry",
             "shutdown",
         ],

@@ -1,0 +1,99 @@
+//! What one attempt to deliver an event sends and what came of it, whatever the destination
+//! kind: the worker hands an [`Outgoing`] to a sender and records the [`Attempted`] it gets back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::store::EventId;
+
+/// The most bytes of an answer kept in the attempts log.
+pub const RESPONSE_BYTES: usize = 4096;
+
+/// One event on its way to a destination.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// hookgate's id of the event: the same on every attempt and every replay.
+    pub event_id: EventId,
+    /// The source it came from.
+    pub source: String,
+    /// The sender's event type, when the payload names one.
+    pub event_type: Option<String>,
+    /// The content type it was received with (`application/json` when none was stored).
+    pub content_type: String,
+    /// The exact stored bytes.
+    pub body: Bytes,
+    /// This attempt's number for the delivery, from 1.
+    pub attempt: u32,
+}
+
+/// Why an attempt failed before (or without) an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No complete answer within the destination's `timeout`.
+    Timeout,
+    /// The connection could not be made (refused, unreachable, DNS).
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The peer broke the protocol (a malformed answer, a connection closed mid-answer).
+    Protocol,
+    /// A broker could route the message to no queue.
+    Unroutable,
+    /// A broker refused the message.
+    Rejected,
+}
+
+impl ErrorKind {
+    /// Its name in the attempts log and the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Protocol => "protocol",
+            Self::Unroutable => "unroutable",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The kind named `s`, as stored.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "timeout" => Self::Timeout,
+            "connect" => Self::Connect,
+            "tls" => Self::Tls,
+            "protocol" => Self::Protocol,
+            "unroutable" => Self::Unroutable,
+            "rejected" => Self::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// What came of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    /// The HTTP status, when an answer's head arrived.
+    pub status: Option<u16>,
+    /// Why it failed without a usable answer, if it did.
+    pub error: Option<ErrorKind>,
+    /// The first [`RESPONSE_BYTES`] of the answer's body (lossy UTF-8), or the error's text.
+    pub response: String,
+    /// `Retry-After` of a 429 or 503 answer (seconds or an HTTP date), uncapped.
+    pub retry_after: Option<Duration>,
+    /// From the start of the attempt to the end of reading the answer.
+    pub duration: Duration,
+}
+
+impl Attempted {
+    /// A 2xx answer, and nothing else, is a delivery.
+    pub fn delivered(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// A 410 Gone: the destination asks not to be sent anything more (it is paused at once).
+    pub fn gone(&self) -> bool {
+        self.status == Some(410)
+    }
+}
