@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
+use crate::deliver;
 use crate::config::{self, ConfigErrors, LoadOptions, Scheme, Settings};
 use crate::http::{health, serve, stack};
 use crate::receive::{Routes, Source};
@@ -91,6 +92,8 @@ pub struct Application {
     admin_router: Router,
     routes: Routes,
     store: Arc<dyn Store>,
+    /// A delivery worker per destination, started by `run_until_stopped`.
+    workers: Vec<deliver::worker::Worker>,
     /// Stops the listeners and ends the admin API's long polls.
     stop: CancellationToken,
     shutdown_timeout: Duration,
@@ -116,7 +119,16 @@ impl Application {
         }
         // The recorder first: the store shows its size as it opens.
         let metrics = telemetry::metrics_handle();
+        let destinations = settings
+            .resolved_destinations()
+            .map_err(|errors| anyhow::anyhow!(errors.join("; ")))?;
+        let workers = deliver::workers(&destinations)?;
         let store = store::connect(&settings.store).await?;
+        let ids: Vec<String> = destinations.iter().map(|d| d.id.clone()).collect();
+        store
+            .register_destinations(&ids)
+            .await
+            .context("the destinations could not be recorded in the store")?;
         let routes = Routes::default();
         let mut sensitive: Vec<HeaderName> = vec![
             http::header::AUTHORIZATION,
@@ -130,7 +142,8 @@ impl Application {
             }
             let kind =
                 sources::build_named(id, s).map_err(|errors| anyhow::anyhow!(errors.join("; ")))?;
-            let source = Source::new(id, s, kind, settings.body_limit_for(s), store.clone());
+            let source = Source::new(id, s, kind, settings.body_limit_for(s), store.clone())
+                .with_destinations(&destinations);
             if let Some(h) = source.credential_header() {
                 sensitive.push(h.clone());
             }
@@ -156,6 +169,7 @@ impl Application {
             token: Arc::new(Bearer::new(SecretDigests::new([token]))),
             metrics,
             stop: stop.clone(),
+            destinations: Arc::new(destinations),
         }));
         let public = TcpListener::bind(&settings.server.listen)
             .await
@@ -172,6 +186,7 @@ impl Application {
             admin_router,
             routes,
             store,
+            workers,
             stop,
             shutdown_timeout: settings.server.shutdown_timeout.0,
             retention: settings.store.retention.0,
@@ -242,6 +257,15 @@ impl Application {
             let (store, stop) = (self.store.clone(), token.clone());
             async move { store::retention::run_pruner(&*store, self.retention, stop).await }
         });
+        // Delivery stops on its own token, after the listeners: requests in flight may still
+        // queue deliveries, and those are attempted at the next start.
+        let delivery_stop = CancellationToken::new();
+        let delivery = tokio::spawn(deliver::run(
+            self.store.clone(),
+            self.workers,
+            delivery_stop.clone(),
+            self.shutdown_timeout,
+        ));
         let upkeep = tokio::spawn(async {
             let handle = telemetry::metrics_handle();
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -274,6 +298,9 @@ impl Application {
             admin.abort();
         }
         upkeep.abort();
+        // No new attempts; those in flight finish within the shutdown timeout or are given back.
+        delivery_stop.cancel();
+        let _ = delivery.await;
         // The pruner stops between two batches (each commits whole); then the store closes.
         let _ = pruner.await;
         self.store.close().await;

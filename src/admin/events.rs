@@ -9,7 +9,9 @@ use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::deliveries::{DeliveryView, delivery_view};
 use super::state::{AdminState, not_found, raw_json, store_error};
+use crate::store::outbox::DeliveryQuery;
 use crate::http::problem::{json_response, problem};
 use crate::store::{Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent};
 
@@ -213,10 +215,37 @@ async fn find_event(state: &AdminState, id: &str) -> Result<StoredEvent, Respons
     }
 }
 
+/// `GET /admin/events/{id}`: the event with its deliveries.
 pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    match find_event(&state, &id).await {
-        Ok(e) => json_response(StatusCode::OK, "application/json", &view(&e)),
-        Err(res) => res,
+    let e = match find_event(&state, &id).await {
+        Ok(e) => e,
+        Err(res) => return res,
+    };
+    let query = DeliveryQuery {
+        event_id: Some(e.id),
+        limit: 1000,
+        ..DeliveryQuery::default()
+    };
+    match state.store.list_deliveries(query).await {
+        Ok(rows) => {
+            #[derive(Serialize)]
+            struct WithDeliveries<'a> {
+                #[serde(flatten)]
+                event: EventView<'a>,
+                deliveries: Vec<DeliveryView>,
+            }
+            let mut rows = rows;
+            rows.reverse();
+            json_response(
+                StatusCode::OK,
+                "application/json",
+                &WithDeliveries {
+                    event: view(&e),
+                    deliveries: rows.into_iter().map(delivery_view).collect(),
+                },
+            )
+        }
+        Err(err) => store_error(err),
     }
 }
 

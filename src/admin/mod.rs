@@ -4,11 +4,15 @@
 //! - this file: the router, the token check, `/metrics`.
 //! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
+//! - `deliveries`: `/admin/destinations` (state, backlog, pause, resume, replay) and
+//!   `/admin/deliveries` (each delivery with its attempts; retry one).
 //! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
 //!   thing, or a list of them searched by e-mail, state or wallet.
 //!
-//! May call: `http`, `store`, `verify` (the token is a bearer credential).
+//! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
+//! destinations).
 
+mod deliveries;
 mod events;
 mod projections;
 mod state;
@@ -20,7 +24,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
@@ -40,6 +44,13 @@ pub fn router(state: AdminState) -> Router {
             "/admin/kratos/identities/{id}",
             get(projections::kratos_identity),
         )
+        .route("/admin/destinations", get(deliveries::destinations))
+        .route("/admin/destinations/{id}/pause", post(deliveries::pause))
+        .route("/admin/destinations/{id}/resume", post(deliveries::resume))
+        .route("/admin/destinations/{id}/replay", post(deliveries::replay))
+        .route("/admin/deliveries", get(deliveries::list))
+        .route("/admin/deliveries/{id}", get(deliveries::get))
+        .route("/admin/deliveries/{id}/retry", post(deliveries::retry))
         .route("/admin/identus/{kind}", get(projections::identus_records))
         .route(
             "/admin/identus/{kind}/{id}",

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Destination;
 use crate::http::problem::{problem, unavailable};
 use crate::store::{Store, StoreError};
 use crate::verify::bearer::Bearer;
@@ -24,6 +25,8 @@ pub struct AdminState {
     /// Cancelled when hookgate starts to stop: long polls of the feed answer at once, so they
     /// do not hold up the graceful shutdown.
     pub stop: CancellationToken,
+    /// The configured destinations.
+    pub destinations: Arc<Vec<Destination>>,
 }
 
 pub(super) fn not_found(detail: &str) -> Response {

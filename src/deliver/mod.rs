@@ -3,8 +3,39 @@
 //! # Layout
 //! - [`attempt`]: what an attempt sends ([`attempt::Outgoing`]) and what came of it
 //!   ([`attempt::Attempted`]), for every destination kind.
+//! - [`schedule`]: when a failed delivery is attempted again (jittered waits, `Retry-After`).
+//! - [`worker`]: a task per destination: claim due deliveries, attempt them, record the outcome.
 //! - [`sign`]: the signature headers of an outgoing request (`standard_webhooks`,
 //!   `abp_signature`, `hmac`), made with the same code that verifies them.
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
 
 pub mod attempt;
+pub mod schedule;
+pub mod worker;
+
+pub use worker::run;
+
+use crate::config::Destination;
+
+/// A worker for each destination, with its sender (a connection pool, for HTTP).
+///
+/// # Errors
+/// When a destination's client cannot be built (its TLS setup).
+pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worker>> {
+    destinations
+        .iter()
+        .map(|d| {
+            let (sender, timeout): (std::sync::Arc<dyn worker::Sender>, _) = match &d.target {
+                crate::config::Target::Http(t) => (
+                    std::sync::Arc::new(self::http::HttpSender::new(&d.id, t)?),
+                    t.timeout,
+                ),
+            };
+            Ok(worker::Worker {
+                destination: d.clone(),
+                sender,
+                timeout,
+            })
+        })
+        .collect()
+}

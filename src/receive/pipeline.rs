@@ -154,11 +154,13 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
     let received_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
+    let event_type = parsed.event_type;
     let event = NewEvent {
+        deliveries: src.deliveries_for(event_type.as_deref()),
         id: EventId::new(),
         source: src.id.clone(),
         kind: src.kind.name(),
-        event_type: parsed.event_type,
+        event_type,
         dedupe_key: parsed.dedupe_key,
         sender_id: parsed.sender_id,
         received_at,

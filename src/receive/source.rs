@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName};
 
 use super::metrics::SourceMetrics;
-use crate::config::SourceSettings;
+use crate::config::{Destination, SourceSettings};
 use crate::sources::Kind;
 use crate::store::{Store, string_object};
 use crate::verify::Verifier;
@@ -41,6 +41,8 @@ pub struct Source {
     pub metrics: SourceMetrics,
     /// The header carrying this source's credential (never stored), worked out once.
     credential_header: Option<HeaderName>,
+    /// The destinations this source's events go to, each with its `event_types` filter.
+    destinations: Vec<(Arc<str>, Option<Vec<String>>)>,
 }
 
 impl Source {
@@ -64,7 +66,35 @@ impl Source {
             verifier,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
             store,
+            destinations: Vec::new(),
         }
+    }
+
+    /// Keeps, of `all`, the destinations that take this source's events.
+    pub fn with_destinations(mut self, all: &[Destination]) -> Self {
+        self.destinations = all
+            .iter()
+            .filter(|d| {
+                d.sources
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|x| **x == *self.id))
+            })
+            .map(|d| (Arc::from(d.id.as_str()), d.event_types.clone()))
+            .collect();
+        self
+    }
+
+    /// The destinations an event of this type goes to (no allocation when there are none).
+    pub fn deliveries_for(&self, event_type: Option<&str>) -> Vec<Arc<str>> {
+        self.destinations
+            .iter()
+            .filter(|(_, types)| {
+                types
+                    .as_ref()
+                    .is_none_or(|t| event_type.is_some_and(|e| t.iter().any(|x| x == e)))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// The header carrying this source's credential, if it has one.

@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use super::bulk::CopyStore;
 use super::error::StoreError;
 use super::events::EventStore;
+use super::outbox::OutboxStore;
 use super::projections::ProjectionStore;
 use super::retention::RetentionStore;
 
 /// A storage backend: every trait of the store, plus readiness and shutdown.
 #[async_trait]
-pub trait Store: EventStore + ProjectionStore + RetentionStore + CopyStore {
+pub trait Store: EventStore + ProjectionStore + RetentionStore + CopyStore + OutboxStore {
     /// Checks that the store can be read and its writer is running.
     ///
     /// # Errors

@@ -47,6 +47,9 @@ pub struct NewEvent {
     pub body: Bytes,
     /// The projection row this event updates, if any.
     pub projection: Option<Projection>,
+    /// The destinations it is delivered to: a delivery row each, written with the event if it
+    /// is new (a retry of a stored event queues nothing).
+    pub deliveries: Vec<Arc<str>>,
 }
 
 /// A JSON object of string values (`{"content-type":"…"}`), the form of the store's small

@@ -37,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod handoff;
 pub mod ids;
+pub mod outbox;
 pub mod postgres;
 pub mod projections;
 pub mod recent;
@@ -50,6 +51,7 @@ pub use events::{
     Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, string_object,
 };
 pub use ids::{Cursor, EventId};
+pub use outbox::OutboxStore;
 pub use projections::{
     Projection, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
     SEARCHABLE_ATTRS,

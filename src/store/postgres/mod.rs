@@ -67,6 +67,7 @@ pub mod schema;
 
 mod copy;
 mod errors;
+mod outbox;
 mod read;
 mod text;
 pub mod tls;
@@ -213,6 +214,7 @@ impl PostgresStore {
             last_failure: LastFailure::default(),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
+            queued: watch::Sender::new(0),
         });
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
         let writer = {
@@ -469,7 +471,9 @@ const PRUNE: &str = "WITH victims AS (
     FROM events e
     WHERE e.seq IN (SELECT seq FROM victims) AND p.event_seq = e.seq AND p.body IS NULL
 ), finished AS (
-    DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM victims)
+    DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM victims) RETURNING id
+), attempts AS (
+    DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM finished)
 )
 DELETE FROM events WHERE seq IN (SELECT seq FROM victims)";
 

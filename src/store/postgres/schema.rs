@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_lean_indexes.sql",
         include_str!("migrations/0003_lean_indexes.sql"),
     ),
+    (
+        "0004_delivery.sql",
+        include_str!("migrations/0004_delivery.sql"),
+    ),
 ];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,

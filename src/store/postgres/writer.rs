@@ -65,12 +65,21 @@ pub(super) struct Shared {
     pub(super) recent: Mutex<RecentKeys>,
     /// Counts commits that stored something new, here or (through `NOTIFY`) in any replica.
     pub(super) commits: watch::Sender<u64>,
+    /// Counts changes that may have made deliveries due (`OutboxStore::deliveries_queued`):
+    /// every commit that stored something new (here or in any replica), retries, replays.
+    pub(super) queued: watch::Sender<u64>,
 }
 
 impl Shared {
     /// Wakes every waiter of the feed.
     pub(super) fn note_commit(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        self.note_queued();
+    }
+
+    /// Wakes the delivery workers.
+    pub(super) fn note_queued(&self) {
+        self.queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -301,6 +310,27 @@ async fn write_batch(
         .await
         .map_err(describe)?;
     let finish = client.prepare_cached(FINISH).await.map_err(describe)?;
+    // The deliveries of the batch's events: a pair per (event, destination), sent with the
+    // events (only those inserted get rows: see QUEUE_DELIVERIES).
+    let mut delivery_events: Vec<uuid::Uuid> = Vec::new();
+    let mut delivery_destinations: Vec<&str> = Vec::new();
+    for (ev, _) in batch {
+        for d in &ev.deliveries {
+            delivery_events.push(ev.id.0);
+            delivery_destinations.push(d);
+        }
+    }
+    let queue = if delivery_events.is_empty() {
+        None
+    } else {
+        Some(
+            client
+                .prepare_cached(super::outbox::QUEUE_DELIVERIES)
+                .await
+                .map_err(describe)?,
+        )
+    };
+    let now = crate::store::outbox::now_ms();
     // Events in lock order (see the module doc); a stable sort keeps a batch's duplicates in
     // arrival order, so the first to arrive is the one sent (and stored); a later copy is
     // answered with the first one's id after the commit.
@@ -375,6 +405,15 @@ async fn write_batch(
         }
         Ok(Done::Events(found))
     })));
+    if let Some(queue) = &queue {
+        let (ids, dests, now) = (&delivery_events, &delivery_destinations, &now);
+        steps.push(maybe_done(Box::pin(async move {
+            client
+                .execute(queue, &[ids, dests, now])
+                .await
+                .map(|_| Done::Nothing)
+        })));
+    }
     let upsert = &upsert;
     for p in &rounds {
         steps.push(maybe_done(Box::pin(async move {

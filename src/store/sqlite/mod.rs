@@ -7,6 +7,8 @@
 //!   size (`hookgate_store_bytes`) after each checkpoint.
 //! - `prune`: retention: a prune batch and a step of giving space back (incremental vacuum),
 //!   both run by the writer between group commits.
+//! - `outbox`: the deliveries (`OutboxStore`): reads on the read pool, writes in the writer's
+//!   group commits.
 //! - `read`: a small pool of read connections for the admin API and readiness; in WAL mode
 //!   they see only committed data and never block the writer.
 //! - [`schema`]: migrations, as SQL files under `migrations/`.
@@ -18,6 +20,7 @@
 pub mod check;
 mod checkpoint;
 mod copy;
+mod outbox;
 mod prune;
 mod read;
 pub mod schema;
@@ -120,6 +123,7 @@ impl SqliteStore {
             last_failure: LastFailure::default(),
             recent: Mutex::new(RecentKeys::new(RECENT_KEYS)),
             commits: watch::Sender::new(0),
+            queued: watch::Sender::new(0),
             events: AtomicI64::new(0),
         });
         shared.count_events(events);

@@ -93,10 +93,15 @@ pub(super) fn prune_batch(
              FROM events e
              WHERE e.seq = ?1 AND projections.event_seq = ?1 AND projections.body IS NULL",
         )?;
+        let mut attempts = tx.prepare_cached(
+            "DELETE FROM delivery_attempts
+             WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ?1)",
+        )?;
         let mut finished = tx.prepare_cached("DELETE FROM deliveries WHERE event_seq = ?1")?;
         let mut delete = tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
         for seq in &seqs {
             keep.execute([seq])?;
+            attempts.execute([seq])?;
             finished.execute([seq])?;
             deleted += delete.execute([seq])?;
             if started.elapsed() >= STEP_BUDGET {
@@ -294,14 +299,14 @@ mod tests {
         }
         for (seq, state) in seqs.iter().zip(["pending", "failed", "delivered"]) {
             c.execute(
-                "INSERT INTO deliveries (event_seq, destination, state) VALUES (?1, 'app', ?2)",
+                "INSERT INTO deliveries (event_seq, destination, state, created_at) VALUES (?1, 'app', ?2, 0)",
                 params![seq, state],
             )
             .unwrap();
         }
         // A second destination already delivered does not free the pending one.
         c.execute(
-            "INSERT INTO deliveries (event_seq, destination, state) VALUES (?1, 'bus', 'delivered')",
+            "INSERT INTO deliveries (event_seq, destination, state, created_at) VALUES (?1, 'bus', 'delivered', 0)",
             [seqs[0]],
         )
         .unwrap();

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_projection_search.sql")),
     (6, include_str!("migrations/0006_partial_email_index.sql")),
     (7, include_str!("migrations/0007_prune_by_seq.sql")),
+    (8, include_str!("migrations/0008_delivery.sql")),
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,8 @@ pub(super) struct Shared {
     /// Counts commits that stored something new; long polls of the feed wait on it
     /// (`EventStore::commits`).
     pub(super) commits: watch::Sender<u64>,
+    /// Counts changes that made deliveries due (`OutboxStore::deliveries_queued`).
+    pub(super) queued: watch::Sender<u64>,
     /// Events in the store: counted once at open, then kept by the writer (+ appended,
     /// − pruned), so `hookgate_store_events` never costs a `count(*)`.
     pub(super) events: AtomicI64,
@@ -35,6 +37,11 @@ impl Shared {
     pub(super) fn note_commit(&self) {
         // `send_modify` updates the value even while nobody waits (`send` would not).
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes the delivery workers: deliveries were queued or made due.
+    pub(super) fn note_queued(&self) {
+        self.queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Adds `delta` to the events in the store and shows the total as `hookgate_store_events`.

@@ -43,6 +43,21 @@ pub(super) enum Msg {
     /// `copy-store`: run this on the write connection between two group commits; it answers
     /// its caller itself and returns how many events it added.
     Exclusive(Exclusive),
+    /// Delivery bookkeeping (attempts, states, retries, replays), written in the next group
+    /// commit with the events; answered after that commit.
+    Tx(TxWork, oneshot::Sender<Result<TxDone, StoreError>>),
+}
+
+/// Work done inside a group commit's transaction: what it answers once committed.
+pub(super) type TxWork = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<TxDone> + Send>;
+
+/// What a [`TxWork`] wrote: a number for its caller (an id, a count), the destinations it
+/// paused, and whether deliveries became due (the workers are woken after the commit).
+#[derive(Debug, Default)]
+pub(super) struct TxDone {
+    pub(super) value: i64,
+    pub(super) paused: Vec<String>,
+    pub(super) queued: bool,
 }
 
 /// Work run on the writer's connection (`copy-store`'s imports).
@@ -82,6 +97,7 @@ pub(super) fn run_writer(
     let mut batch: Batch = Vec::with_capacity(max_batch);
     let mut probes = Vec::new();
     let mut chores = Vec::new();
+    let mut work: Vec<(TxWork, oneshot::Sender<Result<TxDone, StoreError>>)> = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else {
@@ -98,13 +114,14 @@ pub(super) fn run_writer(
                 Msg::Probe(reply) => probes.push(reply),
                 Msg::Prune(cutoff, limit, reply) => chores.push(Chore::Prune(cutoff, limit, reply)),
                 Msg::Reclaim(reply) => chores.push(Chore::Reclaim(reply)),
-                Msg::Exclusive(work) => chores.push(Chore::Exclusive(work)),
+                Msg::Exclusive(job) => chores.push(Chore::Exclusive(job)),
+                Msg::Tx(job, reply) => work.push((job, reply)),
             }
-            if batch.len() < max_batch {
+            if batch.len() + work.len() < max_batch {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() && w.commit_batch(&mut batch) {
+        if (!batch.is_empty() || !work.is_empty()) && w.commit_batch(&mut batch, &mut work) {
             maybe_checkpoint(&w.conn);
             // Full means a kick is already pending: the checkpoint thread will see this commit too.
             let _ = checkpoint.try_send(());
@@ -130,15 +147,17 @@ pub(super) fn run_writer(
         // Flush what was queued before the close, then refuse the rest by dropping the queue.
         rx.close();
         while let Ok(msg) = rx.try_recv() {
-            if let Msg::Write(ev, reply) = msg {
-                batch.push((ev, reply));
-                if batch.len() >= max_batch {
-                    w.commit_batch(&mut batch);
-                }
+            match msg {
+                Msg::Write(ev, reply) => batch.push((ev, reply)),
+                Msg::Tx(job, reply) => work.push((job, reply)),
+                _ => {}
+            }
+            if batch.len() + work.len() >= max_batch {
+                w.commit_batch(&mut batch, &mut work);
             }
         }
-        if !batch.is_empty() {
-            w.commit_batch(&mut batch);
+        if !batch.is_empty() || !work.is_empty() {
+            w.commit_batch(&mut batch, &mut work);
         }
         let _ = ack.send(());
     }
@@ -194,26 +213,43 @@ impl Writer<'_> {
         outcome
     }
 
-    /// Writes and commits a batch and answers each request. True when anything new was written.
-    fn commit_batch(&mut self, batch: &mut Batch) -> bool {
+    /// Writes and commits a batch of events and of delivery bookkeeping, and answers each.
+    /// True when anything was written.
+    fn commit_batch(
+        &mut self,
+        batch: &mut Batch,
+        work: &mut Vec<(TxWork, oneshot::Sender<Result<TxDone, StoreError>>)>,
+    ) -> bool {
         let started = Instant::now();
         let size = batch.len();
-        let outcome = (|| -> rusqlite::Result<Vec<Appended>> {
+        let now = crate::store::outbox::now_ms();
+        let mut jobs = std::mem::take(work);
+        let outcome = (|| -> rusqlite::Result<(Vec<Appended>, bool, Vec<TxDone>)> {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut results = Vec::with_capacity(batch.len());
+            let mut queued = false;
             for (ev, _) in batch.iter() {
-                results.push(insert_event(&tx, ev)?);
+                let (appended, delivering) = insert_event(&tx, ev, now)?;
+                queued |= delivering;
+                results.push(appended);
+            }
+            let mut done = Vec::with_capacity(jobs.len());
+            for (job, _) in jobs.iter_mut() {
+                let job = std::mem::replace(job, Box::new(|_| Ok(TxDone::default())));
+                done.push(job(&tx)?);
             }
             tx.commit()?;
-            Ok(results)
+            Ok((results, queued, done))
         })();
         metrics::histogram!("hookgate_store_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("hookgate_store_batch_size").record(size as f64);
+        if size > 0 {
+            metrics::histogram!("hookgate_store_batch_size").record(size as f64);
+        }
         match outcome {
-            Ok(results) => {
+            Ok((results, mut queued, done)) => {
                 self.shared.last_failure.set(None);
                 let added = answer_committed(&self.shared.recent, batch, results);
                 self.shared
@@ -221,12 +257,23 @@ impl Writer<'_> {
                 if added > 0 {
                     self.shared.note_commit();
                 }
-                added > 0
+                let wrote = added > 0 || !jobs.is_empty();
+                for ((_, reply), d) in jobs.drain(..).zip(done) {
+                    queued |= d.queued;
+                    let _ = reply.send(Ok(d));
+                }
+                if queued {
+                    self.shared.note_queued();
+                }
+                wrote
             }
             Err(e) => {
                 let reason = e.to_string();
                 self.shared.last_failure.set(Some(reason.clone()));
                 answer_failed(batch, &reason);
+                for (_, reply) in jobs.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+                }
                 false
             }
         }
@@ -237,8 +284,13 @@ fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Er
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
-/// Inserts one event (or finds the first copy of it) and updates its projection.
-fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Result<Appended> {
+/// Inserts one event (or finds the first copy of it), updates its projection and queues its
+/// deliveries. Also answers whether it queued any.
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &NewEvent,
+    now: i64,
+) -> rusqlite::Result<(Appended, bool)> {
     let mut id_buf = uuid::Uuid::encode_buffer();
     let id_str: &str = ev.id.0.hyphenated().encode_lower(&mut id_buf);
     // `seq` is left to SQLite: the next rowid, in commit order since this is the only writer.
@@ -264,19 +316,34 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, ev: &NewEvent) -> rusqlite::Resu
             .prepare_cached("SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2")?
             .query_row(params![&*ev.source, ev.dedupe_key], |r| r.get(0))?;
         let event_id = uuid::Uuid::parse_str(&first).map_err(conversion)?;
-        return Ok(Appended {
-            event_id: EventId(event_id),
-            duplicate: true,
-        });
+        return Ok((
+            Appended {
+                event_id: EventId(event_id),
+                duplicate: true,
+            },
+            false,
+        ));
     }
     let seq = tx.last_insert_rowid();
     if let Some(p) = &ev.projection {
         upsert_projection(tx, p, seq)?;
     }
-    Ok(Appended {
-        event_id: ev.id,
-        duplicate: false,
-    })
+    if !ev.deliveries.is_empty() {
+        let mut queue = tx.prepare_cached(
+            "INSERT INTO deliveries (event_seq, destination, state, next_attempt_at, created_at)
+             VALUES (?1, ?2, 'pending', ?3, ?3)",
+        )?;
+        for destination in &ev.deliveries {
+            queue.execute(params![seq, &**destination, now])?;
+        }
+    }
+    Ok((
+        Appended {
+            event_id: ev.id,
+            duplicate: false,
+        },
+        !ev.deliveries.is_empty(),
+    ))
 }
 
 /// Points the projection row at this event, unless the row holds a newer state (`ord`). The
