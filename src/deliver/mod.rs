@@ -8,3 +8,5 @@
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
 
 pub mod attempt;
+pub mod http;
+pub mod sign;
