@@ -10,7 +10,9 @@
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
 
 pub mod attempt;
+pub mod http;
 pub mod schedule;
+pub mod sign;
 pub mod worker;
 
 pub use worker::run;
@@ -38,4 +40,11 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
             })
         })
         .collect()
+}
+
+#[async_trait::async_trait]
+impl worker::Sender for self::http::HttpSender {
+    async fn send(&self, out: &attempt::Outgoing) -> attempt::Attempted {
+        self::http::HttpSender::send(self, out).await
+    }
 }

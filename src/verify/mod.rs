@@ -7,6 +7,8 @@
 //!   [`Verifier::check_headers`], then [`Verifier::check_body`] over the exact bytes, which gives
 //!   a [`VerifiedBody`]; nothing else can make one.
 //! - one file per scheme: [`api_key`], [`basic`], [`bearer`], [`abp_signature`].
+//! - [`standard_webhooks`]: Standard Webhooks' `v1` signature, made and checked over the exact
+//!   bytes (delivery signs with it; not yet a receiving scheme).
 //! - [`credential`]: what the schemes share ([`Failure`], [`SecretDigests`], header parsing).
 //!
 //! Every failure is answered with the same 401 body ([`Verifier::unauthorized`]); the caller
@@ -19,6 +21,7 @@ pub mod api_key;
 pub mod basic;
 pub mod bearer;
 pub mod credential;
+pub mod standard_webhooks;
 pub mod verifier;
 
 pub use credential::{Failure, SecretDigests};

@@ -20,4 +20,5 @@ mod properties;
 mod replicas;
 mod retention;
 mod routes;
+mod sink;
 mod verification;

@@ -1,0 +1,191 @@
+//! `standard_webhooks`: Standard Webhooks' `v1` signature (PROTOCOLS.md §5): the standard
+//! base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the bytes
+//! after `whsec_` (decoded), written `v1,<base64>` in `webhook-signature`, one entry per key,
+//! joined by spaces. Delivery signs with [`sign`]; receiving checks with [`verify`].
+//!
+//! Both work on the body's bytes as they are: nothing is re-serialized, and the body need not be
+//! UTF-8.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::credential::Failure;
+
+/// The header with the message id (the same on every attempt).
+pub const ID_HEADER: &str = "webhook-id";
+/// The header with the Unix seconds of this attempt.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// The header with the space-separated signatures.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+/// The version tag of an HMAC-SHA256 signature (`v1a` is ed25519, which is not implemented).
+const V1: &str = "v1,";
+/// Bytes of an HMAC-SHA256.
+const MAC_BYTES: usize = 32;
+
+/// The keyed HMAC over the signed content `{id}.{timestamp}.{body}`, fed in pieces so that the
+/// body is never copied.
+fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Option<Hmac<Sha256>> {
+    // HMAC takes keys of any length, so this only fails in theory.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(mac)
+}
+
+/// The `v1,<base64>` signature of `body` with one key (a `webhook-signature` entry).
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let digest = mac(key, id, timestamp, body)
+        .map(|m| m.finalize().into_bytes().to_vec())
+        .unwrap_or_default();
+    format!(
+        "{V1}{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// Checks a `webhook-signature` header value against every key, in constant time per
+/// comparison: it passes when any `v1` entry is the signature of `body` with any key. Entries of
+/// other versions (`v1a`) are skipped, as the reference libraries do. The timestamp's tolerance
+/// is the caller's to check.
+///
+/// # Errors
+/// [`Failure::Malformed`] when the value holds no well-formed `v1` entry; [`Failure::Mismatch`]
+/// when none matches.
+pub fn verify<'a>(
+    keys: impl IntoIterator<Item = &'a [u8]>,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &[u8],
+) -> Result<(), Failure> {
+    let signatures: Vec<Vec<u8>> = header
+        .split(|b| *b == b' ')
+        .filter_map(|entry| entry.strip_prefix(V1.as_bytes()))
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter(|sig| sig.len() == MAC_BYTES)
+        .collect();
+    if signatures.is_empty() {
+        return Err(Failure::Malformed("no v1,<base64 HMAC-SHA256> signature"));
+    }
+    let matched = keys.into_iter().any(|key| {
+        mac(key, id, timestamp, body).is_some_and(|mac| {
+            signatures
+                .iter()
+                .any(|sig| mac.clone().verify_slice(sig).is_ok())
+        })
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(Failure::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // PROTOCOLS.md §5.4, the Python/Go libraries' vector.
+    const KEY_PY: &str = "31f290f6bf06298aab4f08d43c3f082cf648a362da2da4b0";
+    const ID_PY: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TS_PY: i64 = 1_614_265_330;
+    const BODY_PY: &[u8] = br#"{"test": 2432232314}"#;
+    const SIG_PY: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    // PROTOCOLS.md §5.4, the Rust library's vector.
+    const KEY_RS: &str = "0b6155b0140886bb1c0a195020c57e6f9b1262ca686fba03";
+    const ID_RS: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const TS_RS: i64 = 1_649_367_553;
+    const BODY_RS: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
+    const SIG_RS: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+
+    fn key(hex_key: &str) -> Vec<u8> {
+        hex::decode(hex_key).unwrap()
+    }
+
+    #[test]
+    fn the_official_vectors_sign_and_verify() {
+        assert_eq!(sign(&key(KEY_PY), ID_PY, TS_PY, BODY_PY), SIG_PY);
+        assert_eq!(sign(&key(KEY_RS), ID_RS, TS_RS, BODY_RS), SIG_RS);
+        let k = key(KEY_PY);
+        assert_eq!(
+            verify([k.as_slice()], ID_PY, TS_PY, BODY_PY, SIG_PY.as_bytes()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn any_matching_entry_with_any_key_passes_and_other_versions_are_skipped() {
+        let (py, rs) = (key(KEY_PY), key(KEY_RS));
+        let header = format!("v1a,AAAA {SIG_RS} {SIG_PY}");
+        assert_eq!(
+            verify(
+                [rs.as_slice(), py.as_slice()],
+                ID_PY,
+                TS_PY,
+                BODY_PY,
+                header.as_bytes()
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn tampering_with_anything_signed_fails() {
+        let k = key(KEY_PY);
+        let keys = || [k.as_slice()];
+        let sig = SIG_PY.as_bytes();
+        assert_eq!(
+            verify(keys(), ID_PY, TS_PY, br#"{"test": 2432232315}"#, sig),
+            Err(Failure::Mismatch)
+        );
+        assert_eq!(
+            verify(keys(), ID_PY, TS_PY + 1, BODY_PY, sig),
+            Err(Failure::Mismatch)
+        );
+        assert_eq!(
+            verify(keys(), "msg_other", TS_PY, BODY_PY, sig),
+            Err(Failure::Mismatch)
+        );
+        let other = key(KEY_RS);
+        assert_eq!(
+            verify([other.as_slice()], ID_PY, TS_PY, BODY_PY, sig),
+            Err(Failure::Mismatch)
+        );
+    }
+
+    #[test]
+    fn headers_without_a_v1_entry_are_malformed() {
+        let k = key(KEY_PY);
+        for header in [
+            "",
+            "v1a,AAAA",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            "v1,not base64!",
+            "v1,AAAA",
+        ] {
+            assert!(
+                matches!(
+                    verify([k.as_slice()], ID_PY, TS_PY, BODY_PY, header.as_bytes()),
+                    Err(Failure::Malformed(_))
+                ),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_are_signed_as_bytes() {
+        let k = key(KEY_PY);
+        let body = [0xff, 0x00, 0xfe, b'.', 0x80];
+        let sig = sign(&k, ID_PY, TS_PY, &body);
+        assert_eq!(
+            verify([k.as_slice()], ID_PY, TS_PY, &body, sig.as_bytes()),
+            Ok(())
+        );
+    }
+}
