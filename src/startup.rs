@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
-use crate::deliver;
 use crate::config::{self, ConfigErrors, LoadOptions, Scheme, Settings};
+use crate::deliver;
 use crate::http::{health, serve, stack};
 use crate::receive::{Routes, Source};
 use crate::shutdown::catch_file_size_signal;

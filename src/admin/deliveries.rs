@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::state::{AdminState, not_found, store_error};
 use crate::config::Destination;
 use crate::http::problem::{json_response, problem};
+use crate::store::EventId;
 use crate::store::outbox::{
     AttemptRecord, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, ReplayFilter,
     now_ms,
 };
-use crate::store::EventId;
 
 /// Default page size of `GET /admin/deliveries`.
 const DEFAULT_LIMIT: u32 = 100;
@@ -74,12 +74,12 @@ fn destination_view(d: &Destination, s: Option<&DestinationStatus>, now: i64) ->
     }
 }
 
-fn find<'a>(state: &'a AdminState, id: &str) -> Result<&'a Destination, Response> {
-    state
-        .destinations
-        .iter()
-        .find(|d| d.id == id)
-        .ok_or_else(|| not_found("no destination has this id (see GET /admin/destinations)"))
+fn find<'a>(state: &'a AdminState, id: &str) -> Option<&'a Destination> {
+    state.destinations.iter().find(|d| d.id == id)
+}
+
+fn no_destination() -> Response {
+    not_found("no destination has this id (see GET /admin/destinations)")
 }
 
 /// The destination `id`, as the store knows it now.
@@ -130,12 +130,15 @@ pub(super) async fn resume(State(state): State<AdminState>, Path(id): Path<Strin
 }
 
 async fn set_paused(state: AdminState, id: String, paused: bool) -> Response {
-    let d = match find(&state, &id) {
-        Ok(d) => d,
-        Err(res) => return res,
+    let Some(d) = find(&state, &id) else {
+        return no_destination();
     };
     let reason = paused.then(|| "paused by an operator".to_string());
-    match state.store.set_paused(&d.id, paused, reason, now_ms()).await {
+    match state
+        .store
+        .set_paused(&d.id, paused, reason, now_ms())
+        .await
+    {
         Ok(_) => {
             tracing::info!(destination = %d.id, paused, "destination {}", if paused { "paused" } else { "resumed" });
             one(&state, d).await
@@ -153,17 +156,11 @@ pub(super) struct ReplayBody {
     to: Option<String>,
 }
 
-fn parse_time(field: &str, t: Option<&str>) -> Result<(), Response> {
-    match t {
-        None => Ok(()),
-        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .map(|_| ())
-            .map_err(|_| {
-                bad_request(&format!(
-                    "{field} must be an RFC 3339 time such as 2026-12-01T10:42:00Z"
-                ))
-            }),
-    }
+/// Whether `t`, when given, is an RFC 3339 time.
+fn valid_time(t: Option<&str>) -> bool {
+    t.is_none_or(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+    })
 }
 
 /// `POST /admin/destinations/{id}/replay`: queues stored events (both filters) as new
@@ -173,9 +170,8 @@ pub(super) async fn replay(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let d = match find(&state, &id) {
-        Ok(d) => d,
-        Err(res) => return res,
+    let Some(d) = find(&state, &id) else {
+        return no_destination();
     };
     let b: ReplayBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReplayBody::default()
@@ -189,11 +185,12 @@ pub(super) async fn replay(
             }
         }
     };
-    if let Err(res) = parse_time("from", b.from.as_deref()) {
-        return res;
-    }
-    if let Err(res) = parse_time("to", b.to.as_deref()) {
-        return res;
+    for (field, t) in [("from", &b.from), ("to", &b.to)] {
+        if !valid_time(t.as_deref()) {
+            return bad_request(&format!(
+                "{field} must be an RFC 3339 time such as 2026-12-01T10:42:00Z"
+            ));
+        }
     }
     let filter = ReplayFilter {
         source: b.source,
@@ -344,16 +341,14 @@ pub(super) async fn list(
     }
 }
 
-fn delivery_id(id: &str) -> Result<i64, Response> {
-    id.parse::<i64>()
-        .map_err(|_| not_found("no delivery has this id"))
+fn no_delivery() -> Response {
+    not_found("no delivery has this id")
 }
 
 /// `GET /admin/deliveries/{id}`: the delivery with every attempt.
 pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let id = match delivery_id(&id) {
-        Ok(id) => id,
-        Err(res) => return res,
+    let Ok(id) = id.parse::<i64>() else {
+        return no_delivery();
     };
     match state.store.get_delivery(id).await {
         Ok(Some((row, attempts))) => {
@@ -379,13 +374,16 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
 
 /// `POST /admin/deliveries/{id}/retry`: a new delivery of the same event, due now.
 pub(super) async fn retry(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let id = match delivery_id(&id) {
-        Ok(id) => id,
-        Err(res) => return res,
+    let Ok(id) = id.parse::<i64>() else {
+        return no_delivery();
     };
     match state.store.retry_delivery(id, now_ms()).await {
         Ok(Some(new)) => {
-            tracing::info!(delivery_id = id, new_delivery_id = new, "delivery retried by an operator");
+            tracing::info!(
+                delivery_id = id,
+                new_delivery_id = new,
+                "delivery retried by an operator"
+            );
             #[derive(Serialize)]
             struct Retried {
                 delivery_id: i64,

@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 
 use super::deliveries::{DeliveryView, delivery_view};
 use super::state::{AdminState, not_found, raw_json, store_error};
-use crate::store::outbox::DeliveryQuery;
 use crate::http::problem::{json_response, problem};
+use crate::store::outbox::DeliveryQuery;
 use crate::store::{Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent};
 
 /// Default page size of `GET /admin/events`.

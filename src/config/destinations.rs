@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::Deserialize;
 
 use super::de::{self, HumanDuration};
-use super::types::redact_url;
+use super::redact::redact_url;
 
 /// Fewest bytes of key in a `whsec_` secret (Standard Webhooks asks for 24 to 64).
 pub const MIN_WHSEC_KEY_BYTES: usize = 24;

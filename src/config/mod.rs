@@ -14,6 +14,7 @@
 //! - [`destinations`]: the `destinations` blocks, and the typed [`Destination`] delivery runs on.
 //! - [`de`]: how values are written (durations, sizes, secrets, lenient numbers and booleans).
 //! - [`mod@load`]: the layers, `${VAR}` expansion and the one deserialization that names fields.
+//! - [`redact`]: URLs with their credentials hidden, for logs and errors.
 //! - [`validate`]: the checks types alone cannot make.
 //! - this file only lists them and re-exports what users of the configuration need.
 //!
@@ -23,6 +24,7 @@
 pub mod de;
 pub mod destinations;
 pub mod load;
+pub mod redact;
 pub mod types;
 pub mod validate;
 pub mod verify;

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::de::{self, ByteSize, HumanDuration};
+pub use super::redact::redact_url;
 use super::verify::VerifySettings;
 
 /// Prefix of the environment variables that override configuration keys.
@@ -403,48 +404,6 @@ fn decode(key: &str, raw: &str) -> Result<String, String> {
         .map_err(|_| {
             format!("store.url: the value of {key} is not percent-encoded UTF-8; encode it again")
         })
-}
-
-/// Hides the password part of `scheme://user:password@host/...`, and a `password=` parameter
-/// of its query.
-pub fn redact_url(url: &str) -> String {
-    let shown = redact_userinfo(url);
-    let Some((base, query)) = shown.split_once('?') else {
-        return shown;
-    };
-    if !query.split('&').any(|p| p.starts_with("password=")) {
-        return shown;
-    }
-    let query: Vec<&str> = query
-        .split('&')
-        .map(|p| {
-            if p.starts_with("password=") {
-                "password=[redacted]"
-            } else {
-                p
-            }
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
-}
-
-/// Hides the password part of `scheme://user:password@host/...`.
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.find(':') {
-                Some(c) => format!(
-                    "{}{}:[redacted]{}",
-                    &url[..s + 3],
-                    &userinfo[..c],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// Log output.

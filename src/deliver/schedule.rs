@@ -55,7 +55,9 @@ mod tests {
     fn outcome(status: Option<u16>, retry_after: Option<u64>) -> Attempted {
         Attempted {
             status,
-            error: status.is_none().then_some(super::super::attempt::ErrorKind::Connect),
+            error: status
+                .is_none()
+                .then_some(super::super::attempt::ErrorKind::Connect),
             response: String::new(),
             retry_after: retry_after.map(Duration::from_secs),
             duration: Duration::ZERO,
@@ -66,15 +68,30 @@ mod tests {
 
     #[test]
     fn a_2xx_is_delivered_whatever_the_attempt() {
-        assert_eq!(next(&SCHEDULE, 9, &outcome(Some(204), None), 0, 0.5), Next::Delivered);
+        assert_eq!(
+            next(&SCHEDULE, 9, &outcome(Some(204), None), 0, 0.5),
+            Next::Delivered
+        );
     }
 
     #[test]
     fn failures_follow_the_schedule_then_fail() {
-        assert_eq!(next(&SCHEDULE, 1, &outcome(Some(500), None), 1000, 0.5), Next::RetryAt(6000));
-        assert_eq!(next(&SCHEDULE, 2, &outcome(None, None), 0, 0.5), Next::RetryAt(300_000));
-        assert_eq!(next(&SCHEDULE, 3, &outcome(Some(500), None), 0, 0.5), Next::Failed);
-        assert_eq!(next(&[], 1, &outcome(Some(500), None), 0, 0.5), Next::Failed);
+        assert_eq!(
+            next(&SCHEDULE, 1, &outcome(Some(500), None), 1000, 0.5),
+            Next::RetryAt(6000)
+        );
+        assert_eq!(
+            next(&SCHEDULE, 2, &outcome(None, None), 0, 0.5),
+            Next::RetryAt(300_000)
+        );
+        assert_eq!(
+            next(&SCHEDULE, 3, &outcome(Some(500), None), 0, 0.5),
+            Next::Failed
+        );
+        assert_eq!(
+            next(&[], 1, &outcome(Some(500), None), 0, 0.5),
+            Next::Failed
+        );
     }
 
     #[test]
@@ -82,7 +99,10 @@ mod tests {
         let low = next(&SCHEDULE, 1, &outcome(Some(500), None), 0, 0.0);
         let high = next(&SCHEDULE, 1, &outcome(Some(500), None), 0, 0.999_999);
         assert_eq!(low, Next::RetryAt(4000));
-        assert!(matches!(high, Next::RetryAt(t) if (5990..=6000).contains(&t)), "{high:?}");
+        assert!(
+            matches!(high, Next::RetryAt(t) if (5990..=6000).contains(&t)),
+            "{high:?}"
+        );
         for _ in 0..1000 {
             let r = random_unit();
             assert!((0.0..1.0).contains(&r), "{r}");
@@ -107,6 +127,9 @@ mod tests {
             Next::RetryAt(300_000)
         );
         // Even after the last attempt, a Retry-After does not keep the delivery going.
-        assert_eq!(next(&SCHEDULE, 3, &outcome(Some(429), Some(10)), 0, 0.5), Next::Failed);
+        assert_eq!(
+            next(&SCHEDULE, 3, &outcome(Some(429), Some(10)), 0, 0.5),
+            Next::Failed
+        );
     }
 }

@@ -104,7 +104,8 @@ impl PostgresStore {
     where
         F: for<'c> FnOnce(
             &'c tokio_postgres::Transaction<'c>,
-        ) -> futures_util::future::BoxFuture<'c, Result<T, tokio_postgres::Error>>,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<T, tokio_postgres::Error>>,
     {
         let mut client = self.client().await?;
         let answered = tokio::time::timeout(self.answer_within, async {

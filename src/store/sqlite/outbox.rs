@@ -39,9 +39,9 @@ impl SqliteStore {
 }
 
 fn parse_event_id(s: &str) -> rusqlite::Result<EventId> {
-    uuid::Uuid::parse_str(s)
-        .map(EventId)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    uuid::Uuid::parse_str(s).map(EventId).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at, \
@@ -294,7 +294,8 @@ impl OutboxStore for SqliteStore {
     async fn register_destinations(&self, ids: &[String]) -> Result<(), StoreError> {
         let ids = ids.to_vec();
         self.tx(Box::new(move |tx| {
-            let mut add = tx.prepare_cached("INSERT OR IGNORE INTO destinations (id) VALUES (?1)")?;
+            let mut add =
+                tx.prepare_cached("INSERT OR IGNORE INTO destinations (id) VALUES (?1)")?;
             for id in &ids {
                 add.execute([id])?;
             }
@@ -389,7 +390,8 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryRow>, StoreError> {
-        self.read(move |c| list(c, &query).map_err(unavailable)).await
+        self.read(move |c| list(c, &query).map_err(unavailable))
+            .await
     }
 
     async fn get_delivery(

@@ -49,7 +49,8 @@ pub(super) enum Msg {
 }
 
 /// Work done inside a group commit's transaction: what it answers once committed.
-pub(super) type TxWork = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<TxDone> + Send>;
+pub(super) type TxWork =
+    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<TxDone> + Send>;
 
 /// What a [`TxWork`] wrote: a number for its caller (an id, a count), the destinations it
 /// paused, and whether deliveries became due (the workers are woken after the commit).
