@@ -4,7 +4,7 @@
 //! lease that expires (its replica died mid-attempt) makes the row claimable again.
 //!
 //! Delivery rows for new events are written by the writer, in the events' transaction
-//! (`writer.rs`, [`QUEUE_DELIVERIES`]).
+//! (`writer.rs`, `QUEUE_DELIVERIES`).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,16 +20,6 @@ use crate::store::outbox::{
     AttemptRecord, Claimed, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, Finish,
     Next, OutboxStore, ReplayFilter,
 };
-
-/// Queues the deliveries of a batch's new events, in the batch's transaction: a pair per
-/// (event, destination). An event that was not inserted (a duplicate: its new id is in no row)
-/// gets none. No join with `events` (see `writer.rs`): its `seq` comes from a subquery by id.
-pub(super) const QUEUE_DELIVERIES: &str = "INSERT INTO deliveries
-    (event_seq, destination, state, next_attempt_at, created_at)
-SELECT seq, destination, 'pending', $3, $3 FROM (
-    SELECT (SELECT e.seq FROM events e WHERE e.id = d.event_id) AS seq, d.destination, d.n
-    FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS d(event_id, destination, n)) q
-WHERE seq IS NOT NULL ORDER BY n";
 
 /// Events looked at by one replay statement (by `seq`).
 const REPLAY_CHUNK: i64 = 5000;

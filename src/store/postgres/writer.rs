@@ -183,6 +183,16 @@ ORDER BY n
 ON CONFLICT (source, dedupe_key) DO NOTHING
 RETURNING id";
 
+/// Queues the deliveries of a batch's new events, in the batch's transaction: a pair per
+/// (event, destination). An event that was not inserted (a duplicate: its new id is in no row)
+/// gets none. No join with `events` (see `writer.rs`): its `seq` comes from a subquery by id.
+const QUEUE_DELIVERIES: &str = "INSERT INTO deliveries
+    (event_seq, destination, state, next_attempt_at, created_at)
+SELECT seq, destination, 'pending', $3, $3 FROM (
+    SELECT (SELECT e.seq FROM events e WHERE e.id = d.event_id) AS seq, d.destination, d.n
+    FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS d(event_id, destination, n)) q
+WHERE seq IS NOT NULL ORDER BY n";
+
 /// The first copy of an event, in a statement of its own (a snapshot taken after the insert).
 const FIRST_COPY: &str = "SELECT seq, id FROM events WHERE source = $1 AND dedupe_key = $2";
 
@@ -325,7 +335,7 @@ async fn write_batch(
     } else {
         Some(
             client
-                .prepare_cached(super::outbox::QUEUE_DELIVERIES)
+                .prepare_cached(QUEUE_DELIVERIES)
                 .await
                 .map_err(describe)?,
         )

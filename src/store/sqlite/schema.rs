@@ -19,7 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// Applies every migration the database has not had.
 ///
