@@ -4,6 +4,7 @@
 mod abp;
 mod admin;
 mod cli;
+mod delivery;
 mod diagnostics;
 mod faults;
 mod feed;
