@@ -60,11 +60,54 @@ pub async fn run(
     stop: CancellationToken,
     grace: Duration,
 ) {
+    let ids: Vec<String> = workers.iter().map(|w| w.destination.id.clone()).collect();
     let mut tasks = JoinSet::new();
     for w in workers {
         tasks.spawn(run_destination(store.clone(), w, stop.clone(), grace));
     }
-    while tasks.join_next().await.is_some() {}
+    if !ids.is_empty() {
+        let monitor = tokio::spawn(monitor(store.clone(), ids, stop.clone()));
+        while tasks.join_next().await.is_some() {}
+        monitor.abort();
+    }
+}
+
+/// How often the backlog gauges are refreshed.
+const MONITOR_EVERY: Duration = Duration::from_secs(5);
+
+/// Shows each destination's backlog as `hookgate_delivery_pending` and
+/// `hookgate_delivery_oldest_pending_seconds`, and warns once about deliveries waiting for a
+/// destination that is no longer configured (they are never attempted, and their events are
+/// never pruned, until it is configured again).
+async fn monitor(store: Arc<dyn Store>, ids: Vec<String>, stop: CancellationToken) {
+    let mut warned = false;
+    let mut tick = tokio::time::interval(MONITOR_EVERY);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(all) = store.destinations().await else {
+            continue;
+        };
+        let now = now_ms();
+        for d in &all {
+            if !ids.contains(&d.id) {
+                if !warned && d.pending > 0 {
+                    tracing::warn!(destination = %d.id, pending = d.pending, "deliveries wait for a destination that is not configured: they are attempted once it is configured again (and their events are kept until then)");
+                }
+                continue;
+            }
+            metrics::gauge!("hookgate_delivery_pending", "destination" => d.id.clone())
+                .set(d.pending as f64);
+            let oldest = d
+                .oldest_pending_at
+                .map_or(0.0, |at| now.saturating_sub(at).max(0) as f64 / 1000.0);
+            metrics::gauge!("hookgate_delivery_oldest_pending_seconds", "destination" => d.id.clone())
+                .set(oldest);
+        }
+        warned = true;
+    }
 }
 
 /// The content type stored with the event (`application/json` when none was).

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::error::StoreError;
 use super::events::StoredEvent;
 use super::ids::EventId;
+use super::outbox::{AttemptRecord, DeliveryState};
 
 /// A projection row as stored, for copying: where its JSON is, whichever table holds it.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,6 +60,44 @@ pub struct Imported {
     pub skipped: u64,
 }
 
+/// A delivery as stored, with its attempts, for copying. Delivery ids belong to a store: the
+/// copy gets the target's own; a delivery is the same one in both stores when its event,
+/// destination and creation time are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDelivery {
+    /// Its id in the store it was read from (for paging the export only).
+    pub id: i64,
+    /// The event.
+    pub event_id: EventId,
+    /// The destination.
+    pub destination: String,
+    /// Its state.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts_made: u32,
+    /// When a pending delivery is due (Unix ms).
+    pub next_attempt_at: Option<i64>,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
+    /// When it was delivered (Unix ms).
+    pub delivered_at: Option<i64>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Its attempts, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A destination's row, for copying: paused or not (its health starts again in the target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDestination {
+    /// Its id.
+    pub id: String,
+    /// Paused.
+    pub paused: bool,
+    /// Why.
+    pub paused_reason: Option<String>,
+}
+
 /// What a store offers `copy-store`, on both backends.
 #[async_trait]
 pub trait CopyStore: Send + Sync + 'static {
@@ -92,4 +131,33 @@ pub trait CopyStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when the transaction failed (nothing of it was written).
     async fn import_projections(&self, rows: Vec<RawProjection>) -> Result<Imported, StoreError>;
+
+    /// A page of deliveries with their attempts, in order of id, after `after`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn export_deliveries(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RawDelivery>, StoreError>;
+
+    /// Writes these deliveries and their attempts in one transaction, each unless the same
+    /// delivery (event, destination, creation time) is stored, or its event is not.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the transaction failed (nothing of it was written).
+    async fn import_deliveries(&self, rows: Vec<RawDelivery>) -> Result<Imported, StoreError>;
+
+    /// Every destination's row.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn export_destinations(&self) -> Result<Vec<RawDestination>, StoreError>;
+
+    /// Adds the destinations the store does not have (one it has keeps its own state).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be written.
+    async fn import_destinations(&self, rows: Vec<RawDestination>) -> Result<Imported, StoreError>;
 }

@@ -1416,3 +1416,327 @@ async fn the_feed_waits_only_for_transactions_writing_events() {
         reader.close().await;
     }
 }
+
+/// An event queued for `destinations`.
+fn delivered_to(key: &str, destinations: &[&str]) -> NewEvent {
+    let mut ev = event("src", key, b"{\"d\":1}");
+    ev.deliveries = destinations.iter().map(|d| Arc::from(*d)).collect();
+    ev
+}
+
+fn finish(
+    c: &super::outbox::Claimed,
+    next: super::outbox::Next,
+    status: u16,
+) -> super::outbox::Finish {
+    super::outbox::Finish {
+        delivery_id: c.delivery_id,
+        lease: c.lease,
+        destination: "app".into(),
+        attempt: super::outbox::AttemptRecord {
+            number: c.attempts_made + 1,
+            at: super::outbox::now_ms(),
+            duration_ms: 12,
+            status: Some(status),
+            error: None,
+            response: Some(format!("answer {status}")),
+        },
+        next,
+        gone: false,
+        pause_after_ms: 60_000,
+        last_error: (status != 200).then(|| format!("HTTP {status}")),
+    }
+}
+
+/// The outbox on every backend: a new event queues one delivery per destination, a duplicate
+/// none; a claim hands out each due delivery once (what is in flight, or leased, is left out);
+/// a finish records the attempt and moves the delivery on; retries and replays are new
+/// deliveries of the same event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_queues_claims_and_finishes_each_delivery_once() {
+    use super::outbox::{DeliveryQuery, DeliveryState, Next, ReplayFilter, now_ms};
+    for target in targets("the_outbox_queues_claims_and_finishes_each_delivery_once").await {
+        let name = target.name();
+        let store = target.open().await;
+        store
+            .register_destinations(&["app".into(), "bus".into()])
+            .await
+            .unwrap();
+        let mut queued = store.deliveries_queued();
+        queued.borrow_and_update();
+        let first = store
+            .append(delivered_to("a", &["app", "bus"]))
+            .await
+            .unwrap();
+        assert!(
+            queued.has_changed().unwrap(),
+            "{name}: the workers are woken"
+        );
+        let dup = store
+            .append(delivered_to("a", &["app", "bus"]))
+            .await
+            .unwrap();
+        assert!(dup.duplicate, "{name}");
+        store.append(delivered_to("b", &["app"])).await.unwrap();
+        store.append(delivered_to("c", &[])).await.unwrap();
+        let all = store
+            .list_deliveries(DeliveryQuery {
+                limit: 100,
+                ..DeliveryQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3, "{name}: a duplicate queues nothing");
+        assert!(
+            all.iter()
+                .all(|d| d.state == DeliveryState::Pending && d.attempts_made == 0)
+        );
+        // Two claims at once hand out each due delivery once.
+        let now = now_ms();
+        let (one, two) = tokio::join!(
+            store.claim("app", 1, now, 60_000, &[]),
+            store.claim("app", 10, now, 60_000, &[])
+        );
+        let (one, two) = (one.unwrap(), two.unwrap());
+        let mut ids: Vec<i64> = one.iter().chain(&two).map(|c| c.delivery_id).collect();
+        // On SQLite the claim writes nothing: the worker passes what it has in flight.
+        if name == "sqlite" {
+            ids.dedup();
+            let again = store.claim("app", 10, now, 60_000, &ids).await.unwrap();
+            assert!(again.is_empty(), "{name}: what is in flight is left out");
+        } else {
+            assert_eq!(ids.len(), 2, "{name}: no delivery is leased twice");
+            assert!(
+                store
+                    .claim("app", 10, now, 60_000, &[])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let claimed: Vec<_> = if name == "sqlite" {
+            two
+        } else {
+            one.into_iter().chain(two).collect()
+        };
+        assert_eq!(claimed.len(), 2, "{name}");
+        let c = claimed
+            .iter()
+            .find(|c| c.event_id == first.event_id)
+            .unwrap();
+        assert_eq!(&c.body[..], b"{\"d\":1}");
+        assert_eq!(c.source, "src");
+        let other = claimed
+            .iter()
+            .find(|c| c.event_id != first.event_id)
+            .unwrap();
+        // One delivered; the other failed once, due again later.
+        let later = now + 3_600_000;
+        let paused = store
+            .finish(
+                vec![
+                    finish(c, Next::Delivered, 200),
+                    finish(other, Next::RetryAt(later), 500),
+                ],
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        assert!(paused.is_empty(), "{name}");
+        assert!(
+            store
+                .claim("app", 10, now_ms(), 60_000, &[])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(store.next_due("app").await.unwrap(), Some(later), "{name}");
+        let (row, attempts) = store
+            .get_delivery(other.delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.state, row.attempts_made, row.next_attempt_at),
+            (DeliveryState::Pending, 1, Some(later))
+        );
+        assert_eq!(row.last_error.as_deref(), Some("HTTP 500"));
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(
+            (attempts[0].status, attempts[0].response.as_deref()),
+            (Some(500), Some("answer 500"))
+        );
+        let status = store.destinations().await.unwrap();
+        let app = status.iter().find(|d| d.id == "app").unwrap();
+        assert_eq!(
+            (app.pending, app.failed, app.consecutive_failures),
+            (1, 0, 1),
+            "{name}"
+        );
+        assert!(app.last_success_at.is_some() && app.last_failure_at.is_some());
+        // A finish under a lease that is not the delivery's (another replica took it over) is
+        // dropped on PostgreSQL.
+        if name == "postgres" {
+            let mut stale = finish(other, Next::Delivered, 200);
+            stale.lease = c.lease.wrapping_add(1);
+            store.finish(vec![stale], now_ms()).await.unwrap();
+            let (row, _) = store
+                .get_delivery(other.delivery_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                row.state,
+                DeliveryState::Pending,
+                "{name}: a stale lease changes nothing"
+            );
+        }
+        // Resume makes the backlog due now; a retry and a replay are new deliveries.
+        assert!(
+            store
+                .set_paused("app", true, Some("test".into()), now_ms())
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim("app", 10, now_ms(), 60_000, &[])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: paused"
+        );
+        assert!(
+            store
+                .set_paused("app", false, None, now_ms())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_paused("nope", false, None, now_ms())
+                .await
+                .unwrap()
+        );
+        let due = store.claim("app", 10, now_ms(), 60_000, &[]).await.unwrap();
+        assert_eq!(due.len(), 1, "{name}: resumed, due now");
+        let retried = store
+            .retry_delivery(c.delivery_id, now_ms())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(retried, c.delivery_id);
+        assert_eq!(store.retry_delivery(987_654, now_ms()).await.unwrap(), None);
+        let replayed = store
+            .replay(
+                "bus",
+                ReplayFilter {
+                    source: Some("src".into()),
+                    ..ReplayFilter::default()
+                },
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(replayed, 3, "{name}: every stored event of the source");
+        let of_first = store
+            .list_deliveries(DeliveryQuery {
+                event_id: Some(first.event_id),
+                limit: 100,
+                ..DeliveryQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(of_first.len(), 4, "{name}: app, bus, the retry, the replay");
+        store.close().await;
+    }
+}
+
+/// `copy-store` carries deliveries with their attempts and the destinations' pauses, and a
+/// second run copies none of them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_store_carries_deliveries_and_their_attempts() {
+    use super::outbox::{DeliveryQuery, Next, now_ms};
+    let test = "copy_store_carries_deliveries_and_their_attempts";
+    for source_target in targets(test).await {
+        let source = source_target.open().await;
+        source.register_destinations(&["app".into()]).await.unwrap();
+        for k in ["x", "y", "z"] {
+            source.append(delivered_to(k, &["app"])).await.unwrap();
+        }
+        let claimed = source.claim("app", 2, now_ms(), 60_000, &[]).await.unwrap();
+        source
+            .finish(
+                vec![
+                    finish(&claimed[0], Next::Delivered, 200),
+                    finish(&claimed[1], Next::Failed, 500),
+                ],
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        source
+            .set_paused("app", true, Some("held".into()), now_ms())
+            .await
+            .unwrap();
+        let list = |s: Arc<dyn Store>| async move {
+            let mut rows = s
+                .list_deliveries(DeliveryQuery {
+                    limit: 100,
+                    ..DeliveryQuery::default()
+                })
+                .await
+                .unwrap();
+            rows.sort_by_key(|d| d.event_id);
+            let mut out = Vec::new();
+            for d in rows {
+                let (_, attempts) = s.get_delivery(d.id).await.unwrap().unwrap();
+                out.push((
+                    d.event_id,
+                    d.destination,
+                    d.state,
+                    d.attempts_made,
+                    d.next_attempt_at,
+                    d.created_at,
+                    d.last_error,
+                    attempts,
+                ));
+            }
+            out
+        };
+        let want = list(source.clone()).await;
+        assert_eq!(want.len(), 3);
+        for dest_target in targets(test).await {
+            let name = format!("{} to {}", source_target.name(), dest_target.name());
+            let dest = dest_target.open().await;
+            let first = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(
+                (first.deliveries, first.deliveries_skipped),
+                (3, 0),
+                "{name}"
+            );
+            assert_eq!(list(dest.clone()).await, want, "{name}");
+            let paused = dest.destinations().await.unwrap();
+            assert!(
+                paused.iter().any(|d| d.id == "app"
+                    && d.paused
+                    && d.paused_reason.as_deref() == Some("held")),
+                "{name}"
+            );
+            let second = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(
+                (second.deliveries, second.deliveries_skipped),
+                (0, 3),
+                "{name}"
+            );
+            assert_eq!(list(dest.clone()).await.len(), 3, "{name}");
+            dest.close().await;
+        }
+        source.close().await;
+    }
+}

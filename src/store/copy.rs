@@ -22,7 +22,9 @@ use super::backend::Store;
 use super::error::StoreError;
 use super::events::EventQuery;
 
-pub use super::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
+pub use super::bulk::{
+    CopyStore, Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
+};
 pub use super::connect::open_url;
 
 /// Events read and imported per transaction.
@@ -46,6 +48,10 @@ pub struct Progress {
     pub projections: u64,
     /// Projection rows the destination held already (or held newer).
     pub projections_skipped: u64,
+    /// Deliveries (with their attempts) written, and found already there.
+    pub deliveries: u64,
+    /// See `deliveries`.
+    pub deliveries_skipped: u64,
     /// Time since the copy began.
     pub elapsed: Duration,
 }
@@ -117,6 +123,29 @@ pub async fn copy(
             break;
         }
     }
+    // Destinations, then deliveries: after the events, so that every delivery finds its event.
+    to.import_destinations(from.export_destinations().await?)
+        .await?;
+    let mut after = None;
+    loop {
+        let rows = from.export_deliveries(after, DELIVERY_BATCH).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = Some(last.id);
+        let full = rows.len() >= DELIVERY_BATCH as usize;
+        let done = to.import_deliveries(rows).await?;
+        progress.deliveries += done.copied;
+        progress.deliveries_skipped += done.skipped;
+        progress.elapsed = started.elapsed();
+        report(&progress);
+        if !full {
+            break;
+        }
+    }
     progress.elapsed = started.elapsed();
     Ok(progress)
 }
+
+/// Deliveries read and written at once.
+const DELIVERY_BATCH: u32 = 1000;

@@ -562,7 +562,7 @@ fn copy_store_goes_to_postgres_and_back_byte_identical_and_twice_copies_nothing(
     };
     let err = run(&sqlite_first, &pg);
     assert!(
-        err.contains("copied 2000 events (0 already there) and 0 projections"),
+        err.contains("copied 2000 events (0 already there), 0 projections"),
         "{err}"
     );
     let err = run(&pg, &sqlite_back);

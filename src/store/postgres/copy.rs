@@ -14,10 +14,13 @@ use tokio_postgres::types::ToSql;
 use super::errors::describe;
 use super::text::{dec, dec_opt, enc, enc_opt};
 use super::writer::CHANNEL;
-use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{
+    Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
+};
 use crate::store::error::StoreError;
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;
+use crate::store::outbox::{AttemptRecord, DeliveryState};
 
 /// Conflicts with the row locks of the replicas' batches (`ROW EXCLUSIVE`), and with itself, but
 /// not with reads.
@@ -219,4 +222,180 @@ pub(super) async fn import_projections(
         copied,
         skipped: rows.len() as u64 - copied,
     })
+}
+
+/// A page of deliveries after `after`, by id, each with its attempts.
+pub(super) async fn export_deliveries(
+    c: &Client,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<RawDelivery>, StoreError> {
+    let limit = i64::from(limit);
+    let rows = c
+        .query(
+            "SELECT d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at,
+               d.created_at, d.delivered_at, d.last_error
+             FROM deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.id > $1 ORDER BY d.id LIMIT $2",
+            &[&after.unwrap_or(0), &limit],
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let state: String = r.try_get(3).map_err(|e| failed(&e))?;
+        let read = || -> Result<RawDelivery, tokio_postgres::Error> {
+            Ok(RawDelivery {
+                id: r.try_get(0)?,
+                event_id: EventId(r.try_get(1)?),
+                destination: r.try_get(2)?,
+                state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
+                attempts_made: u32::try_from(r.try_get::<_, i32>(4)?).unwrap_or(0),
+                next_attempt_at: r.try_get(5)?,
+                created_at: r.try_get(6)?,
+                delivered_at: r.try_get(7)?,
+                last_error: r.try_get(8)?,
+                attempts: Vec::new(),
+            })
+        };
+        let mut d = read().map_err(|e| failed(&e))?;
+        let attempts = c
+            .query(
+                "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
+                 WHERE delivery_id = $1 ORDER BY number",
+                &[&d.id],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        for a in &attempts {
+            let read = || -> Result<AttemptRecord, tokio_postgres::Error> {
+                Ok(AttemptRecord {
+                    number: u32::try_from(a.try_get::<_, i32>(0)?).unwrap_or(0),
+                    at: a.try_get(1)?,
+                    duration_ms: a.try_get(2)?,
+                    status: a
+                        .try_get::<_, Option<i32>>(3)?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    error: a.try_get(4)?,
+                    response: a.try_get(5)?,
+                })
+            };
+            d.attempts.push(read().map_err(|e| failed(&e))?);
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Writes the deliveries (new ids) with their attempts in one transaction, skipping those
+/// already stored (same event, destination and creation time) and those whose event is not.
+/// Answers what it did and how many of the written ones are pending.
+pub(super) async fn import_deliveries(
+    client: &mut deadpool_postgres::Client,
+    rows: &[RawDelivery],
+) -> Result<(Imported, u64), StoreError> {
+    let tx = client.transaction().await.map_err(|e| failed(&e))?;
+    let mut done = Imported::default();
+    let mut pending = 0;
+    for r in rows {
+        let attempts = i32::try_from(r.attempts_made).unwrap_or(i32::MAX);
+        let new = tx
+            .query_opt(
+                "INSERT INTO deliveries (event_seq, destination, state, attempts, next_attempt_at,
+                   created_at, delivered_at, last_error)
+                 SELECT e.seq, $2, $3, $4, $5, $6, $7, $8 FROM events e
+                 WHERE e.id = $1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq
+                                   AND d.destination = $2 AND d.created_at = $6)
+                 RETURNING id",
+                &[
+                    &r.event_id.0,
+                    &r.destination,
+                    &r.state.as_str(),
+                    &attempts,
+                    &r.next_attempt_at,
+                    &r.created_at,
+                    &r.delivered_at,
+                    &r.last_error,
+                ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        let Some(new) = new else {
+            done.skipped += 1;
+            continue;
+        };
+        let new: i64 = new.try_get(0).map_err(|e| failed(&e))?;
+        for a in &r.attempts {
+            let number = i32::try_from(a.number).unwrap_or(i32::MAX);
+            let status = a.status.map(i32::from);
+            tx.execute(
+                "INSERT INTO delivery_attempts
+                   (delivery_id, number, at, duration_ms, status, error, response)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                &[
+                    &new,
+                    &number,
+                    &a.at,
+                    &a.duration_ms,
+                    &status,
+                    &a.error,
+                    &a.response,
+                ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        }
+        done.copied += 1;
+        if r.state == DeliveryState::Pending {
+            pending += 1;
+        }
+    }
+    tx.commit().await.map_err(|e| failed(&e))?;
+    Ok((done, pending))
+}
+
+/// Every destination's row.
+pub(super) async fn export_destinations(c: &Client) -> Result<Vec<RawDestination>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT id, paused, paused_reason FROM destinations ORDER BY id",
+            &[],
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(RawDestination {
+                id: r.try_get(0)?,
+                paused: r.try_get(1)?,
+                paused_reason: r.try_get(2)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|e| failed(&e))
+}
+
+/// Adds the destinations that are not stored.
+pub(super) async fn import_destinations(
+    c: &Client,
+    rows: &[RawDestination],
+) -> Result<Imported, StoreError> {
+    let mut done = Imported::default();
+    for r in rows {
+        let n = c
+            .execute(
+                "INSERT INTO destinations (id, paused, paused_reason) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&r.id, &r.paused, &r.paused_reason],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        if n > 0 {
+            done.copied += 1;
+        } else {
+            done.skipped += 1;
+        }
+    }
+    Ok(done)
 }

@@ -92,7 +92,9 @@ pub use self::errors::describe;
 use self::writer::{CHANNEL, Msg, Shared, run_writer};
 use crate::config::{StoreSettings, redact_url};
 use crate::store::backend::Store;
-use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{
+    CopyStore, Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
+};
 use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
@@ -557,6 +559,41 @@ impl CopyStore for PostgresStore {
         )
         .await;
         self.answered(client, answered)
+    }
+
+    async fn export_deliveries(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RawDelivery>, StoreError> {
+        self.with_client(|c| {
+            Box::pin(async move { copy::export_deliveries(c, after, limit).await })
+        })
+        .await
+    }
+
+    async fn import_deliveries(&self, rows: Vec<RawDelivery>) -> Result<Imported, StoreError> {
+        let mut client = self.client().await?;
+        let answered = tokio::time::timeout(
+            self.answer_within,
+            copy::import_deliveries(&mut client, &rows),
+        )
+        .await;
+        let (done, pending) = self.answered(client, answered)?;
+        if pending > 0 {
+            self.shared.note_queued();
+        }
+        Ok(done)
+    }
+
+    async fn export_destinations(&self) -> Result<Vec<RawDestination>, StoreError> {
+        self.with_client(|c| Box::pin(async move { copy::export_destinations(c).await }))
+            .await
+    }
+
+    async fn import_destinations(&self, rows: Vec<RawDestination>) -> Result<Imported, StoreError> {
+        self.with_client(|c| Box::pin(async move { copy::import_destinations(c, &rows).await }))
+            .await
     }
 }
 

@@ -6,8 +6,11 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::read::parse_id;
-use crate::store::bulk::{Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{
+    Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
+};
 use crate::store::events::StoredEvent;
+use crate::store::outbox::{AttemptRecord, DeliveryState};
 
 /// Inserts the events in order in one transaction, skipping any whose id or
 /// `(source, dedupe_key)` is stored.
@@ -160,6 +163,164 @@ pub(super) fn import_projections(
                 },
             };
             if n > 0 {
+                done.copied += 1;
+            } else {
+                done.skipped += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(done)
+}
+
+/// A page of deliveries after `after`, by id, each with its attempts.
+pub(super) fn export_deliveries(
+    c: &Connection,
+    after: Option<i64>,
+    limit: u32,
+) -> rusqlite::Result<Vec<RawDelivery>> {
+    let mut rows: Vec<RawDelivery> = c
+        .prepare_cached(
+            "SELECT d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at,
+               d.created_at, d.delivered_at, d.last_error
+             FROM deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
+        )?
+        .query_map(params![after.unwrap_or(0), limit], |r| {
+            let state: String = r.get(3)?;
+            Ok(RawDelivery {
+                id: r.get(0)?,
+                event_id: parse_id(1, r.get::<_, String>(1)?)?,
+                destination: r.get(2)?,
+                state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
+                attempts_made: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                next_attempt_at: r.get(5)?,
+                created_at: r.get(6)?,
+                delivered_at: r.get(7)?,
+                last_error: r.get(8)?,
+                attempts: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut attempts = c.prepare_cached(
+        "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
+         WHERE delivery_id = ?1 ORDER BY number",
+    )?;
+    for row in &mut rows {
+        row.attempts = attempts
+            .query_map([row.id], |r| {
+                Ok(AttemptRecord {
+                    number: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    at: r.get(1)?,
+                    duration_ms: r.get(2)?,
+                    status: r
+                        .get::<_, Option<i64>>(3)?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    error: r.get(4)?,
+                    response: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(rows)
+}
+
+/// Writes the deliveries (new ids) and their attempts, skipping those already stored and those
+/// whose event is not. Answers how many it wrote, and how many of them are pending.
+pub(super) fn import_deliveries(
+    conn: &mut Connection,
+    rows: &[RawDelivery],
+) -> rusqlite::Result<(Imported, i64)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut done = Imported::default();
+    let mut pending = 0;
+    {
+        let mut event = tx.prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
+        let mut same = tx.prepare_cached(
+            "SELECT 1 FROM deliveries WHERE event_seq = ?1 AND destination = ?2 AND created_at = ?3",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO deliveries (event_seq, destination, state, attempts, next_attempt_at,
+               created_at, delivered_at, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )?;
+        let mut attempt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO delivery_attempts
+               (delivery_id, number, at, duration_ms, status, error, response)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for r in rows {
+            let mut buf = Uuid::encode_buffer();
+            let id: &str = r.event_id.0.hyphenated().encode_lower(&mut buf);
+            let seq: Option<i64> = event.query_row([id], |row| row.get(0)).optional()?;
+            let Some(seq) = seq else {
+                done.skipped += 1;
+                continue;
+            };
+            if same.exists(params![seq, r.destination, r.created_at])? {
+                done.skipped += 1;
+                continue;
+            }
+            let new: i64 = insert.query_row(
+                params![
+                    seq,
+                    r.destination,
+                    r.state.as_str(),
+                    r.attempts_made,
+                    r.next_attempt_at,
+                    r.created_at,
+                    r.delivered_at,
+                    r.last_error
+                ],
+                |row| row.get(0),
+            )?;
+            for a in &r.attempts {
+                attempt.execute(params![
+                    new,
+                    a.number,
+                    a.at,
+                    a.duration_ms,
+                    a.status,
+                    a.error,
+                    a.response
+                ])?;
+            }
+            done.copied += 1;
+            if r.state == DeliveryState::Pending {
+                pending += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok((done, pending))
+}
+
+/// Every destination's row.
+pub(super) fn export_destinations(c: &Connection) -> rusqlite::Result<Vec<RawDestination>> {
+    c.prepare_cached("SELECT id, paused, paused_reason FROM destinations ORDER BY id")?
+        .query_map([], |r| {
+            Ok(RawDestination {
+                id: r.get(0)?,
+                paused: r.get(1)?,
+                paused_reason: r.get(2)?,
+            })
+        })?
+        .collect()
+}
+
+/// Adds the destinations that are not stored.
+pub(super) fn import_destinations(
+    conn: &mut Connection,
+    rows: &[RawDestination],
+) -> rusqlite::Result<Imported> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut done = Imported::default();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO destinations (id, paused, paused_reason) VALUES (?1, ?2, ?3)",
+        )?;
+        for r in rows {
+            if insert.execute(params![r.id, r.paused, r.paused_reason])? > 0 {
                 done.copied += 1;
             } else {
                 done.skipped += 1;

@@ -45,7 +45,9 @@ use self::shared::Shared;
 use self::writer::{Msg, run_writer};
 use crate::config::{SqliteSettings, StoreSettings};
 use crate::store::backend::Store;
-use crate::store::bulk::{CopyStore, Imported, ProjectionPosition, RawProjection};
+use crate::store::bulk::{
+    CopyStore, Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
+};
 use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
@@ -383,6 +385,47 @@ impl CopyStore for SqliteStore {
 
     async fn import_projections(&self, rows: Vec<RawProjection>) -> Result<Imported, StoreError> {
         self.import(move |conn| Ok((copy::import_projections(conn, &rows)?, 0)))
+            .await
+    }
+
+    async fn export_deliveries(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RawDelivery>, StoreError> {
+        self.read(move |c| copy::export_deliveries(c, after, limit).map_err(read::unavailable))
+            .await
+    }
+
+    async fn import_deliveries(&self, rows: Vec<RawDelivery>) -> Result<Imported, StoreError> {
+        let (done, pending) = {
+            let (reply, outcome) = oneshot::channel();
+            let job: writer::Exclusive = Box::new(move |conn| {
+                let _ = reply.send(copy::import_deliveries(conn, &rows));
+                0
+            });
+            self.queue
+                .send(Msg::Exclusive(job))
+                .await
+                .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+            outcome
+                .await
+                .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+                .map_err(read::unavailable)?
+        };
+        if pending > 0 {
+            self.shared.note_queued();
+        }
+        Ok(done)
+    }
+
+    async fn export_destinations(&self) -> Result<Vec<RawDestination>, StoreError> {
+        self.read(|c| copy::export_destinations(c).map_err(read::unavailable))
+            .await
+    }
+
+    async fn import_destinations(&self, rows: Vec<RawDestination>) -> Result<Imported, StoreError> {
+        self.import(move |conn| Ok((copy::import_destinations(conn, &rows)?, 0)))
             .await
     }
 }
