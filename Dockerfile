@@ -28,6 +28,7 @@ RUN mkdir -p src benches \
  && : > src/lib.rs \
  && echo 'fn main() {}' > benches/receive.rs \
  && echo 'fn main() {}' > benches/retention.rs \
+ && echo 'fn main() {}' > benches/delivery.rs \
  && cargo build --release --locked \
  && rm -rf src
 

@@ -260,12 +260,13 @@ impl Application {
         // Delivery stops on its own token, after the listeners: requests in flight may still
         // queue deliveries, and those are attempted at the next start.
         let delivery_stop = CancellationToken::new();
-        let delivery = tokio::spawn(deliver::run(
+        let delivery = deliver::start(
             self.store.clone(),
             self.workers,
             delivery_stop.clone(),
             self.shutdown_timeout,
-        ));
+        )
+        .context("the delivery thread could not be started")?;
         let upkeep = tokio::spawn(async {
             let handle = telemetry::metrics_handle();
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -300,7 +301,9 @@ impl Application {
         upkeep.abort();
         // No new attempts; those in flight finish within the shutdown timeout or are given back.
         delivery_stop.cancel();
-        let _ = delivery.await;
+        if let Some(thread) = delivery {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         // The pruner stops between two batches (each commits whole); then the store closes.
         let _ = pruner.await;
         self.store.close().await;

@@ -15,7 +15,7 @@ pub mod schedule;
 pub mod sign;
 pub mod worker;
 
-pub use worker::run;
+pub use worker::start;
 
 use crate::config::Destination;
 

@@ -5,6 +5,12 @@
 //! `max_in_flight` and nothing else. The receive path never waits on delivery at all: it only
 //! writes the delivery rows, in the event's transaction.
 //!
+//! Delivery runs on a thread of its own at the lowest scheduling priority (nice 19), with its
+//! own small runtime: when the machine is short of CPU, receiving (answering senders, whose
+//! retries are limited) goes first and deliveries, safe in the outbox, catch up after. The
+//! store is still called on the main runtime ([`Remote`]), so its connections and blocking
+//! reads never run at that priority.
+//!
 //! The task sleeps until the store says deliveries were queued (a new event, a retry, a replay,
 //! a resume), until its next delivery is due, or [`POLL`] at most (other replicas' rows, expired
 //! leases).
@@ -14,14 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{Attempted, Outgoing};
 use super::schedule;
 use crate::config::Destination;
-use crate::store::Store;
 use crate::store::outbox::{AttemptRecord, Claimed, Finish, Next, now_ms};
+use crate::store::{Store, StoreError};
 
 /// The longest a destination's task sleeps without looking at the store.
 const POLL: Duration = Duration::from_secs(1);
@@ -52,24 +59,80 @@ pub struct Worker {
     pub timeout: Duration,
 }
 
-/// Runs every destination's task until `stop`; then attempts in flight get `grace` to finish,
-/// and those that do not are given back to the store. Returns when all have stopped.
-pub async fn run(
+/// The store, called on the main runtime.
+#[derive(Clone)]
+struct Remote {
+    store: Arc<dyn Store>,
+    main: tokio::runtime::Handle,
+}
+
+impl Remote {
+    /// Runs `f` on the store, on the main runtime.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        self.main
+            .spawn(async move { f(store).await })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("a store call failed: {e}"))))
+    }
+}
+
+/// Starts delivery on a thread of its own (none when there is no destination): every
+/// destination's task runs until `stop`; then attempts in flight get `grace` to finish, and
+/// those that do not are given back to the store. The thread ends when all have stopped.
+///
+/// # Errors
+/// When the thread or its runtime cannot be made.
+pub fn start(
     store: Arc<dyn Store>,
     workers: Vec<Worker>,
     stop: CancellationToken,
     grace: Duration,
-) {
+) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
+    if workers.is_empty() {
+        return Ok(None);
+    }
+    let remote = Remote {
+        store,
+        main: tokio::runtime::Handle::current(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("hookgate-delivery".into())
+        .spawn(move || {
+            if let Err(e) = thread_priority::set_current_thread_priority(
+                thread_priority::ThreadPriority::Min,
+            ) {
+                tracing::warn!(error = ?e, "delivery runs at normal priority (its priority could not be lowered)");
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery could not start: no runtime");
+                    return;
+                }
+            };
+            runtime.block_on(run(remote, workers, stop, grace));
+        })?;
+    Ok(Some(thread))
+}
+
+async fn run(remote: Remote, workers: Vec<Worker>, stop: CancellationToken, grace: Duration) {
     let ids: Vec<String> = workers.iter().map(|w| w.destination.id.clone()).collect();
     let mut tasks = JoinSet::new();
     for w in workers {
-        tasks.spawn(run_destination(store.clone(), w, stop.clone(), grace));
+        tasks.spawn(run_destination(remote.clone(), w, stop.clone(), grace));
     }
-    if !ids.is_empty() {
-        let monitor = tokio::spawn(monitor(store.clone(), ids, stop.clone()));
-        while tasks.join_next().await.is_some() {}
-        monitor.abort();
-    }
+    let monitor = tokio::spawn(monitor(remote, ids, stop));
+    while tasks.join_next().await.is_some() {}
+    monitor.abort();
 }
 
 /// How often the backlog gauges are refreshed.
@@ -79,7 +142,7 @@ const MONITOR_EVERY: Duration = Duration::from_secs(5);
 /// `hookgate_delivery_oldest_pending_seconds`, and warns once about deliveries waiting for a
 /// destination that is no longer configured (they are never attempted, and their events are
 /// never pruned, until it is configured again).
-async fn monitor(store: Arc<dyn Store>, ids: Vec<String>, stop: CancellationToken) {
+async fn monitor(store: Remote, ids: Vec<String>, stop: CancellationToken) {
     let mut warned = false;
     let mut tick = tokio::time::interval(MONITOR_EVERY);
     loop {
@@ -87,7 +150,7 @@ async fn monitor(store: Arc<dyn Store>, ids: Vec<String>, stop: CancellationToke
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let Ok(all) = store.destinations().await else {
+        let Ok(all) = store.call(|s| async move { s.destinations().await }).await else {
             continue;
         };
         let now = now_ms();
@@ -118,17 +181,14 @@ fn content_type(headers: &str) -> String {
         .unwrap_or_else(|| "application/json".to_string())
 }
 
-async fn run_destination(
-    store: Arc<dyn Store>,
-    w: Worker,
-    stop: CancellationToken,
-    grace: Duration,
-) {
+async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grace: Duration) {
     let w = Arc::new(w);
+    let (record, recorded) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(recorder(store.clone(), recorded));
     let id = w.destination.id.clone();
     let max = w.destination.max_in_flight.max(1);
     let lease_ms = i64::try_from((w.timeout + LEASE_MARGIN).as_millis()).unwrap_or(i64::MAX);
-    let mut queued = store.deliveries_queued();
+    let mut queued = store.store.deliveries_queued();
     let mut in_flight: HashMap<tokio::task::Id, (i64, i64)> = HashMap::new();
     let mut attempts: JoinSet<()> = JoinSet::new();
     loop {
@@ -141,12 +201,16 @@ async fn run_destination(
         if free > 0 {
             let ask = free.min(CLAIM_BATCH);
             let busy: Vec<i64> = in_flight.values().map(|(d, _)| *d).collect();
-            match store.claim(&id, ask, now_ms(), lease_ms, &busy).await {
+            let dest = id.clone();
+            let claim = store
+                .call(move |s| async move { s.claim(&dest, ask, now_ms(), lease_ms, &busy).await })
+                .await;
+            match claim {
                 Ok(claims) => {
                     more_due = claims.len() == ask;
                     for c in claims {
                         let claim = (c.delivery_id, c.lease);
-                        let handle = attempts.spawn(attempt(store.clone(), w.clone(), c));
+                        let handle = attempts.spawn(attempt(record.clone(), w.clone(), c));
                         in_flight.insert(handle.id(), claim);
                     }
                 }
@@ -161,7 +225,11 @@ async fn run_destination(
         let wait = if in_flight.len() >= max {
             POLL
         } else {
-            match store.next_due(&id).await {
+            let dest = id.clone();
+            match store
+                .call(move |s| async move { s.next_due(&dest).await })
+                .await
+            {
                 Ok(Some(due)) => {
                     let ms = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
                     Duration::from_millis(ms).min(POLL)
@@ -198,17 +266,71 @@ async fn run_destination(
             }
         }
     }
+    drop(record);
+    let _ = recorder.await;
     if !in_flight.is_empty() {
         let left: Vec<(i64, i64)> = in_flight.into_values().collect();
         tracing::warn!(destination = %id, attempts = left.len(), "attempts still in flight at shutdown were cut off; they are made again after the next start");
-        if let Err(e) = store.release(left).await {
+        if let Err(e) = store
+            .call(move |s| async move { s.release(left).await })
+            .await
+        {
             tracing::warn!(destination = %id, error = %e, "deliveries could not be given back; their leases expire instead");
         }
     }
 }
 
-/// Makes one attempt of a claimed delivery and records it.
-async fn attempt(store: Arc<dyn Store>, w: Arc<Worker>, c: Claimed) {
+/// An attempt's outcome on its way to the store, with where to say it is recorded.
+type Record = (Finish, oneshot::Sender<()>);
+
+/// Records attempts' outcomes: whatever has finished meanwhile goes in one `finish` (one
+/// transaction; on SQLite part of the writer's next group commit). Each attempt waits for its
+/// record, so that its delivery stays left out of claims until then.
+async fn recorder(store: Remote, mut records: mpsc::UnboundedReceiver<Record>) {
+    let mut batch: Vec<Record> = Vec::new();
+    while let Some(first) = records.recv().await {
+        batch.push(first);
+        while batch.len() < RECORD_BATCH {
+            match records.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let done: Vec<Finish> = batch.iter().map(|(f, _)| f.clone()).collect();
+        let mut wait = Duration::from_millis(100);
+        for tries in 1..=FINISH_TRIES {
+            let this = done.clone();
+            match store
+                .call(move |s| async move { s.finish(this, now_ms()).await })
+                .await
+            {
+                Ok(paused) => {
+                    for p in paused {
+                        tracing::warn!(destination = %p, "destination paused: its deliveries wait until POST /admin/destinations/{p}/resume");
+                    }
+                    break;
+                }
+                Err(e) if tries < FINISH_TRIES => {
+                    tracing::warn!(error = %e, "attempts' outcomes could not be recorded; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, attempts = done.len(), "attempts' outcomes could not be recorded; their deliveries stay pending and will be attempted again");
+                }
+            }
+        }
+        for (_, recorded) in batch.drain(..) {
+            let _ = recorded.send(());
+        }
+    }
+}
+
+/// Attempts' outcomes recorded in one transaction, at most.
+const RECORD_BATCH: usize = 256;
+
+/// Makes one attempt of a claimed delivery and hands its outcome to the recorder.
+async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claimed) {
     let d = &w.destination;
     let number = c.attempts_made.saturating_add(1);
     let out = Outgoing {
@@ -262,24 +384,9 @@ async fn attempt(store: Arc<dyn Store>, w: Arc<Worker>, c: Claimed) {
         pause_after_ms: i64::try_from(d.pause_after.as_millis()).unwrap_or(i64::MAX),
         last_error,
     };
-    let mut wait = Duration::from_millis(100);
-    for tries in 1..=FINISH_TRIES {
-        match store.finish(vec![finish.clone()], now_ms()).await {
-            Ok(paused) => {
-                for p in paused {
-                    tracing::warn!(destination = %p, gone = finish.gone, "destination paused: its deliveries wait until POST /admin/destinations/{p}/resume");
-                }
-                return;
-            }
-            Err(e) if tries < FINISH_TRIES => {
-                tracing::warn!(destination = %d.id, error = %e, "an attempt's outcome could not be recorded; trying again");
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(e) => {
-                tracing::error!(destination = %d.id, delivery_id = c.delivery_id, error = %e, "an attempt's outcome could not be recorded; the delivery stays pending and will be attempted again");
-            }
-        }
+    let (recorded, wait) = oneshot::channel();
+    if record.send((finish, recorded)).is_ok() {
+        let _ = wait.await;
     }
 }
 

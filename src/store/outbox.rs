@@ -309,3 +309,79 @@ pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
+
+/// What a batch of finished attempts says of one destination's health, applied in one
+/// statement (instead of one per attempt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The destination.
+    pub destination: String,
+    /// A success in the batch: the failures before it no longer count.
+    pub succeeded: bool,
+    /// The latest success.
+    pub last_success_at: Option<i64>,
+    /// Failures after the batch's last success (all of them when there was none).
+    pub trailing_failures: i64,
+    /// When the first of those started.
+    pub first_failure_at: Option<i64>,
+    /// The latest failure.
+    pub last_failure_at: Option<i64>,
+    /// A 410 among those failures: pause now.
+    pub gone: bool,
+    /// The destination's `pause_after`, in milliseconds.
+    pub pause_after_ms: i64,
+}
+
+impl Health {
+    /// The health of each destination in `done`, in order of first appearance.
+    pub fn of(done: &[Finish]) -> Vec<Health> {
+        let mut out: Vec<Health> = Vec::new();
+        for f in done {
+            let i = match out.iter().position(|h| h.destination == f.destination) {
+                Some(i) => i,
+                None => {
+                    out.push(Health {
+                        destination: f.destination.clone(),
+                        succeeded: false,
+                        last_success_at: None,
+                        trailing_failures: 0,
+                        first_failure_at: None,
+                        last_failure_at: None,
+                        gone: false,
+                        pause_after_ms: f.pause_after_ms,
+                    });
+                    out.len() - 1
+                }
+            };
+            let Some(h) = out.get_mut(i) else { continue };
+            let at = f.attempt.at;
+            if f.next == Next::Delivered {
+                h.succeeded = true;
+                h.last_success_at = Some(h.last_success_at.map_or(at, |t| t.max(at)));
+                h.trailing_failures = 0;
+                h.first_failure_at = None;
+                h.gone = false;
+            } else {
+                h.trailing_failures += 1;
+                h.first_failure_at = Some(h.first_failure_at.map_or(at, |t| t.min(at)));
+                h.last_failure_at = Some(h.last_failure_at.map_or(at, |t| t.max(at)));
+                h.gone |= f.gone;
+            }
+        }
+        out
+    }
+
+    /// Why the destination is paused, if this pauses it.
+    pub fn pause_reason(&self) -> String {
+        if self.gone {
+            "the destination answered 410 Gone".to_string()
+        } else {
+            format!(
+                "every attempt failed for pause_after ({})",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    u64::try_from(self.pause_after_ms).unwrap_or(0)
+                ))
+            )
+        }
+    }
+}

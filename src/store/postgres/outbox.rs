@@ -18,7 +18,7 @@ use crate::store::error::StoreError;
 use crate::store::ids::EventId;
 use crate::store::outbox::{
     AttemptRecord, Claimed, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, Finish,
-    Next, OutboxStore, ReplayFilter,
+    Health, Next, OutboxStore, ReplayFilter,
 };
 
 /// Events looked at by one replay statement (by `seq`).
@@ -50,13 +50,13 @@ INSERT INTO delivery_attempts (delivery_id, number, at, duration_ms, status, err
 SELECT id, $3, $8, $9, $10, $11, $12 FROM u
 ON CONFLICT DO NOTHING";
 
-const SUCCESS: &str = "UPDATE destinations SET consecutive_failures = 0, failing_since = NULL,
-    last_success_at = greatest(coalesce(last_success_at, 0), $2)
-WHERE id = $1";
-
-const FAILURE: &str = "UPDATE destinations SET consecutive_failures = consecutive_failures + 1,
-    failing_since = coalesce(failing_since, $2),
-    last_failure_at = greatest(coalesce(last_failure_at, 0), $2)
+const HEALTH: &str = "UPDATE destinations SET
+    consecutive_failures = CASE WHEN $2 THEN $3 ELSE consecutive_failures + $3 END,
+    failing_since = CASE WHEN $2 THEN $4 ELSE coalesce(failing_since, $4) END,
+    last_success_at = CASE WHEN $5::int8 IS NULL THEN last_success_at
+                           ELSE greatest(coalesce(last_success_at, 0), $5) END,
+    last_failure_at = CASE WHEN $6::int8 IS NULL THEN last_failure_at
+                           ELSE greatest(coalesce(last_failure_at, 0), $6) END
 WHERE id = $1";
 
 const PAUSE: &str = "UPDATE destinations SET paused = true, paused_reason = $2
@@ -190,52 +190,69 @@ impl OutboxStore for PostgresStore {
             .in_transaction(|tx| {
                 async move {
                     let mut paused = Vec::new();
-                    for f in &done {
-                        let a = &f.attempt;
-                        let (state, next_at, delivered_at) = match f.next {
-                            Next::Delivered => ("delivered", None, Some(now)),
-                            Next::RetryAt(at) => ("pending", Some(at), None),
-                            Next::Failed => ("failed", None, None),
-                        };
-                        let number = i32::try_from(a.number).unwrap_or(i32::MAX);
-                        let lease = (f.lease != 0).then_some(f.lease);
-                        let status = a.status.map(i32::from);
+                    // Every delivery's statement sent at once (pipelined on the connection).
+                    let rows: Vec<_> = done
+                        .iter()
+                        .map(|f| {
+                            let (state, next_at, delivered_at) = match f.next {
+                                Next::Delivered => ("delivered", None, Some(now)),
+                                Next::RetryAt(at) => ("pending", Some(at), None),
+                                Next::Failed => ("failed", None, None),
+                            };
+                            (
+                                f,
+                                i32::try_from(f.attempt.number).unwrap_or(i32::MAX),
+                                (f.lease != 0).then_some(f.lease),
+                                f.attempt.status.map(i32::from),
+                                state,
+                                next_at,
+                                delivered_at,
+                            )
+                        })
+                        .collect();
+                    futures_util::future::try_join_all(rows.iter().map(
+                        |(f, number, lease, status, state, next_at, delivered_at)| async move {
+                            let a = &f.attempt;
+                            tx.execute(
+                                FINISH_ONE,
+                                &[
+                                    &f.delivery_id,
+                                    lease,
+                                    number,
+                                    state,
+                                    next_at,
+                                    delivered_at,
+                                    &f.last_error,
+                                    &a.at,
+                                    &a.duration_ms,
+                                    status,
+                                    &a.error,
+                                    &a.response,
+                                ],
+                            )
+                            .await
+                        },
+                    ))
+                    .await?;
+                    for h in Health::of(&done) {
                         tx.execute(
-                            FINISH_ONE,
+                            HEALTH,
                             &[
-                                &f.delivery_id,
-                                &lease,
-                                &number,
-                                &state,
-                                &next_at,
-                                &delivered_at,
-                                &f.last_error,
-                                &a.at,
-                                &a.duration_ms,
-                                &status,
-                                &a.error,
-                                &a.response,
+                                &h.destination,
+                                &h.succeeded,
+                                &h.trailing_failures,
+                                &h.first_failure_at,
+                                &h.last_success_at,
+                                &h.last_failure_at,
                             ],
                         )
                         .await?;
-                        if f.next == Next::Delivered {
-                            tx.execute(SUCCESS, &[&f.destination, &a.at]).await?;
+                        if h.trailing_failures == 0 {
                             continue;
                         }
-                        tx.execute(FAILURE, &[&f.destination, &a.at]).await?;
-                        let reason = if f.gone {
-                            "the destination answered 410 Gone".to_string()
-                        } else {
-                            format!(
-                                "every attempt failed for pause_after ({})",
-                                humantime::format_duration(std::time::Duration::from_millis(
-                                    u64::try_from(f.pause_after_ms).unwrap_or(0)
-                                ))
-                            )
-                        };
-                        let since = now.saturating_sub(f.pause_after_ms);
+                        let since = now.saturating_sub(h.pause_after_ms);
                         if let Some(row) = tx
-                            .query_opt(PAUSE, &[&f.destination, &reason, &f.gone, &since])
+                            .query_opt(PAUSE, &[&h.destination, &h.pause_reason(), &h.gone, &since])
                             .await?
                         {
                             paused.push(row.try_get(0)?);

@@ -155,9 +155,12 @@ async fn commit_batch(pool: &Pool, batch: &mut Batch, answer_within: Duration, s
             if let Some(xid) = xid {
                 shared.committed_xid.fetch_max(xid, Ordering::SeqCst);
             }
-            if answer_committed(&shared.recent, batch, results) > 0 {
+            // Woken before the answers go: whoever is told "stored" finds the feed and the
+            // workers already woken.
+            if results.iter().any(|r| !r.duplicate) {
                 shared.note_commit();
             }
+            answer_committed(&shared.recent, batch, results);
         }
         Err(reason) => {
             shared.last_failure.set(Some(reason.clone()));

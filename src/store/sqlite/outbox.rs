@@ -17,7 +17,7 @@ use crate::store::error::StoreError;
 use crate::store::ids::EventId;
 use crate::store::outbox::{
     AttemptRecord, Claimed, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, Finish,
-    Next, OutboxStore, ReplayFilter,
+    Health, Next, OutboxStore, ReplayFilter,
 };
 
 /// Events looked at by one replay transaction (by `seq`): a replay of a long history is many
@@ -125,22 +125,6 @@ fn finish(tx: &rusqlite::Transaction<'_>, done: &[Finish], now: i64) -> rusqlite
            delivered_at = ?5, last_error = ?6
          WHERE id = ?1 AND state = 'pending'",
     )?;
-    let mut success = tx.prepare_cached(
-        "UPDATE destinations SET consecutive_failures = 0, failing_since = NULL,
-           last_success_at = max(coalesce(last_success_at, 0), ?2)
-         WHERE id = ?1",
-    )?;
-    let mut failure = tx.prepare_cached(
-        "UPDATE destinations SET consecutive_failures = consecutive_failures + 1,
-           failing_since = coalesce(failing_since, ?2),
-           last_failure_at = max(coalesce(last_failure_at, 0), ?2)
-         WHERE id = ?1",
-    )?;
-    let mut pause = tx.prepare_cached(
-        "UPDATE destinations SET paused = 1, paused_reason = ?2
-         WHERE id = ?1 AND NOT paused AND (?3 OR failing_since <= ?4)
-         RETURNING id",
-    )?;
     for f in done {
         let a = &f.attempt;
         attempt.execute(params![
@@ -165,28 +149,41 @@ fn finish(tx: &rusqlite::Transaction<'_>, done: &[Finish], now: i64) -> rusqlite
             delivered_at,
             f.last_error
         ])?;
-        if f.next == Next::Delivered {
-            success.execute(params![f.destination, a.at])?;
+    }
+    for h in Health::of(done) {
+        tx.prepare_cached(
+            "UPDATE destinations SET
+               consecutive_failures = CASE WHEN ?2 THEN ?3 ELSE consecutive_failures + ?3 END,
+               failing_since = CASE WHEN ?2 THEN ?4 ELSE coalesce(failing_since, ?4) END,
+               last_success_at = CASE WHEN ?5 IS NULL THEN last_success_at
+                                      ELSE max(coalesce(last_success_at, 0), ?5) END,
+               last_failure_at = CASE WHEN ?6 IS NULL THEN last_failure_at
+                                      ELSE max(coalesce(last_failure_at, 0), ?6) END
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            h.destination,
+            h.succeeded,
+            h.trailing_failures,
+            h.first_failure_at,
+            h.last_success_at,
+            h.last_failure_at
+        ])?;
+        if h.trailing_failures == 0 {
             continue;
         }
-        failure.execute(params![f.destination, a.at])?;
-        let reason = if f.gone {
-            "the destination answered 410 Gone".to_string()
-        } else {
-            format!(
-                "every attempt failed for pause_after ({})",
-                humantime::format_duration(std::time::Duration::from_millis(
-                    u64::try_from(f.pause_after_ms).unwrap_or(0)
-                ))
-            )
-        };
-        let paused: Option<String> = pause
+        let paused: Option<String> = tx
+            .prepare_cached(
+                "UPDATE destinations SET paused = 1, paused_reason = ?2
+                 WHERE id = ?1 AND NOT paused AND (?3 OR failing_since <= ?4)
+                 RETURNING id",
+            )?
             .query_row(
                 params![
-                    f.destination,
-                    reason,
-                    f.gone,
-                    now.saturating_sub(f.pause_after_ms)
+                    h.destination,
+                    h.pause_reason(),
+                    h.gone,
+                    now.saturating_sub(h.pause_after_ms)
                 ],
                 |r| r.get(0),
             )

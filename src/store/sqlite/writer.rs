@@ -250,21 +250,23 @@ impl Writer<'_> {
             metrics::histogram!("hookgate_store_batch_size").record(size as f64);
         }
         match outcome {
-            Ok((results, mut queued, done)) => {
+            Ok((results, queued, done)) => {
                 self.shared.last_failure.set(None);
-                let added = answer_committed(&self.shared.recent, batch, results);
+                // Woken before the answers go: whoever is told "stored" finds the feed and the
+                // delivery workers already woken.
+                let added = results.iter().filter(|r| !r.duplicate).count();
                 self.shared
                     .count_events(i64::try_from(added).unwrap_or(i64::MAX));
                 if added > 0 {
                     self.shared.note_commit();
                 }
+                if queued || done.iter().any(|d| d.queued) {
+                    self.shared.note_queued();
+                }
+                answer_committed(&self.shared.recent, batch, results);
                 let wrote = added > 0 || !jobs.is_empty();
                 for ((_, reply), d) in jobs.drain(..).zip(done) {
-                    queued |= d.queued;
                     let _ = reply.send(Ok(d));
-                }
-                if queued {
-                    self.shared.note_queued();
                 }
                 wrote
             }
