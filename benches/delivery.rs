@@ -21,6 +21,8 @@
 //!
 //! The result is printed and written to `target/bench/delivery.md`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -294,11 +296,13 @@ async fn lag(hg: &Hookgate, sink: &Sink, rate: u64, secs: Duration) -> (Vec<f64>
     // Every acknowledged event reaches the sink.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let arrived = sink.arrived.lock().unwrap();
-        if acked.iter().all(|(id, _)| arrived.contains_key(id)) || Instant::now() > deadline {
+        let all = {
+            let arrived = sink.arrived.lock().unwrap();
+            acked.iter().all(|(id, _)| arrived.contains_key(id))
+        };
+        if all || Instant::now() > deadline {
             break;
         }
-        drop(arrived);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let arrived = sink.arrived.lock().unwrap();
