@@ -36,6 +36,10 @@ const POLL: Duration = Duration::from_secs(1);
 /// Deliveries claimed at once, at most.
 const CLAIM_BATCH: usize = 64;
 
+/// After a wake-up while some attempts are in flight and nothing more was due, the pause that
+/// lets a few new events gather before the next claim (one read for several).
+const CLAIM_PAUSE: Duration = Duration::from_millis(5);
+
 /// A lease outlives the attempt's timeout by this much (PostgreSQL): time to record it.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
@@ -190,15 +194,21 @@ async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grac
     let lease_ms = i64::try_from((w.timeout + LEASE_MARGIN).as_millis()).unwrap_or(i64::MAX);
     let mut queued = store.store.deliveries_queued();
     let mut in_flight: HashMap<tokio::task::Id, (i64, i64)> = HashMap::new();
-    let mut attempts: JoinSet<()> = JoinSet::new();
+    let mut attempts: JoinSet<Option<i64>> = JoinSet::new();
+    // Whether the last claim got all it asked for (more may be due).
+    let mut full = true;
+    // The earliest retry this task's attempts scheduled (it wakes for it).
+    let mut retry_at: Option<i64> = None;
     loop {
         if stop.is_cancelled() {
             break;
         }
         queued.borrow_and_update();
         let free = max.saturating_sub(in_flight.len());
-        let mut more_due = false;
-        if free > 0 {
+        // Claim when there is room worth a read: nothing in flight, a quarter of the slots
+        // free, or more known to be due.
+        let mut got = None;
+        if free > 0 && (in_flight.is_empty() || full || free >= (max / 4).max(1)) {
             let ask = free.min(CLAIM_BATCH);
             let busy: Vec<i64> = in_flight.values().map(|(d, _)| *d).collect();
             let dest = id.clone();
@@ -207,7 +217,8 @@ async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grac
                 .await;
             match claim {
                 Ok(claims) => {
-                    more_due = claims.len() == ask;
+                    full = claims.len() == ask;
+                    got = Some(claims.len());
                     for c in claims {
                         let claim = (c.delivery_id, c.lease);
                         let handle = attempts.spawn(attempt(record.clone(), w.clone(), c));
@@ -215,36 +226,59 @@ async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grac
                     }
                 }
                 Err(e) => {
+                    full = false;
                     tracing::warn!(destination = %id, error = %e, "deliveries could not be claimed; trying again shortly");
                 }
             }
         }
-        if more_due && in_flight.len() < max {
+        if full && in_flight.len() < max {
             continue;
         }
-        let wait = if in_flight.len() >= max {
-            POLL
-        } else {
+        let mut wait = POLL;
+        if got == Some(0) {
+            // Nothing due now: when is the next one?
             let dest = id.clone();
-            match store
+            if let Ok(Some(due)) = store
                 .call(move |s| async move { s.next_due(&dest).await })
                 .await
             {
-                Ok(Some(due)) => {
-                    let ms = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
-                    Duration::from_millis(ms).min(POLL)
-                }
-                Ok(None) | Err(_) => POLL,
+                let ms = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
+                wait = wait.min(Duration::from_millis(ms));
             }
-        };
+        }
+        if let Some(at) = retry_at {
+            let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            wait = wait.min(Duration::from_millis(ms));
+        }
         tokio::select! {
             () = stop.cancelled() => break,
             Some(done) = attempts.join_next_with_id(), if !attempts.is_empty() => {
-                let task = match &done { Ok((task, ())) => *task, Err(e) => e.id() };
-                in_flight.remove(&task);
+                let mut next = Some(done);
+                // Every attempt that has finished meanwhile, before claiming again.
+                while let Some(done) = next.take() {
+                    let (task, retry) = match done {
+                        Ok((task, retry)) => (task, retry),
+                        Err(e) => (e.id(), None),
+                    };
+                    in_flight.remove(&task);
+                    if let Some(at) = retry {
+                        retry_at = Some(retry_at.map_or(at, |r| r.min(at)));
+                    }
+                    next = attempts.try_join_next_with_id();
+                }
             }
-            _ = queued.changed() => {}
-            () = tokio::time::sleep(wait) => {}
+            _ = queued.changed() => {
+                // A trickle of new events: gather a few before reading the store again.
+                if !full && !in_flight.is_empty() {
+                    tokio::time::sleep(CLAIM_PAUSE).await;
+                }
+            }
+            () = tokio::time::sleep(wait) => {
+                if retry_at.is_some_and(|at| at <= now_ms()) {
+                    retry_at = None;
+                    full = true;
+                }
+            }
         }
     }
     // Stopping: no new attempts; those in flight get the grace period.
@@ -253,7 +287,7 @@ async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grac
         match tokio::time::timeout_at(deadline, attempts.join_next_with_id()).await {
             Ok(Some(done)) => {
                 let task = match &done {
-                    Ok((task, ())) => *task,
+                    Ok((task, _)) => *task,
                     Err(e) => e.id(),
                 };
                 in_flight.remove(&task);
@@ -329,8 +363,9 @@ async fn recorder(store: Remote, mut records: mpsc::UnboundedReceiver<Record>) {
 /// Attempts' outcomes recorded in one transaction, at most.
 const RECORD_BATCH: usize = 256;
 
-/// Makes one attempt of a claimed delivery and hands its outcome to the recorder.
-async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claimed) {
+/// Makes one attempt of a claimed delivery and hands its outcome to the recorder; answers
+/// when the delivery is due again, if it is.
+async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claimed) -> Option<i64> {
     let d = &w.destination;
     let number = c.attempts_made.saturating_add(1);
     let out = Outgoing {
@@ -387,6 +422,10 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
     let (recorded, wait) = oneshot::channel();
     if record.send((finish, recorded)).is_ok() {
         let _ = wait.await;
+    }
+    match next {
+        Next::RetryAt(at) => Some(at),
+        Next::Delivered | Next::Failed => None,
     }
 }
 
