@@ -555,3 +555,50 @@ async fn a_dead_destination_does_not_hold_up_another() {
     assert_eq!(destination_status(&app, "dead").await["pending"], 10);
     app.stop().await;
 }
+
+/// The consumer's check in the README ("Delivering events"), run with python3 on what the sink
+/// received: it accepts it, and refuses it with one byte of the body changed.
+fn readme_consumer_accepts(r: &crate::sink::Received) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("def verified(")
+        .expect("the README shows the consumer's check");
+    let block_start = readme[..start].rfind("```python\n").unwrap() + "```python\n".len();
+    let block_end = block_start + readme[block_start..].find("```").unwrap();
+    let snippet = &readme[block_start..block_end];
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, &r.body).unwrap();
+    let mut tampered = r.body.to_vec();
+    tampered[0] ^= 1;
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, &tampered).unwrap();
+    let script = format!(
+        "{snippet}\nimport sys\nh = {{'webhook-id': sys.argv[1], 'webhook-timestamp': sys.argv[2], 'webhook-signature': sys.argv[3]}}\nprint(verified('{WHSEC}', h, open(sys.argv[4], 'rb').read()), verified('{WHSEC}', h, open(sys.argv[5], 'rb').read()))\n"
+    );
+    let out = match std::process::Command::new("python3")
+        .args([
+            "-c",
+            &script,
+            r.header("webhook-id"),
+            r.header("webhook-timestamp"),
+            r.header("webhook-signature"),
+        ])
+        .arg(&body)
+        .arg(&bad)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            println!("the README's python check: skipped (no python3: {e})");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True False");
+}
