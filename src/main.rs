@@ -97,8 +97,18 @@ fn main() -> ExitCode {
                     eprintln!("warning: {warning}");
                 }
                 let ids: Vec<&str> = s.sources.keys().map(String::as_str).collect();
+                let destinations: Vec<&str> = s.destinations.keys().map(String::as_str).collect();
+                let delivered = if destinations.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} destination(s): {}",
+                        destinations.len(),
+                        destinations.join(", ")
+                    )
+                };
                 println!(
-                    "configuration is valid: {} source(s): {}",
+                    "configuration is valid: {} source(s): {}{delivered}",
                     ids.len(),
                     ids.join(", ")
                 );
