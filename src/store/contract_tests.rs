@@ -1740,3 +1740,74 @@ async fn copy_store_carries_deliveries_and_their_attempts() {
         source.close().await;
     }
 }
+
+/// Retention never removes an event whose delivery is pending or failed; an event whose
+/// deliveries are all delivered goes, with its deliveries and their attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_every_event_with_a_delivery_pending_or_failed() {
+    use super::outbox::{DeliveryQuery, Next, now_ms};
+    for target in targets("retention_keeps_every_event_with_a_delivery_pending_or_failed").await {
+        let name = target.name();
+        let store = target.open().await;
+        store.register_destinations(&["app".into()]).await.unwrap();
+        let mut ids = Vec::new();
+        for k in ["delivered", "failed", "pending", "none"] {
+            let mut ev = if k == "none" {
+                event("src", k, b"{}")
+            } else {
+                delivered_to(k, &["app"])
+            };
+            ev.received_at = "2020-01-01T00:00:00.000Z".into();
+            ids.push((k, store.append(ev).await.unwrap().event_id));
+        }
+        let claimed = store.claim("app", 10, now_ms(), 60_000, &[]).await.unwrap();
+        let of = |k: &str| {
+            let id = ids.iter().find(|(n, _)| *n == k).unwrap().1;
+            claimed.iter().find(|c| c.event_id == id).unwrap().clone()
+        };
+        store
+            .finish(
+                vec![
+                    finish(&of("delivered"), Next::Delivered, 200),
+                    finish(&of("failed"), Next::Failed, 500),
+                    finish(&of("pending"), Next::RetryAt(now_ms() + 3_600_000), 503),
+                ],
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        let pruned = store
+            .prune(time::macros::datetime!(2025-01-01 0:00 UTC), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            pruned.deleted, 2,
+            "{name}: the delivered one and the one without deliveries"
+        );
+        for (k, id) in &ids {
+            let kept = store.get_event(*id).await.unwrap().is_some();
+            assert_eq!(kept, matches!(*k, "failed" | "pending"), "{name}: {k}");
+        }
+        let left = store
+            .list_deliveries(DeliveryQuery {
+                limit: 100,
+                ..DeliveryQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            left.len(),
+            2,
+            "{name}: the pruned event's delivery went with it"
+        );
+        assert!(
+            store
+                .get_delivery(of("delivered").delivery_id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        store.close().await;
+    }
+}
