@@ -122,6 +122,7 @@ async fn an_event_reaches_the_destination_with_its_exact_bytes_signed() {
     let wh = standardwebhooks::Webhook::new(WHSEC).unwrap();
     wh.verify(&r.body, &r.headers)
         .expect("the standardwebhooks crate accepts the signature");
+    readme_consumer_accepts(r);
     // The event shows its delivery, delivered, with its one attempt.
     let event = eventually(
         &app,
