@@ -257,8 +257,9 @@ impl Application {
             let (store, stop) = (self.store.clone(), token.clone());
             async move { store::retention::run_pruner(&*store, self.retention, stop).await }
         });
-        // Delivery stops on its own token, after the listeners: requests in flight may still
-        // queue deliveries, and those are attempted at the next start.
+        // Delivery stops with the listeners, so that the whole stop takes `shutdown_timeout` at
+        // most: no new attempt starts, those in flight finish meanwhile or are given back.
+        // Requests in flight may still queue deliveries: they are attempted at the next start.
         let delivery_stop = CancellationToken::new();
         let delivery = deliver::start(
             self.store.clone(),
@@ -282,6 +283,7 @@ impl Application {
             r = &mut admin => failure = Some(format!("the admin listener stopped: {r:?}")),
         }
         token.cancel();
+        delivery_stop.cancel();
         let drain = async {
             if !public.is_finished() {
                 let _ = (&mut public).await;
@@ -299,8 +301,7 @@ impl Application {
             admin.abort();
         }
         upkeep.abort();
-        // No new attempts; those in flight finish within the shutdown timeout or are given back.
-        delivery_stop.cancel();
+        // Delivery's own grace (the same timeout) ran alongside the listeners' drain.
         if let Some(thread) = delivery {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
