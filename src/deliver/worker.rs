@@ -118,7 +118,8 @@ async fn run_destination(
         let wait = if in_flight.len() >= max {
             POLL
         } else {
-            match store.next_due(&id).await {
+            let busy: Vec<i64> = in_flight.values().map(|(d, _)| *d).collect();
+            match store.next_due(&id, now_ms(), &busy).await {
                 Ok(Some(due)) => {
                     let ms = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
                     Duration::from_millis(ms).min(POLL)
