@@ -582,3 +582,52 @@ async fn a_replica_killed_mid_drain_leaves_nothing_undelivered() {
         "replica killed mid-drain: {before_kill} requests before the kill; every one of {EVENTS} events received {last:?} after it; {late} of them more than 20 s after (A's leases, 1 s + 30 s); {repeats} sent twice"
     );
 }
+
+/// CPU time (user + system) of process `pid` so far, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name and state.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// An attempt in flight (the sink holds the answer) while nothing else is due: the worker waits
+/// for it, it does not poll the store in a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_in_flight_does_not_make_the_worker_spin() {
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        println!("skipped: no /proc");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    sink.set(Mode::Hang);
+    let yaml = destination_yaml(&sink.url("/hooks"), "30s", 32);
+    // On a PostgreSQL run, the binary on PostgreSQL too (its own attempt is under its lease).
+    let pg = postgres_base()
+        .and_then(|_| pg_store("an_attempt_in_flight_does_not_make_the_worker_spin"));
+    let env: Vec<(&str, &str)> = pg
+        .iter()
+        .map(|(_, url)| ("HOOKGATE__STORE__URL", url.as_str()))
+        .collect();
+    let bin = start_binary_with(tmp.path(), &env, &[], &yaml);
+    post_events(&bin.public, 1, 1).await;
+    sink.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = cpu_time(bin.pid());
+    let wall = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_time(bin.pid()) - before;
+    let wall = wall.elapsed();
+    bin.signal("TERM");
+    assert!(bin.wait().await.success());
+    drop(pg);
+    println!("one attempt in flight for {wall:?}: hookgate used {used:?} of CPU");
+    assert!(
+        used < wall / 10,
+        "hookgate used {used:?} of CPU in {wall:?} with one attempt in flight and nothing due"
+    );
+}
