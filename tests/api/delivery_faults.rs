@@ -4,10 +4,10 @@
 //! after the next start; on PostgreSQL, replicas share a backlog without sending an event twice,
 //! and a replica killed mid-drain leaves its leased deliveries to another once the leases expire.
 //!
-//! The destination is paused while the backlog is stored (with the sink stopped too): paused,
-//! no attempt is made, so the backlog is pending and due at once on `resume`, rather than spread
-//! over a retry schedule of refused connections (the default would put a delivery 5 minutes out
-//! after its second refusal).
+//! A backlog is stored while the sink is stopped: each delivery's attempts are refused, and
+//! retried every second ([`RETRY`]: the default schedule would put a delivery 5 minutes out
+//! after its second refusal), so the backlog is pending and comes due within a second of the
+//! sink's return.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -78,18 +78,6 @@ async fn post_events(public: &str, n: usize, senders: usize) -> Vec<String> {
     }
     assert_eq!(ids.len(), n);
     ids
-}
-
-/// POST on the admin API at `admin` (`host:port`); answers the status.
-async fn admin_post(client: &reqwest::Client, admin: &str, path: &str) -> u16 {
-    client
-        .post(format!("http://{admin}{path}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// GET on the admin API at `admin` (`host:port`), which must be 200.
@@ -164,10 +152,15 @@ async fn until_all_received(sink: &Sink, ids: &HashSet<String>, within: Duration
     }
 }
 
-/// The `destinations:` block of a configuration file: destination `app` to `url`.
+/// The retry schedule of the tests' destinations: every second, for two minutes.
+const RETRY: [&str; 120] = ["1s"; 120];
+
+/// The `destinations:` block of a configuration file: destination `app` to `url`, retried on
+/// [`RETRY`].
 fn destination_yaml(url: &str, timeout: &str, max_in_flight: usize) -> String {
     format!(
-        "destinations:\n  app:\n    kind: http\n    url: {url}\n    timeout: {timeout}\n    max_in_flight: {max_in_flight}\n"
+        "destinations:\n  app:\n    kind: http\n    url: {url}\n    timeout: {timeout}\n    max_in_flight: {max_in_flight}\n    retry: [{}]\n",
+        RETRY.join(", ")
     )
 }
 
@@ -193,10 +186,6 @@ async fn kill_9_while_deliveries_are_pending_and_in_flight_loses_none() {
         MAX_IN_FLIGHT,
     );
     let bin = start_binary_with(tmp.path(), &[], &[], &yaml);
-    assert_eq!(
-        admin_post(&client, &bin.admin, "/admin/destinations/app/pause").await,
-        200
-    );
 
     // The backlog: every event stored while the sink is down.
     let posting = Instant::now();
@@ -211,10 +200,6 @@ async fn kill_9_while_deliveries_are_pending_and_in_flight_loses_none() {
     let sink = Sink::start_on(port).await;
     sink.set(Mode::Delay(Duration::from_millis(20)));
     let draining = Instant::now();
-    assert_eq!(
-        admin_post(&client, &bin.admin, "/admin/destinations/app/resume").await,
-        200
-    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     bin.signal("KILL");
     assert!(!bin.wait().await.success(), "killed");
@@ -263,7 +248,7 @@ async fn kill_9_while_deliveries_are_pending_and_in_flight_loses_none() {
     bin.signal("TERM");
     assert!(bin.wait().await.success());
     println!(
-        "kill -9 mid-delivery: {EVENTS} events stored in {posting:?}; {before_kill} requests before the kill; all {EVENTS} delivered {drain:?} after resume (kill and restart included); {repeats} sent twice (max_in_flight {MAX_IN_FLIGHT}); 0 lost, 0 pending; test took {:?}",
+        "kill -9 mid-delivery: {EVENTS} events stored in {posting:?}; {before_kill} requests before the kill; all {EVENTS} delivered {drain:?} after the sink started (kill and restart included); {repeats} sent twice (max_in_flight {MAX_IN_FLIGHT}); 0 lost, 0 pending; test took {:?}",
         started.elapsed()
     );
 }
@@ -437,7 +422,7 @@ async fn two_replicas_share_a_backlog_and_deliver_each_event_once() {
                 s,
                 "app",
                 json!({"kind": "http", "url": url, "timeout": "10s", "max_in_flight": 16,
-                       "headers": {"X-Replica": replica}}),
+                       "retry": RETRY.as_slice(), "headers": {"X-Replica": replica}}),
             );
         }
     };
@@ -445,10 +430,6 @@ async fn two_replicas_share_a_backlog_and_deliver_each_event_once() {
     let b = spawn_in(&a.dir, config("b")).await;
     let admin_a = a.admin.trim_start_matches("http://").to_string();
     let client = reqwest::Client::new();
-    assert_eq!(
-        admin_post(&client, &admin_a, "/admin/destinations/app/pause").await,
-        200
-    );
     let public_a = a.base.trim_start_matches("http://").to_string();
     let public_b = b.base.trim_start_matches("http://").to_string();
     let (ids_a, ids_b) = tokio::join!(
@@ -461,10 +442,6 @@ async fn two_replicas_share_a_backlog_and_deliver_each_event_once() {
     let sink = Sink::start_on(port).await;
     sink.set(Mode::Delay(Duration::from_millis(10)));
     let draining = Instant::now();
-    assert_eq!(
-        admin_post(&client, &admin_a, "/admin/destinations/app/resume").await,
-        200
-    );
     let done = until_all_received(&sink, &ids, Duration::from_secs(60)).await;
     let drain = done - draining;
     destination_until(&client, &admin_a, "app", Duration::from_secs(10), |d| {
@@ -514,10 +491,6 @@ async fn a_replica_killed_mid_drain_leaves_nothing_undelivered() {
     let url = format!("http://127.0.0.1:{port}/hooks");
     let yaml = destination_yaml(&url, "1s", MAX_IN_FLIGHT);
     let a = start_binary_with(tmp.path(), &[("HOOKGATE__STORE__URL", &store)], &[], &yaml);
-    assert_eq!(
-        admin_post(&client, &a.admin, "/admin/destinations/app/pause").await,
-        200
-    );
     let ids: HashSet<String> = post_events(&a.public, EVENTS, 16)
         .await
         .into_iter()
@@ -525,10 +498,6 @@ async fn a_replica_killed_mid_drain_leaves_nothing_undelivered() {
 
     let sink = Sink::start_on(port).await;
     sink.set(Mode::Delay(Duration::from_millis(100)));
-    assert_eq!(
-        admin_post(&client, &a.admin, "/admin/destinations/app/resume").await,
-        200
-    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
     a.signal("KILL");
     assert!(!a.wait().await.success(), "killed");
@@ -544,7 +513,8 @@ async fn a_replica_killed_mid_drain_leaves_nothing_undelivered() {
         destination(
             s,
             "app",
-            json!({"kind": "http", "url": url, "timeout": "1s", "max_in_flight": MAX_IN_FLIGHT}),
+            json!({"kind": "http", "url": url, "timeout": "1s", "max_in_flight": MAX_IN_FLIGHT,
+                   "retry": RETRY.as_slice()}),
         );
     })
     .await;
