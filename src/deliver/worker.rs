@@ -236,10 +236,11 @@ async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grac
         }
         let mut wait = POLL;
         if got == Some(0) {
-            // Nothing due now: when is the next one?
+            // Nothing due now (but what is in flight): when is the next one?
             let dest = id.clone();
+            let busy: Vec<i64> = in_flight.values().map(|(d, _)| *d).collect();
             if let Ok(Some(due)) = store
-                .call(move |s| async move { s.next_due(&dest).await })
+                .call(move |s| async move { s.next_due(&dest, now_ms(), &busy).await })
                 .await
             {
                 let ms = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);

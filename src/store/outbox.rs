@@ -227,11 +227,20 @@ pub trait OutboxStore: Send + Sync + 'static {
         in_flight: &[i64],
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// When `destination`'s next pending delivery is due, if it has one (and is not paused).
+    /// When `destination`'s next pending delivery that [`OutboxStore::claim`] could answer is
+    /// due, if it has one (and is not paused): leaving out `in_flight` (SQLite) or rows under a
+    /// live lease at `now` (PostgreSQL), as a claim does. What is in flight is already due: were
+    /// it counted, a worker with attempts in flight and nothing else to do would claim again at
+    /// once, in a loop, until they end.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be read.
-    async fn next_due(&self, destination: &str) -> Result<Option<i64>, StoreError>;
+    async fn next_due(
+        &self,
+        destination: &str,
+        now: i64,
+        in_flight: &[i64],
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Records attempts, the deliveries' new states and the destinations' health, in one
     /// transaction. Answers the destinations this paused.

@@ -526,13 +526,27 @@ pub struct Binary {
 /// with `env` set (`HOOKGATE__SERVER__…` overrides) and run through `wrapper` (a command that
 /// execs the rest, such as `prlimit --fsize=N --`). Returns once it listens. The caller waits
 /// for it (after SIGTERM or SIGKILL).
-#[allow(clippy::zombie_processes)]
 pub fn start_binary(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Binary {
+    start_binary_with(dir, env, wrapper, "")
+}
+
+/// [`start_binary`] with `extra` appended to the configuration file it writes: top-level YAML
+/// blocks (such as `destinations:`), since [`TEST_CONFIG`]'s keys start at column 0. The store
+/// is `store.url` of the file (SQLite in `dir`) unless `env` overrides it
+/// (`HOOKGATE__STORE__URL`).
+#[allow(clippy::zombie_processes)]
+pub fn start_binary_with(
+    dir: &Path,
+    env: &[(&str, &str)],
+    wrapper: &[&str],
+    extra: &str,
+) -> Binary {
     let config = TEST_CONFIG.replace("level: warn", "level: info\n  format: json")
         + &format!(
             "store:\n  url: sqlite://{}\n",
             dir.join("hookgate.db").display()
-        );
+        )
+        + extra;
     let file = dir.join("bin.yaml");
     std::fs::write(&file, config).unwrap();
     let bin = env!("CARGO_BIN_EXE_hookgate");

@@ -5,6 +5,7 @@ mod abp;
 mod admin;
 mod cli;
 mod delivery;
+mod delivery_faults;
 mod diagnostics;
 mod faults;
 mod feed;

@@ -36,6 +36,8 @@ pub enum Mode {
     Gone,
     /// No answer for an hour: longer than any timeout.
     Hang,
+    /// 200 `ok` after this long (a slow but healthy destination).
+    Delay(Duration),
     /// 200 with a body of this many bytes (`x`).
     Big(usize),
     /// 302 to this location.
@@ -246,6 +248,10 @@ async fn answer(
         Mode::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             reply(StatusCode::OK, Bytes::new())
+        }
+        Mode::Delay(wait) => {
+            tokio::time::sleep(wait).await;
+            reply(StatusCode::OK, Bytes::from_static(b"ok"))
         }
         Mode::Big(n) => reply(StatusCode::OK, Bytes::from(vec![b'x'; n])),
         Mode::Redirect(location) => {

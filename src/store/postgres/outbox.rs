@@ -166,15 +166,23 @@ impl OutboxStore for PostgresStore {
         .await
     }
 
-    async fn next_due(&self, destination: &str) -> Result<Option<i64>, StoreError> {
+    async fn next_due(
+        &self,
+        destination: &str,
+        now: i64,
+        _in_flight: &[i64],
+    ) -> Result<Option<i64>, StoreError> {
         let destination = destination.to_string();
+        // Rows under a live lease (this replica's attempts in flight, or another's) are left
+        // out, as a claim leaves them out; an expired lease is seen within the worker's POLL.
         self.with_client(|c| {
             async move {
                 c.query_one(
                     "SELECT min(next_attempt_at) FROM deliveries
                      WHERE destination = $1 AND state = 'pending'
+                       AND (lease_until IS NULL OR lease_until < $2)
                        AND NOT EXISTS (SELECT 1 FROM destinations WHERE id = $1 AND paused)",
-                    &[&destination],
+                    &[&destination, &now],
                 )
                 .await
                 .and_then(|r| r.try_get(0))

@@ -111,6 +111,26 @@ fn claim(
     Ok(out)
 }
 
+/// When the first pending delivery of `destination` not in `in_flight` is due (in the order a
+/// claim takes them, on the same index: at most `in_flight.len() + 1` rows are read).
+fn next_due(c: &Connection, destination: &str, in_flight: &[i64]) -> rusqlite::Result<Option<i64>> {
+    let fetch = i64::try_from(in_flight.len().saturating_add(1)).unwrap_or(i64::MAX);
+    let mut stmt = c.prepare_cached(
+        "SELECT d.id, d.next_attempt_at FROM deliveries d
+         WHERE d.destination = ?1 AND d.state = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM destinations WHERE id = ?1 AND paused)
+         ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![destination, fetch])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        if !in_flight.contains(&id) {
+            return row.get(1);
+        }
+    }
+    Ok(None)
+}
+
 /// Records each attempt, moves each delivery on, and keeps each destination's health; pauses
 /// a destination that answered 410 or has failed only for its `pause_after`.
 fn finish(tx: &rusqlite::Transaction<'_>, done: &[Finish], now: i64) -> rusqlite::Result<TxDone> {
@@ -316,18 +336,16 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
-    async fn next_due(&self, destination: &str) -> Result<Option<i64>, StoreError> {
+    async fn next_due(
+        &self,
+        destination: &str,
+        _now: i64,
+        in_flight: &[i64],
+    ) -> Result<Option<i64>, StoreError> {
         let destination = destination.to_string();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT min(next_attempt_at) FROM deliveries
-                 WHERE destination = ?1 AND state = 'pending'
-                   AND NOT EXISTS (SELECT 1 FROM destinations WHERE id = ?1 AND paused)",
-            )
-            .and_then(|mut s| s.query_row([&destination], |r| r.get(0)))
-            .map_err(unavailable)
-        })
-        .await
+        let in_flight = in_flight.to_vec();
+        self.read(move |c| next_due(c, &destination, &in_flight).map_err(unavailable))
+            .await
     }
 
     async fn finish(&self, done: Vec<Finish>, now: i64) -> Result<Vec<String>, StoreError> {
