@@ -1551,7 +1551,11 @@ async fn the_outbox_queues_claims_and_finishes_each_delivery_once() {
                 .is_empty(),
             "{name}"
         );
-        assert_eq!(store.next_due("app").await.unwrap(), Some(later), "{name}");
+        assert_eq!(
+            store.next_due("app", now_ms(), &[]).await.unwrap(),
+            Some(later),
+            "{name}"
+        );
         let (row, attempts) = store
             .get_delivery(other.delivery_id)
             .await
