@@ -397,6 +397,7 @@ async fn run(quick: bool) {
 | receive, no destination (median) | {none_m:.0} events/s | rounds: {} |\n\
 | receive, one HTTP destination (median) | {with_m:.0} events/s | rounds: {}; **{:.2}×** of no destination |\n\
 | deliveries meanwhile (median) | {:.0} /s | |\n\
+| receive, the destination paused (deliveries queued, none sent) | {backlog_rate:.0} events/s | **{:.2}×** of no destination |\n\
 | drain of a {backlog}-event backlog | {drain_rate:.0} events/s | **{:.2}×** the receive rate with a destination{} |\n\
 | 2xx → sink at 1 000/s ({sent} events) | p50 {p50:.1} ms, p99 **{p99:.1} ms**, max {max:.1} ms | {} of {sent} arrived |\n",
         machine,
@@ -407,6 +408,7 @@ async fn run(quick: bool) {
         list(&with),
         with_m / none_m,
         median(delivered_while),
+        backlog_rate / none_m,
         drain_rate / with_m,
         if done.is_none() {
             " (not all within 120 s)"
