@@ -2,7 +2,7 @@
 //! drains, and how long an event takes from the sender's 2xx to the destination.
 //!
 //! ```text
-//! cargo bench --bench delivery              # 5 s per measurement, 3 rounds
+//! cargo bench --bench delivery              # 5 s per measurement, 5 rounds
 //! cargo bench --bench delivery -- --quick   # 2 s per measurement, 1 round
 //! ```
 //!
@@ -330,7 +330,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 async fn run(quick: bool) {
     let secs = Duration::from_secs(if quick { 2 } else { 5 });
-    let rounds = if quick { 1 } else { 3 };
+    let rounds = if quick { 1 } else { 5 };
     let (sink, sink_addr) = start_sink().await;
     let mut none = Vec::new();
     let mut with = Vec::new();

@@ -2,10 +2,12 @@
 --
 -- `deliveries` grows from the least the pruner needed (0004) to the outbox: one row per
 -- (event, destination) written in the event's transaction, plus one per retry or replay (so the
--- unique (event_seq, destination) goes). Ids are never reused (AUTOINCREMENT): they are shown
--- in the admin API and in logs. Times are Unix milliseconds.
+-- unique (event_seq, destination) goes). Ids are the rowid (no AUTOINCREMENT, whose
+-- sqlite_sequence row would be written with every event): the pruner deletes the oldest
+-- deliveries, so an id comes back only if every delivery was pruned. Times are Unix
+-- milliseconds.
 CREATE TABLE deliveries_outbox (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              INTEGER PRIMARY KEY,
     event_seq       INTEGER NOT NULL,
     destination     TEXT    NOT NULL,
     state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
