@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::error::StoreError;
 use super::events::StoredEvent;
 use super::ids::EventId;
-use super::outbox::{AttemptRecord, DeliveryState};
+use super::outbox::{AttemptRecord, DeliveryRow};
 
 /// A projection row as stored, for copying: where its JSON is, whichever table holds it.
 #[derive(Clone, PartialEq, Eq)]
@@ -65,24 +65,8 @@ pub struct Imported {
 /// destination and creation time are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawDelivery {
-    /// Its id in the store it was read from (for paging the export only).
-    pub id: i64,
-    /// The event.
-    pub event_id: EventId,
-    /// The destination.
-    pub destination: String,
-    /// Its state.
-    pub state: DeliveryState,
-    /// Attempts made.
-    pub attempts_made: u32,
-    /// When a pending delivery is due (Unix ms).
-    pub next_attempt_at: Option<i64>,
-    /// When it was created (Unix ms).
-    pub created_at: i64,
-    /// When it was delivered (Unix ms).
-    pub delivered_at: Option<i64>,
-    /// The last failure.
-    pub last_error: Option<String>,
+    /// The delivery (its `id` is the source store's, for paging the export only).
+    pub delivery: DeliveryRow,
     /// Its attempts, in order.
     pub attempts: Vec<AttemptRecord>,
 }

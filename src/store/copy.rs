@@ -132,7 +132,7 @@ pub async fn copy(
         let Some(last) = rows.last() else {
             break;
         };
-        after = Some(last.id);
+        after = Some(last.delivery.id);
         let full = rows.len() >= DELIVERY_BATCH as usize;
         let done = to.import_deliveries(rows).await?;
         progress.deliveries += done.copied;

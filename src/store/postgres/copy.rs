@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::errors::describe;
+use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row};
 use super::text::{dec, dec_opt, enc, enc_opt};
 use super::writer::CHANNEL;
 use crate::store::bulk::{
@@ -20,7 +21,7 @@ use crate::store::bulk::{
 use crate::store::error::StoreError;
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;
-use crate::store::outbox::{AttemptRecord, DeliveryState};
+use crate::store::outbox::DeliveryState;
 
 /// Conflicts with the row locks of the replicas' batches (`ROW EXCLUSIVE`), and with itself, but
 /// not with reads.
@@ -233,56 +234,19 @@ pub(super) async fn export_deliveries(
     let limit = i64::from(limit);
     let rows = c
         .query(
-            "SELECT d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at,
-               d.created_at, d.delivered_at, d.last_error
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.id > $1 ORDER BY d.id LIMIT $2",
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.id > $1 ORDER BY d.id LIMIT $2"
+            ),
             &[&after.unwrap_or(0), &limit],
         )
         .await
         .map_err(|e| failed(&e))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let state: String = r.try_get(3).map_err(|e| failed(&e))?;
-        let read = || -> Result<RawDelivery, tokio_postgres::Error> {
-            Ok(RawDelivery {
-                id: r.try_get(0)?,
-                event_id: EventId(r.try_get(1)?),
-                destination: r.try_get(2)?,
-                state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-                attempts_made: u32::try_from(r.try_get::<_, i32>(4)?).unwrap_or(0),
-                next_attempt_at: r.try_get(5)?,
-                created_at: r.try_get(6)?,
-                delivered_at: r.try_get(7)?,
-                last_error: r.try_get(8)?,
-                attempts: Vec::new(),
-            })
-        };
-        let mut d = read().map_err(|e| failed(&e))?;
-        let attempts = c
-            .query(
-                "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
-                 WHERE delivery_id = $1 ORDER BY number",
-                &[&d.id],
-            )
-            .await
-            .map_err(|e| failed(&e))?;
-        for a in &attempts {
-            let read = || -> Result<AttemptRecord, tokio_postgres::Error> {
-                Ok(AttemptRecord {
-                    number: u32::try_from(a.try_get::<_, i32>(0)?).unwrap_or(0),
-                    at: a.try_get(1)?,
-                    duration_ms: a.try_get(2)?,
-                    status: a
-                        .try_get::<_, Option<i32>>(3)?
-                        .and_then(|s| u16::try_from(s).ok()),
-                    error: a.try_get(4)?,
-                    response: a.try_get(5)?,
-                })
-            };
-            d.attempts.push(read().map_err(|e| failed(&e))?);
-        }
-        out.push(d);
+        let delivery = delivery_from_row(r).map_err(|e| failed(&e))?;
+        let attempts = attempts_of(c, delivery.id).await.map_err(|e| failed(&e))?;
+        out.push(RawDelivery { delivery, attempts });
     }
     Ok(out)
 }
@@ -297,7 +261,8 @@ pub(super) async fn import_deliveries(
     let tx = client.transaction().await.map_err(|e| failed(&e))?;
     let mut done = Imported::default();
     let mut pending = 0;
-    for r in rows {
+    for raw in rows {
+        let r = &raw.delivery;
         let attempts = i32::try_from(r.attempts_made).unwrap_or(i32::MAX);
         let new = tx
             .query_opt(
@@ -326,7 +291,7 @@ pub(super) async fn import_deliveries(
             continue;
         };
         let new: i64 = new.try_get(0).map_err(|e| failed(&e))?;
-        for a in &r.attempts {
+        for a in &raw.attempts {
             let number = i32::try_from(a.number).unwrap_or(i32::MAX);
             let status = a.status.map(i32::from);
             tx.execute(

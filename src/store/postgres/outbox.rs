@@ -12,7 +12,7 @@ use futures_util::FutureExt as _;
 use tokio::sync::watch;
 
 use super::PostgresStore;
-use super::read::unavailable;
+use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row, unavailable};
 use super::text::{dec, enc};
 use crate::store::error::StoreError;
 use crate::store::ids::EventId;
@@ -62,24 +62,6 @@ WHERE id = $1";
 const PAUSE: &str = "UPDATE destinations SET paused = true, paused_reason = $2
 WHERE id = $1 AND NOT paused AND ($3 OR failing_since <= $4)
 RETURNING id";
-
-const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, \
-    d.next_attempt_at, d.delivered_at, d.last_error, d.created_at";
-
-fn delivery_from_row(r: &tokio_postgres::Row) -> Result<DeliveryRow, tokio_postgres::Error> {
-    let state: String = r.try_get(3)?;
-    Ok(DeliveryRow {
-        id: r.try_get(0)?,
-        event_id: EventId(r.try_get(1)?),
-        destination: r.try_get(2)?,
-        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-        attempts_made: u32::try_from(r.try_get::<_, i32>(4)?).unwrap_or(0),
-        next_attempt_at: r.try_get(5)?,
-        delivered_at: r.try_get(6)?,
-        last_error: r.try_get(7)?,
-        created_at: r.try_get(8)?,
-    })
-}
 
 /// A fresh lease token.
 fn lease_token() -> i64 {
@@ -421,29 +403,7 @@ impl OutboxStore for PostgresStore {
                     return Ok(None);
                 };
                 let row = delivery_from_row(&row).map_err(unavailable)?;
-                let attempts = c
-                    .query(
-                        "SELECT number, at, duration_ms, status, error, response
-                         FROM delivery_attempts WHERE delivery_id = $1 ORDER BY number",
-                        &[&id],
-                    )
-                    .await
-                    .map_err(unavailable)?
-                    .iter()
-                    .map(|r| {
-                        Ok(AttemptRecord {
-                            number: u32::try_from(r.try_get::<_, i32>(0)?).unwrap_or(0),
-                            at: r.try_get(1)?,
-                            duration_ms: r.try_get(2)?,
-                            status: r
-                                .try_get::<_, Option<i32>>(3)?
-                                .and_then(|s| u16::try_from(s).ok()),
-                            error: r.try_get(4)?,
-                            response: r.try_get(5)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-                    .map_err(unavailable)?;
+                let attempts = attempts_of(c, id).await.map_err(unavailable)?;
                 Ok(Some((row, attempts)))
             }
             .boxed()

@@ -8,6 +8,7 @@ use super::text::{dec, dec_opt, enc, enc_opt};
 use crate::store::error::StoreError;
 use crate::store::events::{EventPage, EventQuery, StoredEvent};
 use crate::store::ids::{Cursor, EventId};
+use crate::store::outbox::{AttemptRecord, DeliveryRow, DeliveryState};
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
 };
@@ -258,4 +259,53 @@ pub(super) async fn size(c: &Client) -> Result<(u64, u64), StoreError> {
         u64::try_from(events).unwrap_or(0),
         u64::try_from(bytes).unwrap_or(0),
     ))
+}
+
+/// The columns [`delivery_from_row`] reads, of `deliveries d JOIN events e`.
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, \
+    d.next_attempt_at, d.delivered_at, d.last_error, d.created_at";
+
+/// A delivery as the admin API shows it, from [`DELIVERY_COLUMNS`].
+pub(super) fn delivery_from_row(
+    r: &tokio_postgres::Row,
+) -> Result<DeliveryRow, tokio_postgres::Error> {
+    let state: String = r.try_get(3)?;
+    Ok(DeliveryRow {
+        id: r.try_get(0)?,
+        event_id: EventId(r.try_get(1)?),
+        destination: r.try_get(2)?,
+        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
+        attempts_made: u32::try_from(r.try_get::<_, i32>(4)?).unwrap_or(0),
+        next_attempt_at: r.try_get(5)?,
+        delivered_at: r.try_get(6)?,
+        last_error: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+    })
+}
+
+/// A delivery's attempts, in order.
+pub(super) async fn attempts_of(
+    c: &tokio_postgres::Client,
+    id: i64,
+) -> Result<Vec<AttemptRecord>, tokio_postgres::Error> {
+    c.query(
+        "SELECT number, at, duration_ms, status, error, response
+         FROM delivery_attempts WHERE delivery_id = $1 ORDER BY number",
+        &[&id],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(AttemptRecord {
+            number: u32::try_from(r.try_get::<_, i32>(0)?).unwrap_or(0),
+            at: r.try_get(1)?,
+            duration_ms: r.try_get(2)?,
+            status: r
+                .try_get::<_, Option<i32>>(3)?
+                .and_then(|s| u16::try_from(s).ok()),
+            error: r.try_get(4)?,
+            response: r.try_get(5)?,
+        })
+    })
+    .collect()
 }

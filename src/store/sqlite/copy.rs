@@ -6,11 +6,12 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::read::parse_id;
+use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row};
 use crate::store::bulk::{
     Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
 };
 use crate::store::events::StoredEvent;
-use crate::store::outbox::{AttemptRecord, DeliveryState};
+use crate::store::outbox::DeliveryState;
 
 /// Inserts the events in order in one transaction, skipping any whose id or
 /// `(source, dedupe_key)` is stored.
@@ -179,50 +180,21 @@ pub(super) fn export_deliveries(
     after: Option<i64>,
     limit: u32,
 ) -> rusqlite::Result<Vec<RawDelivery>> {
-    let mut rows: Vec<RawDelivery> = c
-        .prepare_cached(
-            "SELECT d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at,
-               d.created_at, d.delivered_at, d.last_error
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
-        )?
-        .query_map(params![after.unwrap_or(0), limit], |r| {
-            let state: String = r.get(3)?;
-            Ok(RawDelivery {
-                id: r.get(0)?,
-                event_id: parse_id(1, r.get::<_, String>(1)?)?,
-                destination: r.get(2)?,
-                state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-                attempts_made: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                next_attempt_at: r.get(5)?,
-                created_at: r.get(6)?,
-                delivered_at: r.get(7)?,
-                last_error: r.get(8)?,
-                attempts: Vec::new(),
-            })
-        })?
+    let rows: Vec<_> = c
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.id > ?1 ORDER BY d.id LIMIT ?2"
+        ))?
+        .query_map(params![after.unwrap_or(0), limit], delivery_from_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let mut attempts = c.prepare_cached(
-        "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
-         WHERE delivery_id = ?1 ORDER BY number",
-    )?;
-    for row in &mut rows {
-        row.attempts = attempts
-            .query_map([row.id], |r| {
-                Ok(AttemptRecord {
-                    number: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    at: r.get(1)?,
-                    duration_ms: r.get(2)?,
-                    status: r
-                        .get::<_, Option<i64>>(3)?
-                        .and_then(|s| u16::try_from(s).ok()),
-                    error: r.get(4)?,
-                    response: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-    }
-    Ok(rows)
+    rows.into_iter()
+        .map(|delivery| {
+            Ok(RawDelivery {
+                attempts: attempts_of(c, delivery.id)?,
+                delivery,
+            })
+        })
+        .collect()
 }
 
 /// Writes the deliveries (new ids) and their attempts, skipping those already stored and those
@@ -249,7 +221,8 @@ pub(super) fn import_deliveries(
                (delivery_id, number, at, duration_ms, status, error, response)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for r in rows {
+        for raw in rows {
+            let r = &raw.delivery;
             let mut buf = Uuid::encode_buffer();
             let id: &str = r.event_id.0.hyphenated().encode_lower(&mut buf);
             let seq: Option<i64> = event.query_row([id], |row| row.get(0)).optional()?;
@@ -274,7 +247,7 @@ pub(super) fn import_deliveries(
                 ],
                 |row| row.get(0),
             )?;
-            for a in &r.attempts {
+            for a in &raw.attempts {
                 attempt.execute(params![
                     new,
                     a.number,

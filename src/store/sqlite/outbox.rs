@@ -11,10 +11,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use super::SqliteStore;
-use super::read::unavailable;
+use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row, parse_id, unavailable};
 use super::writer::{Msg, TxDone, TxWork};
 use crate::store::error::StoreError;
-use crate::store::ids::EventId;
 use crate::store::outbox::{
     AttemptRecord, Claimed, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, Finish,
     Health, Next, OutboxStore, ReplayFilter,
@@ -36,30 +35,6 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
     }
-}
-
-fn parse_event_id(s: &str) -> rusqlite::Result<EventId> {
-    uuid::Uuid::parse_str(s).map(EventId).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at, \
-     d.delivered_at, d.last_error, d.created_at";
-
-fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let state: String = r.get(3)?;
-    Ok(DeliveryRow {
-        id: r.get(0)?,
-        event_id: parse_event_id(&r.get::<_, String>(1)?)?,
-        destination: r.get(2)?,
-        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-        attempts_made: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-        next_attempt_at: r.get(5)?,
-        delivered_at: r.get(6)?,
-        last_error: r.get(7)?,
-        created_at: r.get(8)?,
-    })
 }
 
 fn claim(
@@ -98,7 +73,7 @@ fn claim(
             delivery_id: id,
             lease: 0,
             attempts_made: u32::try_from(attempts).unwrap_or(0),
-            event_id: parse_event_id(&event_id)?,
+            event_id: parse_id(2, event_id)?,
             source,
             event_type,
             headers,
@@ -274,24 +249,7 @@ fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<(DeliveryRow, Vec<Att
     let Some(row) = row else {
         return Ok(None);
     };
-    let attempts = c
-        .prepare_cached(
-            "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
-             WHERE delivery_id = ?1 ORDER BY number",
-        )?
-        .query_map([id], |r| {
-            Ok(AttemptRecord {
-                number: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                at: r.get(1)?,
-                duration_ms: r.get(2)?,
-                status: r
-                    .get::<_, Option<i64>>(3)?
-                    .and_then(|s| u16::try_from(s).ok()),
-                error: r.get(4)?,
-                response: r.get(5)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let attempts = attempts_of(c, id)?;
     Ok(Some((row, attempts)))
 }
 
