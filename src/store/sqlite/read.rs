@@ -261,6 +261,47 @@ pub(super) fn list_projections(
     Ok(ProjectionPage::from_read(rows, limit))
 }
 
+/// The columns [`delivery_from_row`] reads, of `deliveries d JOIN events e`.
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at, \
+     d.delivered_at, d.last_error, d.created_at";
+
+/// A delivery as the admin API shows it, from [`DELIVERY_COLUMNS`].
+pub(super) fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    let state: String = r.get(3)?;
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        event_id: parse_id(1, r.get::<_, String>(1)?)?,
+        destination: r.get(2)?,
+        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
+        attempts_made: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        next_attempt_at: r.get(5)?,
+        delivered_at: r.get(6)?,
+        last_error: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+/// A delivery's attempts, in order.
+pub(super) fn attempts_of(c: &Connection, id: i64) -> rusqlite::Result<Vec<AttemptRecord>> {
+    c.prepare_cached(
+        "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
+         WHERE delivery_id = ?1 ORDER BY number",
+    )?
+    .query_map([id], |r| {
+        Ok(AttemptRecord {
+            number: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+            at: r.get(1)?,
+            duration_ms: r.get(2)?,
+            status: r
+                .get::<_, Option<i64>>(3)?
+                .and_then(|s| u16::try_from(s).ok()),
+            error: r.get(4)?,
+            response: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,45 +466,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The columns [`delivery_from_row`] reads, of `deliveries d JOIN events e`.
-pub(super) const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at, \
-     d.delivered_at, d.last_error, d.created_at";
-
-/// A delivery as the admin API shows it, from [`DELIVERY_COLUMNS`].
-pub(super) fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let state: String = r.get(3)?;
-    Ok(DeliveryRow {
-        id: r.get(0)?,
-        event_id: parse_id(1, r.get::<_, String>(1)?)?,
-        destination: r.get(2)?,
-        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-        attempts_made: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-        next_attempt_at: r.get(5)?,
-        delivered_at: r.get(6)?,
-        last_error: r.get(7)?,
-        created_at: r.get(8)?,
-    })
-}
-
-/// A delivery's attempts, in order.
-pub(super) fn attempts_of(c: &Connection, id: i64) -> rusqlite::Result<Vec<AttemptRecord>> {
-    c.prepare_cached(
-        "SELECT number, at, duration_ms, status, error, response FROM delivery_attempts
-         WHERE delivery_id = ?1 ORDER BY number",
-    )?
-    .query_map([id], |r| {
-        Ok(AttemptRecord {
-            number: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-            at: r.get(1)?,
-            duration_ms: r.get(2)?,
-            status: r
-                .get::<_, Option<i64>>(3)?
-                .and_then(|s| u16::try_from(s).ok()),
-            error: r.get(4)?,
-            response: r.get(5)?,
-        })
-    })?
-    .collect()
 }
