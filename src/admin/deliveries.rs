@@ -6,23 +6,14 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::state::{AdminState, not_found, store_error};
+use super::state::{AdminState, bad_limit, bad_request, list_limit, not_found, store_error};
 use crate::config::Destination;
-use crate::http::problem::{json_response, problem};
+use crate::http::problem::json_response;
 use crate::store::EventId;
 use crate::store::outbox::{
     AttemptRecord, DeliveryQuery, DeliveryRow, DeliveryState, DestinationStatus, ReplayFilter,
     now_ms,
 };
-
-/// Default page size of `GET /admin/deliveries`.
-const DEFAULT_LIMIT: u32 = 100;
-/// Largest page size.
-const MAX_LIMIT: u32 = 1000;
-
-fn bad_request(detail: &str) -> Response {
-    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
-}
 
 /// Unix milliseconds as RFC 3339 (UTC, milliseconds).
 pub(super) fn rfc3339(ms: i64) -> String {
@@ -285,10 +276,8 @@ pub(super) async fn list(
             "the query parameters of /admin/deliveries are destination, state, event_id, limit and after (each at most once)",
         );
     };
-    let limit = match p.limit.as_deref().map(str::parse::<u32>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => return bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}")),
+    let Some(limit) = list_limit(p.limit.as_deref()) else {
+        return bad_limit();
     };
     let delivery_state = match p.state.as_deref() {
         None => None,

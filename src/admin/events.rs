@@ -10,15 +10,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::deliveries::{DeliveryView, delivery_view};
-use super::state::{AdminState, not_found, raw_json, store_error};
-use crate::http::problem::{json_response, problem};
+use super::state::{
+    AdminState, bad_limit, bad_request, list_limit, not_found, raw_json, store_error,
+};
+use crate::http::problem::json_response;
 use crate::store::outbox::DeliveryQuery;
-use crate::store::{Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent};
+use crate::store::{
+    Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent, stored_content_type,
+};
 
-/// Default page size of `GET /admin/events`.
-const DEFAULT_LIMIT: u32 = 100;
-/// Largest page size.
-const MAX_LIMIT: u32 = 1000;
 /// Longest long poll (`wait=`): a consumer asks again with `next`, and proxies and clients in
 /// between keep idle requests open at least this long by default.
 pub(super) const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -69,10 +69,6 @@ pub(super) struct ListParams {
     wait: Option<String>,
 }
 
-fn bad_request(detail: &str) -> Response {
-    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
-}
-
 /// `GET /admin/events`: a page of the feed, after waiting up to `wait` for one when nothing is
 /// new.
 pub(super) async fn list(
@@ -84,12 +80,8 @@ pub(super) async fn list(
             "the query parameters of /admin/events are source, event_type, limit, after and wait (each at most once)",
         );
     };
-    let limit = match p.limit.as_deref().map(str::parse::<u32>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"));
-        }
+    let Some(limit) = list_limit(p.limit.as_deref()) else {
+        return bad_limit();
     };
     let Some(wait) = parse_wait(p.wait.as_deref()) else {
         return bad_request(&format!(
@@ -252,13 +244,7 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
 pub(super) async fn raw(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     match find_event(&state, &id).await {
         Ok(e) => {
-            let content_type = serde_json::from_str::<serde_json::Value>(&e.headers)
-                .ok()
-                .and_then(|h| {
-                    h.get("content-type")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                })
+            let content_type = stored_content_type(&e.headers)
                 .and_then(|v| HeaderValue::from_str(&v).ok())
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             ([(CONTENT_TYPE, content_type)], e.body).into_response()

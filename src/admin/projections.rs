@@ -13,8 +13,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::state::{AdminState, not_found, raw_json, store_error};
-use crate::http::problem::{json_response, problem};
+use super::state::{
+    AdminState, bad_limit, bad_request, list_limit, not_found, raw_json, store_error,
+};
+use crate::http::problem::json_response;
 use crate::sources::{identus, kratos};
 use crate::store::{
     Cursor, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, StoreError,
@@ -27,11 +29,6 @@ const IDENTUS_VIEWS: [&str; 4] = [
     identus::PRESENTATIONS,
     identus::DIDS,
 ];
-
-/// Default page size of a list.
-const DEFAULT_LIMIT: u32 = 100;
-/// Largest page size of a list.
-const MAX_LIMIT: u32 = 1000;
 
 /// A named value kept with the row (`schema_id`, `ts`).
 fn attr(row: &ProjectionRow, name: &str) -> Option<String> {
@@ -100,10 +97,6 @@ fn unknown_kind() -> Response {
     not_found("the record kind is one of connections, credentials, presentations, dids")
 }
 
-fn bad_request(detail: &str) -> Response {
-    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
-}
-
 pub(super) async fn kratos_identity(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -147,19 +140,6 @@ pub(super) async fn identus_record(
         Ok(None) => not_found("no record of this kind has this id"),
         Err(e) => store_error(e),
     }
-}
-
-/// `limit=` of a list; `None` when it is not a number from 1 to [`MAX_LIMIT`].
-fn list_limit(limit: Option<&str>) -> Option<u32> {
-    match limit.map(str::parse::<u32>) {
-        None => Some(DEFAULT_LIMIT),
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Some(n),
-        Some(_) => None,
-    }
-}
-
-fn bad_limit() -> Response {
-    bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"))
 }
 
 /// A query parameter, with an empty one taken as not given.

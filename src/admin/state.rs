@@ -29,6 +29,29 @@ pub struct AdminState {
     pub destinations: Arc<Vec<Destination>>,
 }
 
+/// Default page size of the admin API's lists.
+pub(super) const DEFAULT_LIMIT: u32 = 100;
+/// Largest page size.
+pub(super) const MAX_LIMIT: u32 = 1000;
+
+/// `limit=` of a list; `None` when it is not a number from 1 to [`MAX_LIMIT`].
+pub(super) fn list_limit(limit: Option<&str>) -> Option<u32> {
+    match limit.map(str::parse::<u32>) {
+        None => Some(DEFAULT_LIMIT),
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Some(n),
+        Some(_) => None,
+    }
+}
+
+/// The answer to a `limit=` that [`list_limit`] refused.
+pub(super) fn bad_limit() -> Response {
+    bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"))
+}
+
+pub(super) fn bad_request(detail: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
+}
+
 pub(super) fn not_found(detail: &str) -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", detail)
 }

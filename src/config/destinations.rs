@@ -160,15 +160,21 @@ pub struct Destination {
 impl Destination {
     /// Whether an event of `source` with `event_type` goes to this destination.
     pub fn matches(&self, source: &str, event_type: Option<&str>) -> bool {
-        let source_ok = self
-            .sources
+        self.takes_source(source) && self.takes_type(event_type)
+    }
+
+    /// Whether events of `source` go here (the `sources` filter alone).
+    pub fn takes_source(&self, source: &str) -> bool {
+        self.sources
             .as_ref()
-            .is_none_or(|s| s.iter().any(|x| x == source));
-        let type_ok = self
-            .event_types
+            .is_none_or(|s| s.iter().any(|x| x == source))
+    }
+
+    /// Whether events of `event_type` go here (the `event_types` filter alone).
+    pub fn takes_type(&self, event_type: Option<&str>) -> bool {
+        self.event_types
             .as_ref()
-            .is_none_or(|types| event_type.is_some_and(|t| types.iter().any(|x| x == t)));
-        source_ok && type_ok
+            .is_none_or(|types| event_type.is_some_and(|t| types.iter().any(|x| x == t)))
     }
 
     /// The destination kind, as written in the configuration.

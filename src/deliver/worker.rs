@@ -28,7 +28,7 @@ use super::attempt::{Attempted, Outgoing};
 use super::schedule;
 use crate::config::Destination;
 use crate::store::outbox::{AttemptRecord, Claimed, Finish, Next, now_ms};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, stored_content_type};
 
 /// The longest a destination's task sleeps without looking at the store.
 const POLL: Duration = Duration::from_secs(1);
@@ -179,10 +179,7 @@ async fn monitor(store: Remote, ids: Vec<String>, stop: CancellationToken) {
 
 /// The content type stored with the event (`application/json` when none was).
 fn content_type(headers: &str) -> String {
-    serde_json::from_str::<HashMap<String, String>>(headers)
-        .ok()
-        .and_then(|mut h| h.remove("content-type"))
-        .unwrap_or_else(|| "application/json".to_string())
+    stored_content_type(headers).unwrap_or_else(|| "application/json".to_string())
 }
 
 async fn run_destination(store: Remote, w: Worker, stop: CancellationToken, grace: Duration) {
@@ -331,7 +328,7 @@ async fn recorder(store: Remote, mut records: mpsc::UnboundedReceiver<Record>) {
                 Err(_) => break,
             }
         }
-        let done: Vec<Finish> = batch.iter().map(|(f, _)| f.clone()).collect();
+        let (done, replies): (Vec<Finish>, Vec<oneshot::Sender<()>>) = batch.drain(..).unzip();
         let mut wait = Duration::from_millis(100);
         for tries in 1..=FINISH_TRIES {
             let this = done.clone();
@@ -355,7 +352,7 @@ async fn recorder(store: Remote, mut records: mpsc::UnboundedReceiver<Record>) {
                 }
             }
         }
-        for (_, recorded) in batch.drain(..) {
+        for recorded in replies {
             let _ = recorded.send(());
         }
     }
@@ -403,6 +400,7 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
     } else {
         tracing::info!(destination = %d.id, event_id = %out.event_id, attempt = number, status = ?outcome.status, error = error.as_deref().unwrap_or(""), next = result, "delivery attempt failed");
     }
+    let gone = outcome.gone();
     let finish = Finish {
         delivery_id: c.delivery_id,
         lease: c.lease,
@@ -413,10 +411,10 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
             duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
             status: outcome.status,
             error,
-            response: (!outcome.response.is_empty()).then_some(outcome.response.clone()),
+            response: (!outcome.response.is_empty()).then_some(outcome.response),
         },
         next,
-        gone: outcome.gone(),
+        gone,
         pause_after_ms: i64::try_from(d.pause_after.as_millis()).unwrap_or(i64::MAX),
         last_error,
     };

@@ -41,8 +41,11 @@ pub struct Source {
     pub metrics: SourceMetrics,
     /// The header carrying this source's credential (never stored), worked out once.
     credential_header: Option<HeaderName>,
-    /// The destinations this source's events go to, each with its `event_types` filter.
-    destinations: Vec<(Arc<str>, Option<Vec<String>>)>,
+    /// The destinations that take every event of this source: shared, so that an event
+    /// queues them without an allocation.
+    every: Arc<[Arc<str>]>,
+    /// The destinations of this source that take some event types only, with their ids.
+    by_type: Vec<(Arc<str>, Destination)>,
 }
 
 impl Source {
@@ -66,34 +69,39 @@ impl Source {
             verifier,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
             store,
-            destinations: Vec::new(),
+            every: Arc::from([]),
+            by_type: Vec::new(),
         }
     }
 
     /// Keeps, of `all`, the destinations that take this source's events.
     pub fn with_destinations(mut self, all: &[Destination]) -> Self {
-        self.destinations = all
-            .iter()
-            .filter(|d| {
-                d.sources
-                    .as_ref()
-                    .is_none_or(|s| s.iter().any(|x| **x == *self.id))
-            })
-            .map(|d| (Arc::from(d.id.as_str()), d.event_types.clone()))
+        let mine = all.iter().filter(|d| d.takes_source(&self.id));
+        let (every, by_type): (Vec<&Destination>, Vec<&Destination>) =
+            mine.partition(|d| d.event_types.is_none());
+        self.every = every.iter().map(|d| Arc::from(d.id.as_str())).collect();
+        self.by_type = by_type
+            .into_iter()
+            .map(|d| (Arc::from(d.id.as_str()), d.clone()))
             .collect();
         self
     }
 
-    /// The destinations an event of this type goes to (no allocation when there are none).
-    pub fn deliveries_for(&self, event_type: Option<&str>) -> Vec<Arc<str>> {
-        self.destinations
+    /// The destinations an event of this type goes to: the shared list, unless a destination
+    /// filters by event type.
+    pub fn deliveries_for(&self, event_type: Option<&str>) -> Arc<[Arc<str>]> {
+        if self.by_type.is_empty() {
+            return self.every.clone();
+        }
+        self.every
             .iter()
-            .filter(|(_, types)| {
-                types
-                    .as_ref()
-                    .is_none_or(|t| event_type.is_some_and(|e| t.iter().any(|x| x == e)))
-            })
-            .map(|(id, _)| id.clone())
+            .cloned()
+            .chain(
+                self.by_type
+                    .iter()
+                    .filter(|(_, d)| d.takes_type(event_type))
+                    .map(|(id, _)| id.clone()),
+            )
             .collect()
     }
 

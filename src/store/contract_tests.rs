@@ -132,7 +132,7 @@ fn event(source: &str, key: &str, body: &[u8]) -> NewEvent {
         headers: r#"{"content-type":"application/json"}"#.into(),
         body: Bytes::copy_from_slice(body),
         projection: None,
-        deliveries: Vec::new(),
+        deliveries: Default::default(),
     }
 }
 

@@ -49,7 +49,7 @@ pub struct NewEvent {
     pub projection: Option<Projection>,
     /// The destinations it is delivered to: a delivery row each, written with the event if it
     /// is new (a retry of a stored event queues nothing).
-    pub deliveries: Vec<Arc<str>>,
+    pub deliveries: Arc<[Arc<str>]>,
 }
 
 /// A JSON object of string values (`{"content-type":"…"}`), the form of the store's small
@@ -69,6 +69,19 @@ pub fn string_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     }
     out.push(b'}');
     String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// The `Content-Type` an event was received with, from its stored headers (a JSON object of
+/// strings, [`NewEvent::headers`]), if it had one.
+pub fn stored_content_type(headers: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kept {
+        #[serde(rename = "content-type")]
+        content_type: Option<String>,
+    }
+    serde_json::from_str::<Kept>(headers)
+        .ok()
+        .and_then(|h| h.content_type)
 }
 
 /// The outcome of an append.

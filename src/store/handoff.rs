@@ -20,20 +20,14 @@ pub type Batch = Vec<(NewEvent, Reply)>;
 
 /// After a batch's commit: each request gets its outcome (`results`, in the batch's order), and
 /// its key goes into `recent` (only committed keys: a hit there means stored). Empties the
-/// batch; answers how many of its events were new.
-pub fn answer_committed(
-    recent: &Mutex<RecentKeys>,
-    batch: &mut Batch,
-    results: Vec<Appended>,
-) -> usize {
-    let added = results.iter().filter(|r| !r.duplicate).count();
+/// batch.
+pub fn answer_committed(recent: &Mutex<RecentKeys>, batch: &mut Batch, results: Vec<Appended>) {
     let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
     for ((ev, reply), result) in batch.drain(..).zip(results) {
         recent.insert(&ev.source, ev.dedupe_key, result.event_id.0);
         // The requester may have timed out; the event is stored either way.
         let _ = reply.send(Ok(result));
     }
-    added
 }
 
 /// After a failed commit: logs it, and every request of the batch gets 503 material with the

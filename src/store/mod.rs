@@ -48,7 +48,8 @@ pub use backend::Store;
 pub use connect::connect;
 pub use error::StoreError;
 pub use events::{
-    Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, string_object,
+    Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, stored_content_type,
+    string_object,
 };
 pub use ids::{Cursor, EventId};
 pub use outbox::OutboxStore;

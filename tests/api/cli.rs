@@ -493,7 +493,7 @@ fn sqlite_store_with(path: &std::path::Path, n: usize) {
                     headers: format!(r#"{{"x-i":"{i}"}}"#),
                     body: bytes::Bytes::from(body),
                     projection: None,
-                    deliveries: Vec::new(),
+                    deliveries: Default::default(),
                 })
             });
             for outcome in futures_util::future::join_all(appends).await {

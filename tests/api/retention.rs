@@ -77,7 +77,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize, at: OffsetDateTime) -> Vec<Strin
                     headers: "{}".into(),
                     body: body.into(),
                     projection: None,
-                    deliveries: Vec::new(),
+                    deliveries: Default::default(),
                 })
                 .await
                 .unwrap();

@@ -21,7 +21,6 @@ use crate::store::bulk::{
 use crate::store::error::StoreError;
 use crate::store::events::StoredEvent;
 use crate::store::ids::EventId;
-use crate::store::outbox::DeliveryState;
 
 /// Conflicts with the row locks of the replicas' batches (`ROW EXCLUSIVE`), and with itself, but
 /// not with reads.
@@ -253,14 +252,12 @@ pub(super) async fn export_deliveries(
 
 /// Writes the deliveries (new ids) with their attempts in one transaction, skipping those
 /// already stored (same event, destination and creation time) and those whose event is not.
-/// Answers what it did and how many of the written ones are pending.
 pub(super) async fn import_deliveries(
     client: &mut deadpool_postgres::Client,
     rows: &[RawDelivery],
-) -> Result<(Imported, u64), StoreError> {
+) -> Result<Imported, StoreError> {
     let tx = client.transaction().await.map_err(|e| failed(&e))?;
     let mut done = Imported::default();
-    let mut pending = 0;
     for raw in rows {
         let r = &raw.delivery;
         let attempts = i32::try_from(r.attempts_made).unwrap_or(i32::MAX);
@@ -312,12 +309,9 @@ pub(super) async fn import_deliveries(
             .map_err(|e| failed(&e))?;
         }
         done.copied += 1;
-        if r.state == DeliveryState::Pending {
-            pending += 1;
-        }
     }
     tx.commit().await.map_err(|e| failed(&e))?;
-    Ok((done, pending))
+    Ok(done)
 }
 
 /// Every destination's row.

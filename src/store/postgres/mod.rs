@@ -99,6 +99,7 @@ use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
 use crate::store::ids::EventId;
+use crate::store::outbox::DeliveryState;
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
 };
@@ -573,14 +574,18 @@ impl CopyStore for PostgresStore {
     }
 
     async fn import_deliveries(&self, rows: Vec<RawDelivery>) -> Result<Imported, StoreError> {
+        let pending = rows
+            .iter()
+            .any(|r| r.delivery.state == DeliveryState::Pending);
         let mut client = self.client().await?;
         let answered = tokio::time::timeout(
             self.answer_within,
             copy::import_deliveries(&mut client, &rows),
         )
         .await;
-        let (done, pending) = self.answered(client, answered)?;
-        if pending > 0 {
+        let done = self.answered(client, answered)?;
+        // Copied deliveries may be due: this process's workers look (the others poll).
+        if pending && done.copied > 0 {
             self.shared.note_queued();
         }
         Ok(done)

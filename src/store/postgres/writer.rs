@@ -328,7 +328,7 @@ async fn write_batch(
     let mut delivery_events: Vec<uuid::Uuid> = Vec::new();
     let mut delivery_destinations: Vec<&str> = Vec::new();
     for (ev, _) in batch {
-        for d in &ev.deliveries {
+        for d in ev.deliveries.iter() {
             delivery_events.push(ev.id.0);
             delivery_destinations.push(d);
         }

@@ -11,7 +11,6 @@ use crate::store::bulk::{
     Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
 };
 use crate::store::events::StoredEvent;
-use crate::store::outbox::DeliveryState;
 
 /// Inserts the events in order in one transaction, skipping any whose id or
 /// `(source, dedupe_key)` is stored.
@@ -198,14 +197,13 @@ pub(super) fn export_deliveries(
 }
 
 /// Writes the deliveries (new ids) and their attempts, skipping those already stored and those
-/// whose event is not. Answers how many it wrote, and how many of them are pending.
+/// whose event is not.
 pub(super) fn import_deliveries(
     conn: &mut Connection,
     rows: &[RawDelivery],
-) -> rusqlite::Result<(Imported, i64)> {
+) -> rusqlite::Result<Imported> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut done = Imported::default();
-    let mut pending = 0;
     {
         let mut event = tx.prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
         let mut same = tx.prepare_cached(
@@ -259,13 +257,10 @@ pub(super) fn import_deliveries(
                 ])?;
             }
             done.copied += 1;
-            if r.state == DeliveryState::Pending {
-                pending += 1;
-            }
         }
     }
     tx.commit()?;
-    Ok((done, pending))
+    Ok(done)
 }
 
 /// Every destination's row.

@@ -52,6 +52,7 @@ use crate::store::error::{LastFailure, StoreError};
 use crate::store::events::{Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent};
 use crate::store::handoff::append_through;
 use crate::store::ids::EventId;
+use crate::store::outbox::DeliveryState;
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
 };
@@ -398,22 +399,14 @@ impl CopyStore for SqliteStore {
     }
 
     async fn import_deliveries(&self, rows: Vec<RawDelivery>) -> Result<Imported, StoreError> {
-        let (done, pending) = {
-            let (reply, outcome) = oneshot::channel();
-            let job: writer::Exclusive = Box::new(move |conn| {
-                let _ = reply.send(copy::import_deliveries(conn, &rows));
-                0
-            });
-            self.queue
-                .send(Msg::Exclusive(job))
-                .await
-                .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
-            outcome
-                .await
-                .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
-                .map_err(read::unavailable)?
-        };
-        if pending > 0 {
+        let pending = rows
+            .iter()
+            .any(|r| r.delivery.state == DeliveryState::Pending);
+        let done = self
+            .import(move |conn| Ok((copy::import_deliveries(conn, &rows)?, 0)))
+            .await?;
+        // Copied deliveries may be due: the workers look.
+        if pending && done.copied > 0 {
             self.shared.note_queued();
         }
         Ok(done)

@@ -224,7 +224,7 @@ impl Writer<'_> {
         let started = Instant::now();
         let size = batch.len();
         let now = crate::store::outbox::now_ms();
-        let mut jobs = std::mem::take(work);
+        let (jobs, replies): (Vec<TxWork>, Vec<_>) = work.drain(..).unzip();
         let outcome = (|| -> rusqlite::Result<(Vec<Appended>, bool, Vec<TxDone>)> {
             let tx = self
                 .conn
@@ -237,8 +237,7 @@ impl Writer<'_> {
                 results.push(appended);
             }
             let mut done = Vec::with_capacity(jobs.len());
-            for (job, _) in jobs.iter_mut() {
-                let job = std::mem::replace(job, Box::new(|_| Ok(TxDone::default())));
+            for job in jobs {
                 done.push(job(&tx)?);
             }
             tx.commit()?;
@@ -264,8 +263,8 @@ impl Writer<'_> {
                     self.shared.note_queued();
                 }
                 answer_committed(&self.shared.recent, batch, results);
-                let wrote = added > 0 || !jobs.is_empty();
-                for ((_, reply), d) in jobs.drain(..).zip(done) {
+                let wrote = added > 0 || !replies.is_empty();
+                for (reply, d) in replies.into_iter().zip(done) {
                     let _ = reply.send(Ok(d));
                 }
                 wrote
@@ -274,7 +273,7 @@ impl Writer<'_> {
                 let reason = e.to_string();
                 self.shared.last_failure.set(Some(reason.clone()));
                 answer_failed(batch, &reason);
-                for (_, reply) in jobs.drain(..) {
+                for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
                 }
                 false
@@ -336,7 +335,7 @@ fn insert_event(
             "INSERT INTO deliveries (event_seq, destination, state, next_attempt_at, created_at)
              VALUES (?1, ?2, 'pending', ?3, ?3)",
         )?;
-        for destination in &ev.deliveries {
+        for destination in ev.deliveries.iter() {
             queue.execute(params![seq, &**destination, now])?;
         }
     }
