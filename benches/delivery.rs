@@ -107,6 +107,24 @@ struct Hookgate {
     _dir: tempfile::TempDir,
 }
 
+impl Hookgate {
+    /// CPU time hookgate's process has used so far (all threads, user and system).
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 12th, stime
+        // the 13th,
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        // in clock ticks of USER_HZ, which Linux fixes at 100 for what /proc shows.
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+}
+
 impl Drop for Hookgate {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -207,6 +225,17 @@ fn next_run() -> u64 {
         .unwrap()
         .as_secs();
     base.wrapping_add(RUN.fetch_add(1, Ordering::Relaxed) << 32)
+}
+
+/// [`closed_loop`] on `hg`: events per second, and hookgate's CPU time per event in µs.
+async fn measured(hg: &Hookgate, secs: Duration) -> (f64, f64) {
+    let cpu = hg.cpu();
+    let rate = closed_loop(&hg.addr, secs).await;
+    let used = hg.cpu().saturating_sub(cpu);
+    (
+        rate,
+        used.as_secs_f64() * 1e6 / (rate * secs.as_secs_f64()).max(1.0),
+    )
 }
 
 /// Closed loop, `CONNECTIONS` connections, for `secs`: accepted events per second.
@@ -335,31 +364,37 @@ async fn run(quick: bool) {
     let mut none = Vec::new();
     let mut with = Vec::new();
     let mut delivered_while = Vec::new();
+    let (mut cpu_none, mut cpu_with) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let hg = start_hookgate(None);
-        none.push(closed_loop(&hg.addr, secs).await);
+        let (rate, cpu) = measured(&hg, secs).await;
+        none.push(rate);
+        cpu_none.push(cpu);
         drop(hg);
         let hg = start_hookgate(Some(&sink_addr));
         let before = sink.count.load(Ordering::Relaxed);
         let started = Instant::now();
-        let rate = closed_loop(&hg.addr, secs).await;
+        let (rate, cpu) = measured(&hg, secs).await;
         let sent = sink.count.load(Ordering::Relaxed) - before;
         delivered_while.push(sent as f64 / started.elapsed().as_secs_f64());
         with.push(rate);
+        cpu_with.push(cpu);
         drop(hg);
         println!(
-            "round {}: receive {:.0}/s without a destination, {:.0}/s with one ({:.0} deliveries/s meanwhile)",
+            "round {}: receive {:.0}/s without a destination, {:.0}/s with one ({:.0} deliveries/s meanwhile); hookgate's CPU per event {:.0} µs without, {:.0} µs with",
             round + 1,
             none[round],
             with[round],
-            delivered_while[round]
+            delivered_while[round],
+            cpu_none[round],
+            cpu_with[round],
         );
     }
     let (none_m, with_m) = (median(none.clone()), median(with.clone()));
     // Drain: a paused destination's backlog.
     let hg = start_hookgate(Some(&sink_addr));
     admin_post(&hg.admin, "/admin/destinations/sink/pause").await;
-    let backlog_rate = closed_loop(&hg.addr, secs).await;
+    let (backlog_rate, cpu_paused) = measured(&hg, secs).await;
     let backlog = (backlog_rate * secs.as_secs_f64()) as u64;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = sink.count.load(Ordering::Relaxed);
@@ -397,7 +432,8 @@ async fn run(quick: bool) {
 | receive, no destination (median) | {none_m:.0} events/s | rounds: {} |\n\
 | receive, one HTTP destination (median) | {with_m:.0} events/s | rounds: {}; **{:.2}×** of no destination |\n\
 | deliveries meanwhile (median) | {:.0} /s | |\n\
-| receive, the destination paused (deliveries queued, none sent) | {backlog_rate:.0} events/s | **{:.2}×** of no destination |\n\
+| hookgate's CPU per event received (median) | {:.0} µs without, {:.0} µs with a destination (sending included) | rounds: {} / {} |\n\
+| receive, the destination paused (deliveries queued, none sent) | {backlog_rate:.0} events/s | **{:.2}×** of no destination; {cpu_paused:.0} µs CPU per event |\n\
 | drain of a {backlog}-event backlog | {drain_rate:.0} events/s | **{:.2}×** the receive rate with a destination{} |\n\
 | 2xx → sink at 1 000/s ({sent} events) | p50 {p50:.1} ms, p99 **{p99:.1} ms**, max {max:.1} ms | {} of {sent} arrived |\n",
         machine,
@@ -408,6 +444,10 @@ async fn run(quick: bool) {
         list(&with),
         with_m / none_m,
         median(delivered_while),
+        median(cpu_none.clone()),
+        median(cpu_with.clone()),
+        list(&cpu_none),
+        list(&cpu_with),
         backlog_rate / none_m,
         drain_rate / with_m,
         if done.is_none() {
