@@ -1491,6 +1491,16 @@ async fn the_outbox_queues_claims_and_finishes_each_delivery_once() {
             all.iter()
                 .all(|d| d.state == DeliveryState::Pending && d.attempts_made == 0)
         );
+        assert!(
+            all.iter().all(|d| d.next_attempt_at.is_some()),
+            "{name}: a new delivery is due from the start"
+        );
+        let status = store.destinations().await.unwrap();
+        let app = status.iter().find(|d| d.id == "app").unwrap();
+        assert_eq!(app.pending, 2, "{name}: new deliveries count as pending");
+        assert!(app.oldest_pending_at.is_some(), "{name}");
+        let due = store.next_due("app", now_ms(), &[]).await.unwrap();
+        assert!(due.is_some_and(|t| t <= now_ms()), "{name}: due now");
         // Two claims at once hand out each due delivery once.
         let now = now_ms();
         let (one, two) = tokio::join!(

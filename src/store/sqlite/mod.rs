@@ -128,6 +128,7 @@ impl SqliteStore {
             commits: watch::Sender::new(0),
             queued: watch::Sender::new(0),
             events: AtomicI64::new(0),
+            fresh: shared::FreshFloors::default(),
         });
         shared.count_events(events);
         let max_batch = settings.max_batch;

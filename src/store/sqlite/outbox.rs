@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::SqliteStore;
 use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row, parse_id, unavailable};
+use super::shared::FreshFloors;
 use super::writer::{Msg, TxDone, TxWork};
 use crate::store::error::StoreError;
 use crate::store::outbox::{
@@ -47,67 +48,144 @@ fn is_paused(c: &Connection, destination: &str) -> rusqlite::Result<bool> {
         .map(|p| p.unwrap_or(false))
 }
 
+/// Claims up to `limit` deliveries of `destination` due at `now` and not in `in_flight`: first
+/// those due at a time (retries, replays, an operator's retry, on the `deliveries_due` index),
+/// then fresh ones (queued with their event), by id from the destination's floor. SQLite
+/// writes nothing to claim: the worker leaves out what it has in flight.
 fn claim(
     c: &Connection,
+    floors: &FreshFloors,
     destination: &str,
     limit: usize,
     now: i64,
     in_flight: &[i64],
 ) -> rusqlite::Result<Vec<Claimed>> {
-    if is_paused(c, destination)? {
+    // One snapshot: the fresh deliveries read and the floor set from them agree.
+    let tx = c.unchecked_transaction()?;
+    if is_paused(&tx, destination)? {
         return Ok(Vec::new());
     }
-    let fetch = i64::try_from(limit.saturating_add(in_flight.len())).unwrap_or(i64::MAX);
-    let mut stmt = c.prepare_cached(
-        "SELECT d.id, d.attempts, e.id, e.source, e.event_type, e.headers, e.body
-         FROM deliveries d JOIN events e ON e.seq = d.event_seq
-         WHERE d.destination = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
-         ORDER BY d.next_attempt_at, d.id LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![destination, now, fetch], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, Vec<u8>>(6)?,
-        ))
-    })?;
     let mut out = Vec::with_capacity(limit);
-    for row in rows {
-        let (id, attempts, event_id, source, event_type, headers, body) = row?;
-        if in_flight.contains(&id) {
-            continue;
+    let fetch = |n: usize| i64::try_from(n.saturating_add(in_flight.len())).unwrap_or(i64::MAX);
+    let due: Vec<(i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT d.id, d.attempts, d.event_seq FROM deliveries d
+             WHERE d.destination = ?1 AND d.state = 'pending'
+               AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?2
+             ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+        )?
+        .query_map(params![destination, now, fetch(limit)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, attempts, seq) in due {
+        if out.len() < limit && !in_flight.contains(&id) {
+            out.push(load(&tx, id, attempts, seq)?);
         }
-        out.push(Claimed {
-            delivery_id: id,
-            lease: 0,
-            attempts_made: u32::try_from(attempts).unwrap_or(0),
-            event_id: parse_id(2, event_id)?,
-            source,
-            event_type,
-            headers,
-            body: Bytes::from(body),
-        });
-        if out.len() >= limit {
-            break;
+    }
+    if out.len() < limit {
+        let floor = floor_of(&tx, floors, destination)?;
+        let fresh = fresh_from(&tx, destination, floor, fetch(limit - out.len()))?;
+        // Nothing below the first fresh one seen (claimed now or in flight) is fresh any more.
+        let raised = match fresh.first() {
+            Some((id, _)) => *id,
+            None => next_id(&tx)?,
+        };
+        for (id, seq) in fresh {
+            if out.len() < limit && !in_flight.contains(&id) {
+                out.push(load(&tx, id, 0, seq)?);
+            }
         }
+        floors.raise(destination, raised);
     }
     Ok(out)
 }
 
-/// When the first pending delivery of `destination` not in `in_flight` is due (in the order a
-/// claim takes them, on the same index: at most `in_flight.len() + 1` rows are read).
-fn next_due(c: &Connection, destination: &str, in_flight: &[i64]) -> rusqlite::Result<Option<i64>> {
-    if is_paused(c, destination)? {
+/// A claimed delivery with its event.
+fn load(c: &Connection, id: i64, attempts: i64, seq: i64) -> rusqlite::Result<Claimed> {
+    c.prepare_cached("SELECT id, source, event_type, headers, body FROM events WHERE seq = ?1")?
+        .query_row([seq], |r| {
+            Ok(Claimed {
+                delivery_id: id,
+                lease: 0,
+                attempts_made: u32::try_from(attempts).unwrap_or(0),
+                event_id: parse_id(0, r.get::<_, String>(0)?)?,
+                source: r.get(1)?,
+                event_type: r.get(2)?,
+                headers: r.get(3)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
+            })
+        })
+}
+
+/// The first `limit` fresh deliveries of `destination` from `floor`: (id, event seq).
+fn fresh_from(
+    c: &Connection,
+    destination: &str,
+    floor: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    c.prepare_cached(
+        "SELECT d.id, d.event_seq FROM deliveries d
+         WHERE d.id >= ?1 AND d.destination = ?2 AND d.state = 'pending'
+           AND d.next_attempt_at IS NULL
+         ORDER BY d.id LIMIT ?3",
+    )?
+    .query_map(params![floor, destination, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .collect()
+}
+
+/// The id after the largest.
+fn next_id(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM deliveries")?
+        .query_row([], |r| r.get(0))
+}
+
+/// The floor of `destination`'s fresh deliveries: known, or found by reading the table once
+/// (after a start) and remembered.
+fn floor_of(c: &Connection, floors: &FreshFloors, destination: &str) -> rusqlite::Result<i64> {
+    if let Some(f) = floors.get(destination) {
+        return Ok(f);
+    }
+    let first: Option<i64> = c
+        .prepare_cached(
+            "SELECT min(id) FROM deliveries
+             WHERE destination = ?1 AND state = 'pending' AND next_attempt_at IS NULL",
+        )?
+        .query_row([destination], |r| r.get(0))?;
+    let floor = match first {
+        Some(f) => f,
+        None => next_id(c)?,
+    };
+    floors.raise(destination, floor);
+    Ok(floor)
+}
+
+/// When the first pending delivery of `destination` not in `in_flight` is due: now if a fresh
+/// one is free, else the first due at a time (in the order a claim takes them: at most
+/// `in_flight.len() + 1` rows are read of each).
+fn next_due(
+    c: &Connection,
+    floors: &FreshFloors,
+    destination: &str,
+    now: i64,
+    in_flight: &[i64],
+) -> rusqlite::Result<Option<i64>> {
+    let tx = c.unchecked_transaction()?;
+    if is_paused(&tx, destination)? {
         return Ok(None);
     }
     let fetch = i64::try_from(in_flight.len().saturating_add(1)).unwrap_or(i64::MAX);
-    let mut stmt = c.prepare_cached(
+    let floor = floor_of(&tx, floors, destination)?;
+    let fresh = fresh_from(&tx, destination, floor, fetch)?;
+    if fresh.iter().any(|(id, _)| !in_flight.contains(id)) {
+        return Ok(Some(now));
+    }
+    let mut stmt = tx.prepare_cached(
         "SELECT d.id, d.next_attempt_at FROM deliveries d
-         WHERE d.destination = ?1 AND d.state = 'pending'
+         WHERE d.destination = ?1 AND d.state = 'pending' AND d.next_attempt_at IS NOT NULL
          ORDER BY d.next_attempt_at, d.id LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![destination, fetch])?;
@@ -204,29 +282,52 @@ fn finish(tx: &rusqlite::Transaction<'_>, done: &[Finish], now: i64) -> rusqlite
     Ok(out)
 }
 
-fn destinations(c: &Connection) -> rusqlite::Result<Vec<DestinationStatus>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT t.id, t.paused, t.paused_reason, t.consecutive_failures, t.last_success_at,
-           t.last_failure_at,
-           (SELECT count(*) FROM deliveries WHERE destination = t.id AND state = 'pending'),
-           (SELECT count(*) FROM deliveries WHERE destination = t.id AND state = 'failed'),
-           (SELECT min(created_at) FROM deliveries WHERE destination = t.id AND state = 'pending')
-         FROM destinations t ORDER BY t.id",
-    )?;
-    stmt.query_map([], |r| {
-        Ok(DestinationStatus {
-            id: r.get(0)?,
-            paused: r.get(1)?,
-            paused_reason: r.get(2)?,
-            consecutive_failures: r.get(3)?,
-            last_success_at: r.get(4)?,
-            last_failure_at: r.get(5)?,
-            pending: r.get(6)?,
-            failed: r.get(7)?,
-            oldest_pending_at: r.get(8)?,
-        })
-    })?
-    .collect()
+fn destinations(c: &Connection, floors: &FreshFloors) -> rusqlite::Result<Vec<DestinationStatus>> {
+    let tx = c.unchecked_transaction()?;
+    let mut all: Vec<DestinationStatus> = tx
+        .prepare_cached(
+            "SELECT t.id, t.paused, t.paused_reason, t.consecutive_failures, t.last_success_at,
+               t.last_failure_at,
+               (SELECT count(*) FROM deliveries WHERE destination = t.id AND state = 'failed')
+             FROM destinations t ORDER BY t.id",
+        )?
+        .query_map([], |r| {
+            Ok(DestinationStatus {
+                id: r.get(0)?,
+                paused: r.get(1)?,
+                paused_reason: r.get(2)?,
+                consecutive_failures: r.get(3)?,
+                last_success_at: r.get(4)?,
+                last_failure_at: r.get(5)?,
+                pending: 0,
+                failed: r.get(6)?,
+                oldest_pending_at: None,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // Pending: those due at a time (on their index), and the fresh ones from the floor.
+    for d in &mut all {
+        let floor = floor_of(&tx, floors, &d.id)?;
+        let (due, due_oldest): (i64, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT count(*), min(created_at) FROM deliveries
+                 WHERE destination = ?1 AND state = 'pending' AND next_attempt_at IS NOT NULL",
+            )?
+            .query_row([&d.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (fresh, fresh_oldest): (i64, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT count(*), min(created_at) FROM deliveries
+                 WHERE id >= ?1 AND destination = ?2 AND state = 'pending'
+                   AND next_attempt_at IS NULL",
+            )?
+            .query_row(params![floor, &d.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        d.pending = due + fresh;
+        d.oldest_pending_at = match (due_oldest, fresh_oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(all)
 }
 
 fn list(c: &Connection, q: &DeliveryQuery) -> rusqlite::Result<Vec<DeliveryRow>> {
@@ -304,20 +405,26 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<Claimed>, StoreError> {
         let destination = destination.to_string();
         let in_flight = in_flight.to_vec();
-        self.read(move |c| claim(c, &destination, limit, now, &in_flight).map_err(unavailable))
-            .await
+        let shared = self.shared.clone();
+        self.read(move |c| {
+            claim(c, &shared.fresh, &destination, limit, now, &in_flight).map_err(unavailable)
+        })
+        .await
     }
 
     async fn next_due(
         &self,
         destination: &str,
-        _now: i64,
+        now: i64,
         in_flight: &[i64],
     ) -> Result<Option<i64>, StoreError> {
         let destination = destination.to_string();
         let in_flight = in_flight.to_vec();
-        self.read(move |c| next_due(c, &destination, &in_flight).map_err(unavailable))
-            .await
+        let shared = self.shared.clone();
+        self.read(move |c| {
+            next_due(c, &shared.fresh, &destination, now, &in_flight).map_err(unavailable)
+        })
+        .await
     }
 
     async fn finish(&self, done: Vec<Finish>, now: i64) -> Result<Vec<String>, StoreError> {
@@ -332,7 +439,9 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn destinations(&self) -> Result<Vec<DestinationStatus>, StoreError> {
-        self.read(|c| destinations(c).map_err(unavailable)).await
+        let shared = self.shared.clone();
+        self.read(move |c| destinations(c, &shared.fresh).map_err(unavailable))
+            .await
     }
 
     async fn set_paused(
@@ -492,5 +601,101 @@ impl OutboxStore for SqliteStore {
     /// thread through a channel: nothing is bound to a runtime.
     fn callable_from_any_runtime(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use crate::config::{SqliteSettings, StoreSettings};
+    use crate::store::outbox::{Next, OutboxStore, now_ms};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{EventId, EventStore, NewEvent};
+
+    fn for_app(key: &str) -> NewEvent {
+        NewEvent {
+            id: EventId::new(),
+            source: Arc::from("src"),
+            kind: "identus",
+            event_type: None,
+            dedupe_key: key.into(),
+            sender_id: None,
+            received_at: "2026-01-02T03:04:05.678Z".into(),
+            headers: "{}".into(),
+            body: Bytes::from_static(b"{}"),
+            projection: None,
+            deliveries: Arc::from([Arc::from("app")]),
+        }
+    }
+
+    /// New deliveries are found by id from where the last claim left off. SQLite would give
+    /// a new row the largest id plus one, which goes back once the newest rows are deleted
+    /// (pruned after a replay of old events, say): a delivery queued then must still be found.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_delivery_is_claimed_after_the_newest_deliveries_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(
+            &SqliteSettings {
+                path: path.clone(),
+                busy_timeout: Duration::from_secs(5),
+            },
+            &StoreSettings::default(),
+        )
+        .await
+        .unwrap();
+        store.register_destinations(&["app".into()]).await.unwrap();
+        for key in ["a", "b", "c"] {
+            store.append(for_app(key)).await.unwrap();
+        }
+        let claimed = store.claim("app", 10, now_ms(), 0, &[]).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        let largest = claimed.iter().map(|c| c.delivery_id).max().unwrap();
+        // The floor is now past all three; the two newest deliveries go.
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute("DELETE FROM deliveries WHERE id >= ?1", [largest - 1])
+            .unwrap();
+        let first = claimed.iter().map(|c| c.delivery_id).min().unwrap();
+        let done = claimed
+            .iter()
+            .filter(|c| c.delivery_id == first)
+            .map(|c| crate::store::outbox::Finish {
+                delivery_id: c.delivery_id,
+                lease: 0,
+                destination: "app".into(),
+                attempt: crate::store::outbox::AttemptRecord {
+                    number: 1,
+                    at: now_ms(),
+                    duration_ms: 1,
+                    status: Some(200),
+                    error: None,
+                    response: None,
+                },
+                next: Next::Delivered,
+                gone: false,
+                pause_after_ms: 60_000,
+                last_error: None,
+            })
+            .collect();
+        store.finish(done, now_ms()).await.unwrap();
+        assert!(
+            store
+                .claim("app", 10, now_ms(), 0, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let new = store.append(for_app("d")).await.unwrap();
+        let again = store.claim("app", 10, now_ms(), 0, &[]).await.unwrap();
+        assert_eq!(again.len(), 1, "the new delivery is claimed");
+        assert_eq!(again[0].event_id, new.event_id);
+        assert!(
+            again[0].delivery_id > largest,
+            "its id is above every earlier one"
+        );
     }
 }

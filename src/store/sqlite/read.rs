@@ -261,8 +261,10 @@ pub(super) fn list_projections(
     Ok(ProjectionPage::from_read(rows, limit))
 }
 
-/// The columns [`delivery_from_row`] reads, of `deliveries d JOIN events e`.
-pub(super) const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, d.next_attempt_at, \
+/// The columns [`delivery_from_row`] reads, of `deliveries d JOIN events e`. A fresh delivery
+/// (`next_attempt_at` NULL) is due since it was made.
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, e.id, d.destination, d.state, d.attempts, \
+     coalesce(d.next_attempt_at, CASE WHEN d.state = 'pending' THEN d.created_at END), \
      d.delivered_at, d.last_error, d.created_at";
 
 /// A delivery as the admin API shows it, from [`DELIVERY_COLUMNS`].

@@ -16,10 +16,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_partial_email_index.sql")),
     (7, include_str!("migrations/0007_prune_by_seq.sql")),
     (8, include_str!("migrations/0008_delivery.sql")),
+    (9, include_str!("migrations/0009_fresh_deliveries.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// Applies every migration the database has not had.
 ///

@@ -1,7 +1,8 @@
 //! What the store handle and its writer thread share.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
 
@@ -25,6 +26,37 @@ pub(super) struct Shared {
     /// Events in the store: counted once at open, then kept by the writer (+ appended,
     /// − pruned), so `hookgate_store_events` never costs a `count(*)`.
     pub(super) events: AtomicI64,
+    /// Where each destination's fresh deliveries start (see [`FreshFloors`]).
+    pub(super) fresh: FreshFloors,
+}
+
+/// For each destination, an id below which it has no fresh delivery (queued with its event,
+/// never attempted: `state = 'pending' AND next_attempt_at IS NULL`). Fresh deliveries are in
+/// no index: a claim finds them by id from here, and moves the floor up to the first one it
+/// sees. A destination not in the map has its floor found by a scan (once per start).
+///
+/// This holds because a fresh delivery's id is never below one given before (the writer
+/// numbers them itself, see `writer::DeliveryIds`), and a delivery stops being fresh only by
+/// being attempted or retried, never back.
+#[derive(Default)]
+pub(super) struct FreshFloors(Mutex<HashMap<String, i64>>);
+
+impl FreshFloors {
+    /// The floor of `destination`, if known.
+    pub(super) fn get(&self, destination: &str) -> Option<i64> {
+        self.lock().get(destination).copied()
+    }
+
+    /// Raises the floor of `destination` to what a claim found (never lowers it).
+    pub(super) fn raise(&self, destination: &str, floor: i64) {
+        let mut floors = self.lock();
+        let f = floors.entry(destination.to_string()).or_insert(floor);
+        *f = (*f).max(floor);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Shared {

@@ -83,6 +83,34 @@ const PROBE_BYTES: i64 = 64 * 1024;
 struct Writer<'a> {
     conn: Connection,
     shared: &'a Shared,
+    ids: DeliveryIds,
+}
+
+/// Numbers the fresh deliveries queued with events, so that no id is ever below one given
+/// before (the claim's [`FreshFloors`](super::shared::FreshFloors) relies on it). SQLite's own
+/// next rowid is the largest plus one, which goes back when the newest rows are pruned.
+/// Synced with the table once per batch that queues any (other inserts, replays and copies,
+/// take SQLite's next rowid, which is then above every id given here).
+#[derive(Default)]
+struct DeliveryIds {
+    next: i64,
+    synced: bool,
+}
+
+impl DeliveryIds {
+    /// The next id, the first time in a batch after reading the table's largest.
+    fn take(&mut self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<i64> {
+        if !self.synced {
+            let largest: i64 = tx
+                .prepare_cached("SELECT coalesce(max(id), 0) FROM deliveries")?
+                .query_row([], |r| r.get(0))?;
+            self.next = self.next.max(largest.saturating_add(1));
+            self.synced = true;
+        }
+        let id = self.next;
+        self.next = self.next.saturating_add(1);
+        Ok(id)
+    }
 }
 
 /// The writer thread's loop: batches until the queue closes or a `Close` arrives, then commits
@@ -94,7 +122,11 @@ pub(super) fn run_writer(
     shared: &Shared,
     checkpoint: &std::sync::mpsc::SyncSender<()>,
 ) {
-    let mut w = Writer { conn, shared };
+    let mut w = Writer {
+        conn,
+        shared,
+        ids: DeliveryIds::default(),
+    };
     let mut batch: Batch = Vec::with_capacity(max_batch);
     let mut probes = Vec::new();
     let mut chores = Vec::new();
@@ -231,8 +263,9 @@ impl Writer<'_> {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut results = Vec::with_capacity(batch.len());
             let mut queued = false;
+            self.ids.synced = false;
             for (ev, _) in batch.iter() {
-                let (appended, delivering) = insert_event(&tx, ev, now)?;
+                let (appended, delivering) = insert_event(&tx, ev, now, &mut self.ids)?;
                 queued |= delivering;
                 results.push(appended);
             }
@@ -292,6 +325,7 @@ fn insert_event(
     tx: &rusqlite::Transaction<'_>,
     ev: &NewEvent,
     now: i64,
+    ids: &mut DeliveryIds,
 ) -> rusqlite::Result<(Appended, bool)> {
     let mut id_buf = uuid::Uuid::encode_buffer();
     let id_str: &str = ev.id.0.hyphenated().encode_lower(&mut id_buf);
@@ -331,12 +365,14 @@ fn insert_event(
         upsert_projection(tx, p, seq)?;
     }
     if !ev.deliveries.is_empty() {
+        // Fresh: due from now (`next_attempt_at` NULL), found by id rather than by an index
+        // entry that would be written now and deleted at delivery.
         let mut queue = tx.prepare_cached(
-            "INSERT INTO deliveries (event_seq, destination, state, next_attempt_at, created_at)
-             VALUES (?1, ?2, 'pending', ?3, ?3)",
+            "INSERT INTO deliveries (id, event_seq, destination, state, created_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4)",
         )?;
         for destination in ev.deliveries.iter() {
-            queue.execute(params![seq, &**destination, now])?;
+            queue.execute(params![ids.take(tx)?, seq, &**destination, now])?;
         }
     }
     Ok((
