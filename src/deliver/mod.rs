@@ -8,9 +8,12 @@
 //! - [`sign`]: the signature headers of an outgoing request (`standard_webhooks`,
 //!   `abp_signature`, `hmac`), made with the same code that verifies them.
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
+//! - [`masstransit`]: the MassTransit envelope `kind: rabbitmq` publishes (`format:
+//!   masstransit`), with the stored payload spliced in byte for byte.
 
 pub mod attempt;
 pub mod http;
+pub mod masstransit;
 pub mod schedule;
 pub mod sign;
 pub mod worker;
