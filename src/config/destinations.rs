@@ -41,17 +41,50 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 /// `pause_after` when it is not set: five days.
 pub const DEFAULT_PAUSE_AFTER: Duration = Duration::from_secs(5 * 24 * 60 * 60);
 
+/// The broker retry schedule when `retry` is not set: exponential from 1 s, capped at 5 min,
+/// for about 3 days in all (DESIGN.md "Delivery").
+pub fn default_broker_retry() -> Vec<Duration> {
+    let mut waits = Vec::new();
+    let (mut wait, mut total) = (Duration::from_secs(1), Duration::ZERO);
+    let (cap, span) = (Duration::from_secs(5 * 60), Duration::from_secs(3 * 86_400));
+    while total < span {
+        waits.push(wait);
+        total += wait;
+        wait = (wait * 2).min(cap);
+    }
+    waits
+}
+
 /// The kinds of destination this build delivers to.
-pub const KINDS: &[&str] = &["http"];
+pub const KINDS: &[&str] = &["http", "rabbitmq"];
+
+/// `routing_key` of a `format: raw` RabbitMQ destination when it is not set.
+pub const DEFAULT_ROUTING_KEY: &str = "{source}.{event_type}";
 
 /// One `destinations.<id>` block, as written.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSettings {
-    /// `http` (RabbitMQ and NATS come later).
+    /// `http` or `rabbitmq`.
     pub kind: String,
-    /// Where to send: `http(s)://…` for `http`.
+    /// Where to send: `http(s)://…` for `http`, `amqp(s)://…` for `rabbitmq`.
     pub url: String,
+    /// `rabbitmq`: `masstransit` (default: the MassTransit envelope) or `raw` (the stored bytes).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// `rabbitmq`: the exchange published to (for `masstransit`, default: the message type's
+    /// `Namespace:TypeName`, as MassTransit names it).
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// `rabbitmq`, `format: masstransit`: `urn:message:Namespace:TypeName`.
+    #[serde(default)]
+    pub message_type: Option<String>,
+    /// `rabbitmq`, `format: masstransit`: `body` (default) or `kratos_identity_updated`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `rabbitmq`, `format: raw`: the routing key, with `{source}` and `{event_type}`.
+    #[serde(default)]
+    pub routing_key: Option<String>,
     /// Only events of these sources (default: every source).
     #[serde(default)]
     pub sources: Option<Vec<String>>,
@@ -83,6 +116,11 @@ impl fmt::Debug for DestinationSettings {
         f.debug_struct("DestinationSettings")
             .field("kind", &self.kind)
             .field("url", &redact_url(&self.url))
+            .field("format", &self.format)
+            .field("exchange", &self.exchange)
+            .field("message_type", &self.message_type)
+            .field("message", &self.message)
+            .field("routing_key", &self.routing_key)
             .field("sources", &self.sources)
             .field("event_types", &self.event_types)
             .field("sign", &self.sign)
@@ -181,6 +219,15 @@ impl Destination {
     pub fn kind(&self) -> &'static str {
         match self.target {
             Target::Http(_) => "http",
+            Target::Rabbitmq(_) => "rabbitmq",
+        }
+    }
+
+    /// How long an attempt may take.
+    pub fn timeout(&self) -> Duration {
+        match &self.target {
+            Target::Http(t) => t.timeout,
+            Target::Rabbitmq(t) => t.timeout,
         }
     }
 }
@@ -190,6 +237,58 @@ impl Destination {
 pub enum Target {
     /// `kind: http`.
     Http(HttpTarget),
+    /// `kind: rabbitmq`.
+    Rabbitmq(AmqpTarget),
+}
+
+/// A RabbitMQ destination.
+#[derive(Clone)]
+pub struct AmqpTarget {
+    /// The broker (`amqp://user:password@host:5672/vhost`); may hold credentials.
+    pub url: String,
+    /// What is published.
+    pub format: AmqpFormat,
+    /// The exchange published to.
+    pub exchange: String,
+    /// How long the broker may take to confirm a publish (connecting included).
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for AmqpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpTarget")
+            .field("url", &redact_url(&self.url))
+            .field("format", &self.format)
+            .field("exchange", &self.exchange)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What a RabbitMQ destination publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmqpFormat {
+    /// The MassTransit envelope, to a durable fanout exchange, routing key empty.
+    MassTransit {
+        /// `urn:message:Namespace:TypeName`.
+        message_type: String,
+        /// What the envelope's `message` is.
+        message: MassTransitMessage,
+    },
+    /// The stored bytes, to a durable topic exchange.
+    Raw {
+        /// The routing key template (`{source}`, `{event_type}`).
+        routing_key: String,
+    },
+}
+
+/// `message` of a `format: masstransit` destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MassTransitMessage {
+    /// The stored JSON as it is.
+    Body,
+    /// LeanCode's `KratosIdentityUpdated` `{id, dateOccurred, identity}`.
+    KratosIdentityUpdated,
 }
 
 /// An HTTP destination.
@@ -337,16 +436,22 @@ impl DestinationSettings {
                  and URLs)"
             ));
         }
-        if self.kind != "http" {
+        let http = self.kind == "http";
+        if !KINDS.contains(&self.kind.as_str()) {
             e.push(format!(
                 "{f}.kind: `{}` is not a destination kind of this version; kinds: {}",
                 self.kind,
                 KINDS.join(", ")
             ));
         }
+        let schemes: &[&str] = if http {
+            &["http", "https"]
+        } else {
+            &["amqp", "amqps"]
+        };
         let url_ok = match self.url.split_once("://") {
             Some((scheme, rest)) => {
-                (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+                schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s))
                     && !rest.is_empty()
                     && self.url.parse::<http::Uri>().is_ok()
             }
@@ -354,9 +459,32 @@ impl DestinationSettings {
         };
         if !url_ok {
             e.push(format!(
-                "{f}.url: `{}` is not an http:// or https:// URL",
-                redact_url(&self.url)
+                "{f}.url: `{}` is not an {}:// or {}:// URL",
+                redact_url(&self.url),
+                schemes[0],
+                schemes[1]
             ));
+        }
+        let broker_keys = [
+            ("format", self.format.is_some()),
+            ("exchange", self.exchange.is_some()),
+            ("message_type", self.message_type.is_some()),
+            ("message", self.message.is_some()),
+            ("routing_key", self.routing_key.is_some()),
+        ];
+        let http_keys = [
+            ("sign", self.sign.is_some()),
+            ("headers", !self.headers.is_empty()),
+        ];
+        let (foreign, owner) = if http {
+            (&broker_keys[..], "kind: rabbitmq")
+        } else {
+            (&http_keys[..], "kind: http")
+        };
+        for (key, set) in foreign {
+            if *set {
+                e.push(format!("{f}.{key}: only for {owner}; leave it out here"));
+            }
         }
         for (key, list) in [
             ("sources", &self.sources),
@@ -410,7 +538,8 @@ impl DestinationSettings {
         }
         let retry: Vec<Duration> = match &self.retry {
             Some(r) => r.iter().map(|d| d.0).collect(),
-            None => DEFAULT_HTTP_RETRY.to_vec(),
+            None if http => DEFAULT_HTTP_RETRY.to_vec(),
+            None => default_broker_retry(),
         };
         let max_in_flight = self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
         if max_in_flight == 0 {
@@ -433,22 +562,127 @@ impl DestinationSettings {
                 }
             },
         };
+        let amqp = (!http).then(|| self.amqp(&f, timeout, &mut e));
         if !e.is_empty() {
             return Err(e);
         }
-        Ok(Destination {
-            id: id.to_string(),
-            target: Target::Http(HttpTarget {
+        let target = match amqp.flatten() {
+            Some(t) => Target::Rabbitmq(t),
+            None => Target::Http(HttpTarget {
                 url: self.url.clone(),
                 headers,
                 sign,
                 timeout,
             }),
+        };
+        Ok(Destination {
+            id: id.to_string(),
+            target,
             sources: self.sources.clone(),
             event_types: self.event_types.clone(),
             retry,
             max_in_flight,
             pause_after,
+        })
+    }
+}
+
+impl DestinationSettings {
+    /// The RabbitMQ keys, checked; problems go to `e`.
+    fn amqp(&self, f: &str, timeout: Duration, e: &mut Vec<String>) -> Option<AmqpTarget> {
+        let exchange = self.exchange.clone().filter(|x| !x.is_empty());
+        let format = match self.format.as_deref().unwrap_or("masstransit") {
+            "masstransit" => {
+                if self.routing_key.is_some() {
+                    e.push(format!(
+                        "{f}.routing_key: only for `format: raw` (MassTransit's exchanges are \
+                         fanout: the routing key is empty)"
+                    ));
+                }
+                let message = match self.message.as_deref().unwrap_or("body") {
+                    "body" => MassTransitMessage::Body,
+                    "kratos_identity_updated" => MassTransitMessage::KratosIdentityUpdated,
+                    other => {
+                        e.push(format!(
+                            "{f}.message: `{other}` is not one of body, kratos_identity_updated"
+                        ));
+                        MassTransitMessage::Body
+                    }
+                };
+                let Some(urn) = self.message_type.clone() else {
+                    e.push(format!(
+                        "{f}.message_type: required for `format: masstransit`: the consumer's \
+                         message type as MassTransit names it, \
+                         `urn:message:Namespace:TypeName`"
+                    ));
+                    return None;
+                };
+                let name = urn.strip_prefix("urn:message:").unwrap_or_default();
+                if !name
+                    .split_once(':')
+                    .is_some_and(|(ns, ty)| !ns.is_empty() && !ty.is_empty() && !ty.contains(':'))
+                    || name.chars().any(char::is_whitespace)
+                {
+                    e.push(format!(
+                        "{f}.message_type: `{urn}` is not `urn:message:Namespace:TypeName` (the \
+                         C# namespace and type name of the consumer's message)"
+                    ));
+                }
+                AmqpFormat::MassTransit {
+                    message_type: urn,
+                    message,
+                }
+            }
+            "raw" => {
+                for (key, set) in [
+                    ("message_type", self.message_type.is_some()),
+                    ("message", self.message.is_some()),
+                ] {
+                    if set {
+                        e.push(format!("{f}.{key}: only for `format: masstransit`"));
+                    }
+                }
+                if exchange.is_none() {
+                    e.push(format!(
+                        "{f}.exchange: required for `format: raw` (a topic exchange, declared \
+                         durable if missing)"
+                    ));
+                }
+                let routing_key = self
+                    .routing_key
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ROUTING_KEY.to_string());
+                let bare = routing_key
+                    .replace("{source}", "")
+                    .replace("{event_type}", "");
+                if bare.contains('{') || bare.contains('}') {
+                    e.push(format!(
+                        "{f}.routing_key: `{routing_key}` has a placeholder other than \
+                         {{source}} and {{event_type}}"
+                    ));
+                }
+                AmqpFormat::Raw { routing_key }
+            }
+            other => {
+                e.push(format!(
+                    "{f}.format: `{other}` is not one of masstransit, raw"
+                ));
+                return None;
+            }
+        };
+        let exchange = match (&format, exchange) {
+            (_, Some(x)) => x,
+            (AmqpFormat::MassTransit { message_type, .. }, None) => message_type
+                .strip_prefix("urn:message:")
+                .unwrap_or(message_type)
+                .to_string(),
+            (AmqpFormat::Raw { .. }, None) => String::new(),
+        };
+        Some(AmqpTarget {
+            url: self.url.clone(),
+            format,
+            exchange,
+            timeout,
         })
     }
 }
@@ -633,7 +867,9 @@ mod tests {
         assert_eq!(d.retry, DEFAULT_HTTP_RETRY.to_vec());
         assert_eq!(d.max_in_flight, 32);
         assert_eq!(d.pause_after, Duration::from_secs(5 * 86_400));
-        let Target::Http(h) = &d.target;
+        let Target::Http(h) = &d.target else {
+            panic!("http")
+        };
         assert_eq!(h.timeout, Duration::from_secs(10));
         assert!(matches!(h.sign, Signing::None));
         assert!(d.matches("kratos", None) && d.matches("anything", Some("x")));
@@ -698,7 +934,9 @@ mod tests {
         }))
         .resolve("a", &[])
         .expect("valid");
-        let Target::Http(h) = &ok.target;
+        let Target::Http(h) = &ok.target else {
+            panic!("http")
+        };
         assert!(matches!(
             &h.sign,
             Signing::Hmac { algorithm: HmacAlgorithm::Sha256, encoding: Encoding::Hex, prefix, .. }
@@ -717,6 +955,87 @@ mod tests {
         );
         assert!(
             errs.contains("destinations.a.sign.secret: is 5 bytes"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn rabbitmq_defaults_follow_masstransit_and_keys_of_the_other_kind_are_refused() {
+        let d = read(serde_json::json!({
+            "kind": "rabbitmq", "url": "amqp://guest:secret-pass@rabbitmq:5672/%2f",
+            "message_type": "urn:message:ExampleApp.Identities:KratosIdentityUpdated",
+            "message": "kratos_identity_updated"
+        }))
+        .resolve("bus", &[])
+        .expect("valid");
+        let Target::Rabbitmq(t) = &d.target else {
+            panic!("rabbitmq")
+        };
+        assert_eq!(t.exchange, "ExampleApp.Identities:KratosIdentityUpdated");
+        assert_eq!(
+            t.format,
+            AmqpFormat::MassTransit {
+                message_type: "urn:message:ExampleApp.Identities:KratosIdentityUpdated".into(),
+                message: MassTransitMessage::KratosIdentityUpdated
+            }
+        );
+        assert_eq!(d.retry, default_broker_retry());
+        assert_eq!(d.retry[..4], [1, 2, 4, 8].map(Duration::from_secs));
+        let total: Duration = d.retry.iter().sum();
+        assert!(
+            total >= Duration::from_secs(3 * 86_400) && d.retry.iter().all(|w| w.as_secs() <= 300)
+        );
+        assert!(!format!("{d:?}").contains("secret-pass"));
+        let raw = read(serde_json::json!({
+            "kind": "rabbitmq", "url": "amqps://mq/vh", "format": "raw", "exchange": "events"
+        }))
+        .resolve("raw", &[])
+        .expect("valid");
+        let Target::Rabbitmq(t) = &raw.target else {
+            panic!("rabbitmq")
+        };
+        assert_eq!(
+            t.format,
+            AmqpFormat::Raw {
+                routing_key: DEFAULT_ROUTING_KEY.into()
+            }
+        );
+        let errs = read(serde_json::json!({
+            "kind": "rabbitmq", "url": "http://mq", "message_type": "KratosIdentityUpdated",
+            "message": "identity", "routing_key": "x", "sign": {"scheme": "none"}
+        }))
+        .resolve("bus", &[])
+        .expect_err("invalid")
+        .join("\n");
+        for field in [
+            "destinations.bus.url: `http://mq` is not an amqp://",
+            "destinations.bus.message_type: `KratosIdentityUpdated`",
+            "destinations.bus.message: `identity`",
+            "destinations.bus.routing_key: only for `format: raw`",
+            "destinations.bus.sign: only for kind: http",
+        ] {
+            assert!(errs.contains(field), "{field} missing from:\n{errs}");
+        }
+        let errs = read(serde_json::json!({
+            "kind": "rabbitmq", "url": "amqp://mq", "format": "raw", "routing_key": "{tenant}"
+        }))
+        .resolve("raw", &[])
+        .expect_err("invalid")
+        .join("\n");
+        assert!(
+            errs.contains("destinations.raw.exchange: required"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("destinations.raw.routing_key: `{tenant}`"),
+            "{errs}"
+        );
+        let errs = read(serde_json::json!({"kind": "http", "url": "http://a/b", "exchange": "x"}))
+            .resolve("a", &[])
+            .expect_err("invalid")
+            .join("\n");
+        assert!(
+            errs.contains("destinations.a.exchange: only for kind: rabbitmq"),
             "{errs}"
         );
     }

@@ -23,6 +23,8 @@ pub struct Outgoing {
     pub content_type: String,
     /// The exact stored bytes.
     pub body: Bytes,
+    /// When hookgate received it (RFC 3339).
+    pub received_at: String,
     /// This attempt's number for the delivery, from 1.
     pub attempt: u32,
 }
@@ -87,9 +89,10 @@ pub struct Attempted {
 }
 
 impl Attempted {
-    /// A 2xx answer, and nothing else, is a delivery.
+    /// A 2xx answer (HTTP), or a broker's acknowledgement (no status, no error), and nothing
+    /// else, is a delivery.
     pub fn delivered(&self) -> bool {
-        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+        self.error.is_none() && self.status.is_none_or(|s| (200..300).contains(&s))
     }
 
     /// A 410 Gone: the destination asks not to be sent anything more (it is paused at once).

@@ -336,6 +336,7 @@ mod tests {
             event_type: Some("identity.created".into()),
             content_type: "application/json".into(),
             body: Bytes::from_static(b"{\"a\":1}"),
+            received_at: "2026-11-26T10:20:30.123Z".into(),
             attempt: 1,
         }
     }

@@ -8,9 +8,11 @@
 //! - [`sign`]: the signature headers of an outgoing request (`standard_webhooks`,
 //!   `abp_signature`, `hmac`), made with the same code that verifies them.
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
+//! - [`amqp`]: `kind: rabbitmq`: one confirmed, persistent publish.
 //! - [`masstransit`]: the MassTransit envelope `kind: rabbitmq` publishes (`format:
 //!   masstransit`), with the stored payload spliced in byte for byte.
 
+pub mod amqp;
 pub mod attempt;
 pub mod http;
 pub mod masstransit;
@@ -30,12 +32,15 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
     destinations
         .iter()
         .map(|d| {
-            let (sender, timeout): (std::sync::Arc<dyn worker::Sender>, _) = match &d.target {
-                crate::config::Target::Http(t) => (
-                    std::sync::Arc::new(self::http::HttpSender::new(&d.id, t)?),
-                    t.timeout,
-                ),
+            let sender: std::sync::Arc<dyn worker::Sender> = match &d.target {
+                crate::config::Target::Http(t) => {
+                    std::sync::Arc::new(self::http::HttpSender::new(&d.id, t)?)
+                }
+                crate::config::Target::Rabbitmq(t) => {
+                    std::sync::Arc::new(self::amqp::AmqpSender::new(&d.id, t))
+                }
             };
+            let timeout = d.timeout();
             Ok(worker::Worker {
                 destination: d.clone(),
                 sender,
@@ -43,6 +48,13 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
             })
         })
         .collect()
+}
+
+#[async_trait::async_trait]
+impl worker::Sender for self::amqp::AmqpSender {
+    async fn send(&self, out: &attempt::Outgoing) -> attempt::Attempted {
+        self::amqp::AmqpSender::send(self, out).await
+    }
 }
 
 #[async_trait::async_trait]

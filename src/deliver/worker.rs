@@ -373,6 +373,7 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
         source: c.source,
         event_type: c.event_type,
         body: c.body,
+        received_at: c.received_at,
         attempt: number,
     };
     let at = now_ms();

@@ -69,6 +69,8 @@ pub struct Claimed {
     pub source: String,
     /// Its type.
     pub event_type: Option<String>,
+    /// When it was received (RFC 3339).
+    pub received_at: String,
     /// Its stored headers (a JSON object of strings).
     pub headers: String,
     /// Its exact bytes.

@@ -3,6 +3,7 @@
 
 mod abp;
 mod admin;
+mod broker;
 mod cli;
 mod delivery;
 mod delivery_faults;

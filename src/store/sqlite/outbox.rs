@@ -103,19 +103,22 @@ fn claim(
 
 /// A claimed delivery with its event.
 fn load(c: &Connection, id: i64, attempts: i64, seq: i64) -> rusqlite::Result<Claimed> {
-    c.prepare_cached("SELECT id, source, event_type, headers, body FROM events WHERE seq = ?1")?
-        .query_row([seq], |r| {
-            Ok(Claimed {
-                delivery_id: id,
-                lease: 0,
-                attempts_made: u32::try_from(attempts).unwrap_or(0),
-                event_id: parse_id(0, r.get::<_, String>(0)?)?,
-                source: r.get(1)?,
-                event_type: r.get(2)?,
-                headers: r.get(3)?,
-                body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
-            })
+    c.prepare_cached(
+        "SELECT id, source, event_type, headers, body, received_at FROM events WHERE seq = ?1",
+    )?
+    .query_row([seq], |r| {
+        Ok(Claimed {
+            delivery_id: id,
+            lease: 0,
+            attempts_made: u32::try_from(attempts).unwrap_or(0),
+            event_id: parse_id(0, r.get::<_, String>(0)?)?,
+            source: r.get(1)?,
+            event_type: r.get(2)?,
+            headers: r.get(3)?,
+            body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
+            received_at: r.get(5)?,
         })
+    })
 }
 
 /// The first `limit` fresh deliveries of `destination` from `floor`: (id, event seq).

@@ -1,0 +1,375 @@
+//! Delivery to RabbitMQ (DESIGN.md "Delivery", `kind: rabbitmq`) against the machine's broker
+//! (`HOOKGATE_TEST_AMQP_URL`; skipped without): a consumer bound the way MassTransit binds
+//! receives the envelope; `format: raw` keeps the bytes; a publish no queue takes is a failed
+//! attempt; connections the broker closes mid-stream lose nothing.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde_json::{Value, json};
+
+use crate::helpers::{GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app_with};
+
+fn amqp_url(test: &str) -> Option<String> {
+    match std::env::var("HOOKGATE_TEST_AMQP_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            println!("{test}: skipped: HOOKGATE_TEST_AMQP_URL is not set");
+            None
+        }
+    }
+}
+
+fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn destination(settings: &mut hookgate::config::Settings, id: &str, block: Value) {
+    settings.destinations.insert(
+        id.into(),
+        serde_json::from_value(block).expect("destination block"),
+    );
+}
+
+/// A channel on the broker, for the test's side.
+async fn channel(url: &str) -> (Connection, Channel) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("the test connects to RabbitMQ");
+    let ch = conn.create_channel().await.expect("channel");
+    (conn, ch)
+}
+
+/// Declares `exchange` (durable, as hookgate and MassTransit do) and a durable queue bound to
+/// it with `key`; answers the queue's name.
+async fn bound_queue(ch: &Channel, exchange: &str, kind: ExchangeKind, key: &str) -> String {
+    ch.exchange_declare(
+        exchange.into(),
+        kind,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange");
+    let queue = format!("hookgate-test-{}", unique());
+    ch.queue_declare(
+        queue.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        queue.as_str().into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    queue
+}
+
+async fn cleanup(url: &str, exchanges: &[&str], queues: &[&str]) {
+    let (_c, ch) = channel(url).await;
+    for q in queues {
+        let _ = ch
+            .queue_delete((*q).into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for x in exchanges {
+        let _ = ch
+            .exchange_delete((*x).into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+}
+
+/// The next message on `queue`, within 10 s.
+async fn next_message(ch: &Channel, queue: &str) -> lapin::message::Delivery {
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            format!("test-{}", unique()).as_str().into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    tokio::time::timeout(Duration::from_secs(10), consumer.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("a message")
+        .expect("no consumer error")
+}
+
+fn header(d: &lapin::message::Delivery, name: &str) -> String {
+    match d
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(name))
+    {
+        Some(AMQPValue::LongString(s)) => s.to_string(),
+        other => panic!("header {name}: {other:?}"),
+    }
+}
+
+/// Polls the admin API until `done` holds (or panics after `within`).
+async fn eventually(
+    app: &TestApp,
+    path: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = app.admin_json(path).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {v:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_masstransit_consumer_receives_kratos_identity_updated_with_the_identity_as_stored() {
+    let Some(url) = amqp_url(
+        "a_masstransit_consumer_receives_kratos_identity_updated_with_the_identity_as_stored",
+    ) else {
+        return;
+    };
+    // The consumer's side, as MassTransit sets it up: a fanout exchange named after the message
+    // type, a queue bound to it.
+    let name = format!("HookgateTests{}.Identities:KratosIdentityUpdated", unique());
+    let urn = format!("urn:message:{name}");
+    let (_conn, ch) = channel(&url).await;
+    let queue = bound_queue(&ch, &name, ExchangeKind::Fanout, "").await;
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "bus",
+            json!({"kind": "rabbitmq", "url": url, "format": "masstransit",
+                   "message_type": urn, "message": "kratos_identity_updated",
+                   "sources": ["kratos"]}),
+        )
+    })
+    .await;
+    let body = kratos_body(GUIDE_IDENTITY);
+    let res = app.kratos(&body, &[]).await;
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let m = next_message(&ch, &queue).await;
+    // AMQP properties as MassTransit sets them.
+    assert_eq!(
+        m.properties.content_type().as_ref().map(|c| c.as_str()),
+        Some("application/vnd.masstransit+json")
+    );
+    assert_eq!(
+        m.properties.message_id().as_ref().map(|c| c.as_str()),
+        Some(id.as_str())
+    );
+    assert_eq!(*m.properties.delivery_mode(), Some(2), "persistent");
+    assert_eq!(m.exchange.as_str(), name);
+    // The envelope.
+    let text = String::from_utf8(m.data.clone()).expect("UTF-8");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["messageId"], id);
+    assert_eq!(v["messageType"], json!([urn]));
+    assert_eq!(v["headers"]["Hookgate-Event-Id"], id);
+    assert_eq!(v["headers"]["Hookgate-Source"], "kratos");
+    assert!(v["sentTime"].is_string());
+    assert!(v["responseAddress"].is_null() && v["faultAddress"].is_null());
+    let stored = app.admin_json(&format!("/admin/events/{id}")).await;
+    assert_eq!(v["message"]["id"], id);
+    assert_eq!(v["message"]["dateOccurred"], stored["received_at"]);
+    // The identity exactly as Kratos sent it: the same bytes, not a re-serialization.
+    assert!(
+        text.contains(&format!("\"identity\":{}", GUIDE_IDENTITY.trim_end())),
+        "the identity is spliced byte for byte: {text}"
+    );
+    eventually(
+        &app,
+        &format!("/admin/deliveries?event_id={id}"),
+        Duration::from_secs(10),
+        |d| d["deliveries"][0]["state"] == "delivered",
+    )
+    .await;
+    app.stop().await;
+    cleanup(&url, &[&name], &[&queue]).await;
+}
+
+#[tokio::test]
+async fn raw_keeps_the_bytes_and_a_publish_no_queue_takes_is_a_failed_attempt() {
+    let Some(url) =
+        amqp_url("raw_keeps_the_bytes_and_a_publish_no_queue_takes_is_a_failed_attempt")
+    else {
+        return;
+    };
+    let exchange = format!("hookgate-test-{}", unique());
+    let lost = format!("HookgateTests{}:Nobody", unique());
+    let (_conn, ch) = channel(&url).await;
+    let queue = bound_queue(&ch, &exchange, ExchangeKind::Topic, "hg.identus.#").await;
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "raw",
+            json!({"kind": "rabbitmq", "url": url, "format": "raw", "exchange": exchange,
+                   "routing_key": "hg.{source}.{event_type}"}),
+        );
+        destination(
+            s,
+            "lost",
+            json!({"kind": "rabbitmq", "url": url, "message_type": format!("urn:message:{lost}"),
+                   "retry": ["1h"]}),
+        );
+    })
+    .await;
+    let body = connection_event(
+        &uuid::Uuid::new_v4().to_string(),
+        &uuid::Uuid::new_v4().to_string(),
+        "ConnectionResponseSent",
+        "2024-05-01T10:20:30.123456Z",
+    );
+    let res = app.identus(&body).await;
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let m = next_message(&ch, &queue).await;
+    assert_eq!(&m.data[..], body.as_bytes(), "the exact bytes received");
+    assert_eq!(m.routing_key.as_str(), "hg.identus.ConnectionUpdated");
+    assert_eq!(
+        m.properties.content_type().as_ref().map(|c| c.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(header(&m, "Hookgate-Event-Id"), id);
+    assert_eq!(header(&m, "Hookgate-Source"), "identus");
+    assert_eq!(header(&m, "Hookgate-Event-Type"), "ConnectionUpdated");
+    assert_eq!(header(&m, "Hookgate-Attempt"), "1");
+    // The envelope to an exchange no queue is bound to: confirmed, but returned.
+    let d = eventually(
+        &app,
+        &format!("/admin/deliveries?destination=lost&event_id={id}"),
+        Duration::from_secs(10),
+        |d| d["deliveries"][0]["attempts_made"] == 1,
+    )
+    .await;
+    let delivery = &d["deliveries"][0];
+    assert_eq!(delivery["state"], "pending", "retried later: {d:#}");
+    let detail = app
+        .admin_json(&format!("/admin/deliveries/{}", delivery["id"]))
+        .await;
+    assert_eq!(detail["attempts"][0]["error"], "unroutable", "{detail:#}");
+    let status = app.admin_json("/admin/destinations").await;
+    let kinds: Vec<&str> = status["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["rabbitmq", "rabbitmq"]);
+    app.stop().await;
+    cleanup(&url, &[&exchange, &lost], &[&queue]).await;
+}
+
+#[tokio::test]
+async fn connections_the_broker_closes_mid_stream_lose_nothing() {
+    let Some(url) = amqp_url("connections_the_broker_closes_mid_stream_lose_nothing") else {
+        return;
+    };
+    let exchange = format!("hookgate-test-{}", unique());
+    let queue = {
+        let (conn, ch) = channel(&url).await;
+        let q = bound_queue(&ch, &exchange, ExchangeKind::Topic, "#").await;
+        let _ = conn.close(200, "set up".into()).await;
+        q
+    };
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "raw",
+            json!({"kind": "rabbitmq", "url": url, "format": "raw", "exchange": exchange,
+                   "retry": ["200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s"]}),
+        )
+    })
+    .await;
+    let mut ids = HashSet::new();
+    for n in 0..150 {
+        if n == 50 || n == 100 {
+            // The broker drops every client connection (hookgate's included) mid-stream.
+            let out = std::process::Command::new("rabbitmqctl")
+                .args(["close_all_connections", "closed by hookgate's test"])
+                .output()
+                .expect("rabbitmqctl runs (the broker's CLI, on every machine with the broker)");
+            assert!(
+                out.status.success(),
+                "rabbitmqctl close_all_connections: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let body = connection_event(
+            &uuid::Uuid::new_v4().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
+            "ConnectionResponseSent",
+            &format!("2024-05-01T10:20:{:02}.000000Z", n % 60),
+        );
+        let res = app.identus(&body).await;
+        assert_eq!(res.status(), 200);
+        ids.insert(
+            res.headers()["hookgate-event-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eventually(&app, "/admin/destinations", Duration::from_secs(60), |v| {
+        v["destinations"][0]["pending"] == 0
+    })
+    .await;
+    let failed = app.admin_json("/admin/deliveries?state=failed").await;
+    assert_eq!(failed["deliveries"], json!([]), "none failed");
+    // Every event is in the queue (at least once).
+    let (_conn, ch) = channel(&url).await;
+    let mut got = HashSet::new();
+    while let Some(m) = ch
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+    {
+        got.insert(
+            m.delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    let missing: Vec<_> = ids.difference(&got).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    app.stop().await;
+    cleanup(&url, &[&exchange], &[&queue]).await;
+}
