@@ -56,7 +56,7 @@ pub fn default_broker_retry() -> Vec<Duration> {
 }
 
 /// The kinds of destination this build delivers to.
-pub const KINDS: &[&str] = &["http", "rabbitmq"];
+pub const KINDS: &[&str] = &["http", "rabbitmq", "nats"];
 
 /// `routing_key` of a `format: raw` RabbitMQ destination when it is not set.
 pub const DEFAULT_ROUTING_KEY: &str = "{source}.{event_type}";
@@ -65,10 +65,17 @@ pub const DEFAULT_ROUTING_KEY: &str = "{source}.{event_type}";
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSettings {
-    /// `http` or `rabbitmq`.
+    /// `http`, `rabbitmq` or `nats`.
     pub kind: String,
-    /// Where to send: `http(s)://…` for `http`, `amqp(s)://…` for `rabbitmq`.
+    /// Where to send: `http(s)://…` for `http`, `amqp(s)://…` for `rabbitmq`, `nats://…` (or
+    /// `tls://…`) for `nats`.
     pub url: String,
+    /// `nats`: the subject, with `{source}` and `{event_type}`.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `nats`: the JetStream stream that captures the subject, to create if missing.
+    #[serde(default)]
+    pub stream: Option<StreamSettings>,
     /// `rabbitmq`: `masstransit` (default: the MassTransit envelope) or `raw` (the stored bytes).
     #[serde(default)]
     pub format: Option<String>,
@@ -121,6 +128,8 @@ impl fmt::Debug for DestinationSettings {
             .field("message_type", &self.message_type)
             .field("message", &self.message)
             .field("routing_key", &self.routing_key)
+            .field("subject", &self.subject)
+            .field("stream", &self.stream)
             .field("sources", &self.sources)
             .field("event_types", &self.event_types)
             .field("sign", &self.sign)
@@ -131,6 +140,17 @@ impl fmt::Debug for DestinationSettings {
             .field("pause_after", &self.pause_after)
             .finish()
     }
+}
+
+/// A NATS destination's `stream` block, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// The stream's name.
+    pub name: String,
+    /// Create it (capturing the subject's fixed prefix, `prefix.>`) when it is missing.
+    #[serde(default)]
+    pub create: bool,
 }
 
 /// A destination's `sign` block, as written.
@@ -220,6 +240,7 @@ impl Destination {
         match self.target {
             Target::Http(_) => "http",
             Target::Rabbitmq(_) => "rabbitmq",
+            Target::Nats(_) => "nats",
         }
     }
 
@@ -228,6 +249,7 @@ impl Destination {
         match &self.target {
             Target::Http(t) => t.timeout,
             Target::Rabbitmq(t) => t.timeout,
+            Target::Nats(t) => t.timeout,
         }
     }
 }
@@ -239,6 +261,32 @@ pub enum Target {
     Http(HttpTarget),
     /// `kind: rabbitmq`.
     Rabbitmq(AmqpTarget),
+    /// `kind: nats`.
+    Nats(NatsTarget),
+}
+
+/// A NATS JetStream destination.
+#[derive(Clone)]
+pub struct NatsTarget {
+    /// The server (`nats://user:password@host:4222`); may hold credentials.
+    pub url: String,
+    /// The subject template (`{source}`, `{event_type}`).
+    pub subject: String,
+    /// The stream to create if missing: its name and the subjects it captures.
+    pub create_stream: Option<(String, String)>,
+    /// How long the stream may take to acknowledge (connecting included).
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for NatsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsTarget")
+            .field("url", &redact_url(&self.url))
+            .field("subject", &self.subject)
+            .field("create_stream", &self.create_stream)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// A RabbitMQ destination.
@@ -437,6 +485,7 @@ impl DestinationSettings {
             ));
         }
         let http = self.kind == "http";
+        let broker = !http && KINDS.contains(&self.kind.as_str());
         if !KINDS.contains(&self.kind.as_str()) {
             e.push(format!(
                 "{f}.kind: `{}` is not a destination kind of this version; kinds: {}",
@@ -444,10 +493,10 @@ impl DestinationSettings {
                 KINDS.join(", ")
             ));
         }
-        let schemes: &[&str] = if http {
-            &["http", "https"]
-        } else {
-            &["amqp", "amqps"]
+        let schemes: &[&str] = match self.kind.as_str() {
+            "rabbitmq" => &["amqp", "amqps"],
+            "nats" => &["nats", "tls"],
+            _ => &["http", "https"],
         };
         let url_ok = match self.url.split_once("://") {
             Some((scheme, rest)) => {
@@ -472,18 +521,28 @@ impl DestinationSettings {
             ("message", self.message.is_some()),
             ("routing_key", self.routing_key.is_some()),
         ];
+        let nats_keys = [
+            ("subject", self.subject.is_some()),
+            ("stream", self.stream.is_some()),
+        ];
         let http_keys = [
             ("sign", self.sign.is_some()),
             ("headers", !self.headers.is_empty()),
         ];
-        let (foreign, owner) = if http {
-            (&broker_keys[..], "kind: rabbitmq")
-        } else {
-            (&http_keys[..], "kind: http")
-        };
-        for (key, set) in foreign {
-            if *set {
-                e.push(format!("{f}.{key}: only for {owner}; leave it out here"));
+        for (keys, owner) in [
+            (&http_keys[..], "http"),
+            (&broker_keys[..], "rabbitmq"),
+            (&nats_keys[..], "nats"),
+        ] {
+            if owner == self.kind || !KINDS.contains(&self.kind.as_str()) {
+                continue;
+            }
+            for (key, set) in keys {
+                if *set {
+                    e.push(format!(
+                        "{f}.{key}: only for kind: {owner}; leave it out here"
+                    ));
+                }
             }
         }
         for (key, list) in [
@@ -538,7 +597,7 @@ impl DestinationSettings {
         }
         let retry: Vec<Duration> = match &self.retry {
             Some(r) => r.iter().map(|d| d.0).collect(),
-            None if http => DEFAULT_HTTP_RETRY.to_vec(),
+            None if !broker => DEFAULT_HTTP_RETRY.to_vec(),
             None => default_broker_retry(),
         };
         let max_in_flight = self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
@@ -562,13 +621,15 @@ impl DestinationSettings {
                 }
             },
         };
-        let amqp = (!http).then(|| self.amqp(&f, timeout, &mut e));
+        let amqp = (self.kind == "rabbitmq").then(|| self.amqp(&f, timeout, &mut e));
+        let nats = (self.kind == "nats").then(|| self.nats(&f, timeout, &mut e));
         if !e.is_empty() {
             return Err(e);
         }
-        let target = match amqp.flatten() {
-            Some(t) => Target::Rabbitmq(t),
-            None => Target::Http(HttpTarget {
+        let target = match (amqp.flatten(), nats.flatten()) {
+            (Some(t), _) => Target::Rabbitmq(t),
+            (None, Some(t)) => Target::Nats(t),
+            (None, None) => Target::Http(HttpTarget {
                 url: self.url.clone(),
                 headers,
                 sign,
@@ -588,6 +649,67 @@ impl DestinationSettings {
 }
 
 impl DestinationSettings {
+    /// The NATS keys, checked; problems go to `e`.
+    fn nats(&self, f: &str, timeout: Duration, e: &mut Vec<String>) -> Option<NatsTarget> {
+        let Some(subject) = self.subject.clone() else {
+            e.push(format!(
+                "{f}.subject: required for kind: nats (e.g. `hookgate.{{source}}.{{event_type}}`)"
+            ));
+            return None;
+        };
+        let bare = subject
+            .replace("{source}", "x")
+            .replace("{event_type}", "x");
+        if bare.contains(['{', '}'])
+            || bare.split('.').any(|t| t.is_empty())
+            || bare.contains([' ', '\t', '*', '>'])
+            || bare.starts_with('$')
+        {
+            e.push(format!(
+                "{f}.subject: `{subject}` is not a NATS subject of dot-separated tokens \
+                 (placeholders {{source}} and {{event_type}}; no spaces, `*` or `>`)"
+            ));
+        }
+        let create_stream = match &self.stream {
+            Some(s) if s.create => {
+                // The fixed tokens before the first placeholder: the stream captures `prefix.>`.
+                let fixed: Vec<&str> = subject
+                    .split('.')
+                    .take_while(|t| !t.contains('{'))
+                    .collect();
+                let captures = if fixed.len() == subject.split('.').count() {
+                    subject.clone()
+                } else if fixed.is_empty() {
+                    e.push(format!(
+                        "{f}.stream.create: the subject starts with a placeholder, so the stream \
+                         would capture every subject; start it with a fixed token \
+                         (`hookgate.{{source}}…`) or create the stream yourself"
+                    ));
+                    String::new()
+                } else {
+                    format!("{}.>", fixed.join("."))
+                };
+                Some((s.name.clone(), captures))
+            }
+            _ => None,
+        };
+        if let Some(s) = &self.stream {
+            if s.name.is_empty() || s.name.contains(['.', ' ', '\t', '*', '>', '/', '\\']) {
+                e.push(format!(
+                    "{f}.stream.name: `{}` is not a stream name (no spaces, `.`, `*`, `>`, \
+                     slashes)",
+                    s.name
+                ));
+            }
+        }
+        Some(NatsTarget {
+            url: self.url.clone(),
+            subject,
+            create_stream,
+            timeout,
+        })
+    }
+
     /// The RabbitMQ keys, checked; problems go to `e`.
     fn amqp(&self, f: &str, timeout: Duration, e: &mut Vec<String>) -> Option<AmqpTarget> {
         let exchange = self.exchange.clone().filter(|x| !x.is_empty());
@@ -1038,5 +1160,39 @@ mod tests {
             errs.contains("destinations.a.exchange: only for kind: rabbitmq"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn nats_streams_capture_the_subjects_fixed_prefix() {
+        let d = read(serde_json::json!({
+            "kind": "nats", "url": "nats://nats:4222", "subject": "hookgate.{source}.{event_type}",
+            "stream": {"name": "HOOKGATE", "create": true}
+        }))
+        .resolve("stream", &[])
+        .expect("valid");
+        let Target::Nats(t) = &d.target else {
+            panic!("nats")
+        };
+        assert_eq!(
+            t.create_stream,
+            Some(("HOOKGATE".to_string(), "hookgate.>".to_string()))
+        );
+        assert_eq!(d.retry, default_broker_retry());
+        let errs = read(serde_json::json!({
+            "kind": "nats", "url": "amqp://x", "subject": "{source}.a b",
+            "stream": {"name": "a.b", "create": true}, "exchange": "x"
+        }))
+        .resolve("stream", &[])
+        .expect_err("invalid")
+        .join("\n");
+        for field in [
+            "destinations.stream.url: `amqp://x` is not an nats://",
+            "destinations.stream.subject: `{source}.a b`",
+            "destinations.stream.stream.create: the subject starts with a placeholder",
+            "destinations.stream.stream.name: `a.b`",
+            "destinations.stream.exchange: only for kind: rabbitmq",
+        ] {
+            assert!(errs.contains(field), "{field} missing from:\n{errs}");
+        }
     }
 }

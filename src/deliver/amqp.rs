@@ -24,7 +24,7 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
-use super::attempt::{Attempted, ErrorKind, Outgoing};
+use super::attempt::{Attempted, ErrorKind, Outgoing, fill};
 use super::masstransit::{self, Message, Parts};
 use crate::config::destinations::{AmqpFormat, AmqpTarget, MassTransitMessage};
 use crate::config::types::redact_url;
@@ -295,45 +295,5 @@ impl AmqpSender {
                 )
             })?;
         Ok((connection, channel))
-    }
-}
-
-/// A routing key or subject template with `{source}` and `{event_type}` filled in, each value
-/// made safe (characters other than `A-Za-z0-9_-` become `_`; no event type: `_`).
-pub fn fill(template: &str, source: &str, event_type: Option<&str>) -> String {
-    fn safe(v: &str) -> String {
-        if v.is_empty() {
-            return "_".into();
-        }
-        v.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    }
-    template
-        .replace("{source}", &safe(source))
-        .replace("{event_type}", &safe(event_type.unwrap_or("")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_values_are_made_safe() {
-        assert_eq!(
-            fill(
-                "{source}.{event_type}",
-                "kratos",
-                Some("identity.created v2")
-            ),
-            "kratos.identity_created_v2"
-        );
-        assert_eq!(fill("hg.{source}.{event_type}", "a*b", None), "hg.a_b._");
     }
 }

@@ -100,3 +100,43 @@ impl Attempted {
         self.status == Some(410)
     }
 }
+
+/// A routing key or subject template with `{source}` and `{event_type}` filled in, each value
+/// made safe (characters other than `A-Za-z0-9_-` become `_`; no event type: `_`).
+pub fn fill(template: &str, source: &str, event_type: Option<&str>) -> String {
+    fn safe(v: &str) -> String {
+        if v.is_empty() {
+            return "_".into();
+        }
+        v.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+    template
+        .replace("{source}", &safe(source))
+        .replace("{event_type}", &safe(event_type.unwrap_or("")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_values_are_made_safe() {
+        assert_eq!(
+            fill(
+                "{source}.{event_type}",
+                "kratos",
+                Some("identity.created v2")
+            ),
+            "kratos.identity_created_v2"
+        );
+        assert_eq!(fill("hg.{source}.{event_type}", "a*b", None), "hg.a_b._");
+    }
+}

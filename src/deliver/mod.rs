@@ -9,6 +9,7 @@
 //!   `abp_signature`, `hmac`), made with the same code that verifies them.
 //! - [`http`]: `kind: http`: one POST of the exact stored bytes.
 //! - [`amqp`]: `kind: rabbitmq`: one confirmed, persistent publish.
+//! - [`nats`]: `kind: nats`: one JetStream publish, acknowledged by the stream.
 //! - [`masstransit`]: the MassTransit envelope `kind: rabbitmq` publishes (`format:
 //!   masstransit`), with the stored payload spliced in byte for byte.
 
@@ -16,6 +17,7 @@ pub mod amqp;
 pub mod attempt;
 pub mod http;
 pub mod masstransit;
+pub mod nats;
 pub mod schedule;
 pub mod sign;
 pub mod worker;
@@ -39,6 +41,9 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
                 crate::config::Target::Rabbitmq(t) => {
                     std::sync::Arc::new(self::amqp::AmqpSender::new(&d.id, t))
                 }
+                crate::config::Target::Nats(t) => {
+                    std::sync::Arc::new(self::nats::NatsSender::new(&d.id, t))
+                }
             };
             let timeout = d.timeout();
             Ok(worker::Worker {
@@ -54,6 +59,13 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
 impl worker::Sender for self::amqp::AmqpSender {
     async fn send(&self, out: &attempt::Outgoing) -> attempt::Attempted {
         self::amqp::AmqpSender::send(self, out).await
+    }
+}
+
+#[async_trait::async_trait]
+impl worker::Sender for self::nats::NatsSender {
+    async fn send(&self, out: &attempt::Outgoing) -> attempt::Attempted {
+        self::nats::NatsSender::send(self, out).await
     }
 }
 

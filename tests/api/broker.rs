@@ -373,3 +373,158 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
     app.stop().await;
     cleanup(&url, &[&exchange], &[&queue]).await;
 }
+
+fn nats_url(test: &str) -> Option<String> {
+    match std::env::var("HOOKGATE_TEST_NATS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            println!("{test}: skipped: HOOKGATE_TEST_NATS_URL is not set");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn jetstream_stores_each_event_once_even_when_its_delivery_is_made_again() {
+    let Some(url) =
+        nats_url("jetstream_stores_each_event_once_even_when_its_delivery_is_made_again")
+    else {
+        return;
+    };
+    let u = unique();
+    let stream = format!("HGTEST{u}");
+    let prefix = format!("hgtest{u}");
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "stream",
+            json!({"kind": "nats", "url": url, "subject": format!("{prefix}.{{source}}.{{event_type}}"),
+                   "stream": {"name": stream, "create": true}}),
+        )
+    })
+    .await;
+    let body = connection_event(
+        &uuid::Uuid::new_v4().to_string(),
+        &uuid::Uuid::new_v4().to_string(),
+        "ConnectionResponseSent",
+        "2024-05-01T10:20:30.123456Z",
+    );
+    let res = app.identus(&body).await;
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let first = eventually(
+        &app,
+        &format!("/admin/deliveries?event_id={id}"),
+        Duration::from_secs(10),
+        |d| d["deliveries"][0]["state"] == "delivered",
+    )
+    .await;
+    // What the stream holds: the exact bytes, on the filled-in subject, with the event id as
+    // Nats-Msg-Id.
+    let client = async_nats::connect(url.as_str()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut s = js
+        .get_stream(&stream)
+        .await
+        .expect("the stream was created");
+    let m = s.get_raw_message(1).await.expect("message 1");
+    assert_eq!(&m.payload[..], body.as_bytes());
+    assert_eq!(
+        m.subject.as_str(),
+        format!("{prefix}.identus.ConnectionUpdated")
+    );
+    let h = |name: &str| m.headers.get(name).map(|v| v.as_str().to_string());
+    assert_eq!(h("Nats-Msg-Id").as_deref(), Some(id.as_str()));
+    assert_eq!(h("Hookgate-Event-Id").as_deref(), Some(id.as_str()));
+    assert_eq!(h("Hookgate-Source").as_deref(), Some("identus"));
+    assert_eq!(h("Content-Type").as_deref(), Some("application/json"));
+    // The delivery made again (as after an acknowledgement lost on the way back): the stream's
+    // duplicate window drops the repeat, and the delivery counts as delivered.
+    let delivery = first["deliveries"][0]["id"].clone();
+    let res = app
+        .client
+        .post(format!("{}/admin/deliveries/{delivery}/retry", app.admin))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let again = eventually(
+        &app,
+        &format!("/admin/deliveries?event_id={id}"),
+        Duration::from_secs(10),
+        |d| {
+            d["deliveries"]
+                .as_array()
+                .is_some_and(|l| l.len() == 2 && l.iter().all(|x| x["state"] == "delivered"))
+        },
+    )
+    .await;
+    let newest = again["deliveries"][0]["id"].clone();
+    let detail = app.admin_json(&format!("/admin/deliveries/{newest}")).await;
+    let response = detail["attempts"][0]["response"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(response.contains("(duplicate)"), "{detail:#}");
+    let info = s.info().await.expect("stream info");
+    assert_eq!(info.state.messages, 1, "stored once");
+    app.stop().await;
+    let _ = js.delete_stream(&stream).await;
+}
+
+#[tokio::test]
+async fn a_subject_no_stream_captures_is_a_failed_attempt_and_nats_down_is_connect() {
+    let Some(url) =
+        nats_url("a_subject_no_stream_captures_is_a_failed_attempt_and_nats_down_is_connect")
+    else {
+        return;
+    };
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "nowhere",
+            json!({"kind": "nats", "url": url, "subject": format!("hgnone{}.{{source}}", unique()),
+                   "retry": ["1h"]}),
+        );
+        destination(
+            s,
+            "down",
+            json!({"kind": "nats", "url": "nats://127.0.0.1:9", "subject": "x.{source}",
+                   "timeout": "2s", "retry": ["1h"]}),
+        );
+    })
+    .await;
+    let body = connection_event(
+        &uuid::Uuid::new_v4().to_string(),
+        &uuid::Uuid::new_v4().to_string(),
+        "ConnectionResponseSent",
+        "2024-05-01T10:20:30.123456Z",
+    );
+    assert_eq!(app.identus(&body).await.status(), 200);
+    for (dest, kind) in [("nowhere", "unroutable"), ("down", "connect")] {
+        let d = eventually(
+            &app,
+            &format!("/admin/deliveries?destination={dest}"),
+            Duration::from_secs(15),
+            |d| d["deliveries"][0]["attempts_made"] == 1,
+        )
+        .await;
+        let detail = app
+            .admin_json(&format!("/admin/deliveries/{}", d["deliveries"][0]["id"]))
+            .await;
+        assert_eq!(detail["attempts"][0]["error"], kind, "{dest}: {detail:#}");
+        assert_eq!(detail["state"], "pending", "{dest}: kept for a retry");
+    }
+    // A broker outage is not hookgate being unready.
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+}

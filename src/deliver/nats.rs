@@ -1,0 +1,204 @@
+//! `kind: nats`: one attempt is one JetStream publish, delivered on the stream's
+//! acknowledgement (a `duplicate` one too) (DESIGN.md "Delivery"; research:
+//! `../shared/DELIVERY.md` §2).
+//!
+//! The subject is the template with `{source}` and `{event_type}` filled in (values made
+//! subject-safe). `Nats-Msg-Id` is the event id, so the stream's duplicate window drops a
+//! repeat: an attempt whose acknowledgement was lost, made again, stores nothing new. Headers
+//! `Hookgate-Event-Id`, `-Source`, `-Event-Type`, `-Attempt` and `Content-Type` go with it.
+//!
+//! One client per destination, made at the first attempt (the client reconnects by itself
+//! after that); while the server cannot be reached at all, attempts fail at once (`connect`)
+//! for a backoff of 1 s doubling up to 30 s.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, Context};
+use tokio::sync::Mutex;
+
+use super::attempt::{Attempted, ErrorKind, Outgoing, fill};
+use crate::config::destinations::NatsTarget;
+use crate::config::types::redact_url;
+
+/// The longest wait between two tries to connect.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Publishes a destination's attempts to JetStream.
+pub struct NatsSender {
+    id: String,
+    target: NatsTarget,
+    link: Mutex<Link>,
+}
+
+impl fmt::Debug for NatsSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSender")
+            .field("id", &self.id)
+            .field("url", &redact_url(&self.target.url))
+            .field("subject", &self.target.subject)
+            .finish()
+    }
+}
+
+enum Link {
+    Idle {
+        wait: Duration,
+    },
+    Up(Box<Context>),
+    Down {
+        until: Instant,
+        wait: Duration,
+        why: String,
+    },
+}
+
+impl NatsSender {
+    /// The sender of destination `id` to `target` (nothing is connected before an attempt).
+    pub fn new(id: &str, target: &NatsTarget) -> Self {
+        Self {
+            id: id.to_string(),
+            target: target.clone(),
+            link: Mutex::new(Link::Idle {
+                wait: Duration::from_secs(1),
+            }),
+        }
+    }
+
+    /// Makes one attempt.
+    pub async fn send(&self, out: &Outgoing) -> Attempted {
+        let started = Instant::now();
+        let done = |error: Option<ErrorKind>, response: String| Attempted {
+            status: None,
+            error,
+            response,
+            retry_after: None,
+            duration: started.elapsed(),
+        };
+        let context = match self.context().await {
+            Ok(c) => c,
+            Err(why) => return done(Some(ErrorKind::Connect), why),
+        };
+        let id = out.event_id.to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert("Hookgate-Event-Id", id.as_str());
+        headers.insert("Hookgate-Source", out.source.as_str());
+        if let Some(t) = &out.event_type {
+            headers.insert("Hookgate-Event-Type", t.as_str());
+        }
+        headers.insert("Hookgate-Attempt", out.attempt.to_string().as_str());
+        headers.insert("Content-Type", out.content_type.as_str());
+        let subject = fill(&self.target.subject, &out.source, out.event_type.as_deref());
+        let publish = async {
+            context
+                .send_publish(
+                    subject.clone(),
+                    PublishMessage::build()
+                        .payload(out.body.clone())
+                        .headers(headers)
+                        .message_id(&id),
+                )
+                .await?
+                .await
+        };
+        match tokio::time::timeout(self.target.timeout, publish).await {
+            Err(_) => done(
+                Some(ErrorKind::Timeout),
+                format!(
+                    "the stream did not acknowledge within {:?}",
+                    self.target.timeout
+                ),
+            ),
+            Ok(Ok(ack)) => done(
+                None,
+                format!(
+                    "stream {} sequence {}{}",
+                    ack.stream,
+                    ack.sequence,
+                    if ack.duplicate { " (duplicate)" } else { "" }
+                ),
+            ),
+            Ok(Err(e)) => {
+                let kind = match e.kind() {
+                    PublishErrorKind::StreamNotFound => ErrorKind::Unroutable,
+                    PublishErrorKind::TimedOut => ErrorKind::Timeout,
+                    PublishErrorKind::BrokenPipe => ErrorKind::Connect,
+                    _ => ErrorKind::Rejected,
+                };
+                let why = if kind == ErrorKind::Unroutable {
+                    format!("no JetStream stream captures subject `{subject}`: {e}")
+                } else {
+                    format!("the publish to `{subject}` failed: {e}")
+                };
+                done(Some(kind), why)
+            }
+        }
+    }
+
+    /// The JetStream context: the connected one, or a new client (unless the last try failed
+    /// less than its backoff ago); the stream is created when asked and missing.
+    async fn context(&self) -> Result<Context, String> {
+        let mut link = self.link.lock().await;
+        let wait = match &*link {
+            Link::Up(c) => return Ok((**c).clone()),
+            Link::Idle { wait } => *wait,
+            Link::Down { until, wait, why } => {
+                if Instant::now() < *until {
+                    return Err(why.clone());
+                }
+                *wait
+            }
+        };
+        match tokio::time::timeout(self.target.timeout, self.connect()).await {
+            Ok(Ok(c)) => {
+                tracing::info!(destination = %self.id, "connected to NATS");
+                *link = Link::Up(Box::new(c.clone()));
+                Ok(c)
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e,
+                    _ => format!(
+                        "no connection to {} within {:?}",
+                        redact_url(&self.target.url),
+                        self.target.timeout
+                    ),
+                };
+                tracing::warn!(destination = %self.id, error = %why, retry_in = ?wait, "NATS cannot be reached");
+                *link = Link::Down {
+                    until: Instant::now() + wait,
+                    wait: (wait * 2).min(MAX_BACKOFF),
+                    why: why.clone(),
+                };
+                Err(why)
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Context, String> {
+        let url = redact_url(&self.target.url);
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("hookgate {}", self.id))
+            .connection_timeout(self.target.timeout)
+            .connect(self.target.url.as_str())
+            .await
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(self.target.timeout)
+            .build(client);
+        if let Some((name, subjects)) = &self.target.create_stream {
+            context
+                .get_or_create_stream(jetstream::stream::Config {
+                    name: name.clone(),
+                    subjects: vec![subjects.clone()],
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("cannot find or create stream `{name}` on {url}: {e}"))?;
+        }
+        Ok(context)
+    }
+}
