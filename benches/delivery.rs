@@ -19,6 +19,11 @@
 //!   the moment the sender had hookgate's 2xx to the moment the sink had the delivery
 //!   (zero when the delivery arrived first).
 //!
+//! - **RabbitMQ** and **JetStream** (when `HOOKGATE_TEST_AMQP_URL` / `HOOKGATE_TEST_NATS_URL`
+//!   are set): the same drain and 2xx → consumer rows, to a `format: raw` RabbitMQ destination
+//!   (publisher confirms) with a consumer on a queue bound to its exchange, and to a JetStream
+//!   subject (acknowledged by the stream) with a core subscription on it.
+//!
 //! The result is printed and written to `target/bench/delivery.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -133,12 +138,15 @@ impl Drop for Hookgate {
 }
 
 fn start_hookgate(sink: Option<&str>) -> Hookgate {
-    let dir = tempfile::tempdir().unwrap();
-    let destination = sink.map_or_else(String::new, |addr| {
+    start_with(sink.map_or_else(String::new, |addr| {
         format!(
             "destinations:\n  sink:\n    kind: http\n    url: http://{addr}/hooks\n    max_in_flight: 64\n"
         )
-    });
+    }))
+}
+
+fn start_with(destination: String) -> Hookgate {
+    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "server:\n  listen: 127.0.0.1:0\n  max_concurrent_requests: 4096\nadmin:\n  listen: 127.0.0.1:0\n  token: {ADMIN_TOKEN}\nstore:\n  url: sqlite://{}\nlog:\n  format: json\n  level: warn,hookgate::startup=info\nsources:\n  identus:\n    kind: identus\n    path: /identus/events\n    verify: {{ scheme: bearer, secrets: [\"{IDENTUS_TOKEN}\"] }}\n{destination}",
         dir.path().join("hookgate.db").display()
@@ -357,6 +365,125 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.get(i).copied().unwrap_or(0.0)
 }
 
+/// A RabbitMQ consumer feeding `sink` (by `message_id`), on a queue bound to a new topic
+/// exchange; answers the exchange.
+async fn rabbitmq_consumer(url: &str, sink: Arc<Sink>) -> String {
+    use futures_util::StreamExt;
+    use lapin::options::*;
+    use lapin::types::FieldTable;
+    let exchange = format!("hookgate-bench-{}", next_run());
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ");
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        lapin::ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let q = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    ch.queue_bind(
+        q.name().clone(),
+        exchange.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            q.name().clone(),
+            "bench".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _keep = conn;
+        while let Some(Ok(m)) = consumer.next().await {
+            let now = Instant::now();
+            if let Some(id) = m.properties.message_id() {
+                sink.arrived
+                    .lock()
+                    .unwrap()
+                    .entry(id.to_string())
+                    .or_insert(now);
+            }
+            sink.count.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    exchange
+}
+
+/// A core NATS subscription on `prefix.>` feeding `sink` (by `Nats-Msg-Id`): JetStream
+/// publishes reach it once the stream has them.
+async fn nats_consumer(url: &str, prefix: &str, sink: Arc<Sink>) {
+    use futures_util::StreamExt;
+    let client = async_nats::connect(url).await.expect("NATS");
+    let mut sub = client.subscribe(format!("{prefix}.>")).await.unwrap();
+    client.flush().await.unwrap();
+    tokio::spawn(async move {
+        let _keep = client;
+        while let Some(m) = sub.next().await {
+            let now = Instant::now();
+            if let Some(id) = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")) {
+                sink.arrived
+                    .lock()
+                    .unwrap()
+                    .entry(id.as_str().to_string())
+                    .or_insert(now);
+            }
+            sink.count.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Sustained delivery to a broker destination (a backlog received while paused, then resumed:
+/// events per second into the consumer) and 2xx → consumer at 1 000/s.
+async fn broker_rows(destination: &str, sink: &Arc<Sink>, secs: Duration) -> (f64, u64, Vec<f64>) {
+    let hg = start_with(destination.to_string());
+    admin_post(&hg.admin, "/admin/destinations/sink/pause").await;
+    let rate = closed_loop(&hg.addr, secs).await;
+    let backlog = (rate * secs.as_secs_f64()) as u64;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = sink.count.load(Ordering::Relaxed);
+    let started = Instant::now();
+    admin_post(&hg.admin, "/admin/destinations/sink/resume").await;
+    let done = wait_for(sink, before + backlog, Duration::from_secs(120)).await;
+    let drained = sink.count.load(Ordering::Relaxed) - before;
+    let drain_rate = drained as f64
+        / done
+            .unwrap_or_else(Instant::now)
+            .duration_since(started)
+            .as_secs_f64();
+    drop(hg);
+    let hg = start_with(destination.to_string());
+    let (lags, _) = lag(&hg, sink, 1000, secs * 2).await;
+    drop(hg);
+    (drain_rate, drained, lags)
+}
+
 async fn run(quick: bool) {
     let secs = Duration::from_secs(if quick { 2 } else { 5 });
     let rounds = if quick { 1 } else { 5 };
@@ -417,6 +544,45 @@ async fn run(quick: bool) {
         percentile(&mut lags, 0.99),
         percentile(&mut lags, 1.0),
     );
+    // The brokers, when their URLs are set (as `.ci/run` sets them).
+    let mut brokers = String::new();
+    if let Ok(url) = std::env::var("HOOKGATE_TEST_AMQP_URL") {
+        let sink = Arc::new(Sink::default());
+        let exchange = rabbitmq_consumer(&url, sink.clone()).await;
+        let dest = format!(
+            "destinations:\n  sink:\n    kind: rabbitmq\n    url: \"{url}\"\n    format: raw\n    exchange: {exchange}\n    max_in_flight: 64\n"
+        );
+        let (rate, n, mut l) = broker_rows(&dest, &sink, secs).await;
+        brokers.push_str(&format!(
+            "| RabbitMQ (`format: raw`, confirms): drain of a {n}-event backlog | {rate:.0} events/s | |\n\
+| RabbitMQ: 2xx → consumer at 1 000/s | p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms | |\n",
+            percentile(&mut l, 0.5),
+            percentile(&mut l, 0.99),
+            percentile(&mut l, 1.0)
+        ));
+    }
+    if let Ok(url) = std::env::var("HOOKGATE_TEST_NATS_URL") {
+        let sink = Arc::new(Sink::default());
+        let run = next_run();
+        let prefix = format!("hgbench{run}");
+        nats_consumer(&url, &prefix, sink.clone()).await;
+        let dest = format!(
+            "destinations:\n  sink:\n    kind: nats\n    url: \"{url}\"\n    subject: \"{prefix}.{{source}}.{{event_type}}\"\n    stream: {{ name: HGBENCH{run}, create: true }}\n    max_in_flight: 64\n"
+        );
+        let (rate, n, mut l) = broker_rows(&dest, &sink, secs).await;
+        brokers.push_str(&format!(
+            "| JetStream (acknowledged): drain of a {n}-event backlog | {rate:.0} events/s | |\n\
+| JetStream: 2xx → consumer at 1 000/s | p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms | |\n",
+            percentile(&mut l, 0.5),
+            percentile(&mut l, 0.99),
+            percentile(&mut l, 1.0)
+        ));
+        if let Ok(c) = async_nats::connect(url.as_str()).await {
+            let _ = async_nats::jetstream::new(c)
+                .delete_stream(format!("HGBENCH{run}"))
+                .await;
+        }
+    }
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -435,7 +601,7 @@ async fn run(quick: bool) {
 | hookgate's CPU per event received (median) | {:.0} µs without, {:.0} µs with a destination (sending included) | rounds: {} / {} |\n\
 | receive, the destination paused (deliveries queued, none sent) | {backlog_rate:.0} events/s | **{:.2}×** of no destination; {cpu_paused:.0} µs CPU per event |\n\
 | drain of a {backlog}-event backlog | {drain_rate:.0} events/s | **{:.2}×** the receive rate with a destination{} |\n\
-| 2xx → sink at 1 000/s ({sent} events) | p50 {p50:.1} ms, p99 **{p99:.1} ms**, max {max:.1} ms | {} of {sent} arrived |\n",
+| 2xx → sink at 1 000/s ({sent} events) | p50 {p50:.1} ms, p99 **{p99:.1} ms**, max {max:.1} ms | {} of {sent} arrived |\n{brokers}",
         machine,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         secs.as_secs(),
