@@ -122,7 +122,8 @@ impl Application {
         let destinations = settings
             .resolved_destinations()
             .map_err(|errors| anyhow::anyhow!(errors.join("; ")))?;
-        let workers = deliver::workers(&destinations)?;
+        let links = Arc::new(deliver::Links::default());
+        let workers = deliver::workers(&destinations, &links)?;
         let store = store::connect(&settings.store).await?;
         let ids: Vec<String> = destinations.iter().map(|d| d.id.clone()).collect();
         store
@@ -170,6 +171,7 @@ impl Application {
             metrics,
             stop: stop.clone(),
             destinations: Arc::new(destinations),
+            links,
         }));
         let public = TcpListener::bind(&settings.server.listen)
             .await

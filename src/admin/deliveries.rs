@@ -42,10 +42,21 @@ struct DestinationView {
     consecutive_failures: i64,
     last_success_at: Option<String>,
     last_failure_at: Option<String>,
+    /// Brokers: `connected` or `disconnected` as of the last attempt (null for HTTP and before
+    /// the first attempt).
+    connection: Option<&'static str>,
 }
 
-fn destination_view(d: &Destination, s: Option<&DestinationStatus>, now: i64) -> DestinationView {
+fn destination_view(
+    d: &Destination,
+    s: Option<&DestinationStatus>,
+    now: i64,
+    links: &crate::deliver::Links,
+) -> DestinationView {
     DestinationView {
+        connection: links
+            .get(&d.id)
+            .map(|c| if c { "connected" } else { "disconnected" }),
         id: d.id.clone(),
         kind: d.kind(),
         state: if s.is_some_and(|s| s.paused) {
@@ -81,7 +92,7 @@ async fn one(state: &AdminState, d: &Destination) -> Response {
             json_response(
                 StatusCode::OK,
                 "application/json",
-                &destination_view(d, s, now_ms()),
+                &destination_view(d, s, now_ms(), &state.links),
             )
         }
         Err(e) => store_error(e),
@@ -101,7 +112,9 @@ pub(super) async fn destinations(State(state): State<AdminState>) -> Response {
                 destinations: state
                     .destinations
                     .iter()
-                    .map(|d| destination_view(d, all.iter().find(|s| s.id == d.id), now))
+                    .map(|d| {
+                        destination_view(d, all.iter().find(|s| s.id == d.id), now, &state.links)
+                    })
                     .collect(),
             };
             json_response(StatusCode::OK, "application/json", &list)

@@ -27,6 +27,8 @@ pub struct AdminState {
     pub stop: CancellationToken,
     /// The configured destinations.
     pub destinations: Arc<Vec<Destination>>,
+    /// Their broker connections.
+    pub links: Arc<crate::deliver::Links>,
 }
 
 /// Default page size of the admin API's lists.

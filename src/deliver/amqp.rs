@@ -37,6 +37,7 @@ pub struct AmqpSender {
     id: String,
     target: AmqpTarget,
     link: Mutex<Link>,
+    links: std::sync::Arc<super::Links>,
 }
 
 impl fmt::Debug for AmqpSender {
@@ -68,19 +69,15 @@ enum Link {
 
 impl AmqpSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &AmqpTarget) -> Self {
+    pub fn new(id: &str, target: &AmqpTarget, links: std::sync::Arc<super::Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),
             link: Mutex::new(Link::Idle {
                 wait: Duration::from_secs(1),
             }),
+            links,
         }
-    }
-
-    /// Whether the connection is up (for `/admin/destinations`).
-    pub async fn connected(&self) -> bool {
-        matches!(&*self.link.lock().await, Link::Up { channel, .. } if channel.status().connected())
     }
 
     /// Makes one attempt.
@@ -126,6 +123,7 @@ impl AmqpSender {
             ),
             Ok(Err(e)) => {
                 // The channel or connection broke: connect again at the next attempt.
+                self.links.set(&self.id, false);
                 *self.link.lock().await = Link::Idle {
                     wait: Duration::from_secs(1),
                 };
@@ -228,6 +226,7 @@ impl AmqpSender {
         match tokio::time::timeout(self.target.timeout, self.connect()).await {
             Ok(Ok((connection, channel))) => {
                 tracing::info!(destination = %self.id, "connected to RabbitMQ");
+                self.links.set(&self.id, true);
                 *link = Link::Up {
                     _connection: Box::new(connection),
                     channel: channel.clone(),
@@ -244,6 +243,7 @@ impl AmqpSender {
                     ),
                 };
                 tracing::warn!(destination = %self.id, error = %why, retry_in = ?wait, "RabbitMQ cannot be reached");
+                self.links.set(&self.id, false);
                 *link = Link::Down {
                     until: Instant::now() + wait,
                     wait: (wait * 2).min(MAX_BACKOFF),

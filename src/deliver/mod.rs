@@ -24,13 +24,46 @@ pub mod worker;
 
 pub use worker::start;
 
+/// Each broker destination's connection, as its sender last found it (`/admin/destinations`
+/// shows it): absent until the first attempt, and for HTTP destinations.
+#[derive(Debug, Default)]
+pub struct Links(std::sync::Mutex<std::collections::HashMap<String, bool>>);
+
+impl Links {
+    /// Notes whether destination `id` is connected.
+    pub fn set(&self, id: &str, connected: bool) {
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match m.get_mut(id) {
+            Some(c) => *c = connected,
+            None => {
+                m.insert(id.to_string(), connected);
+            }
+        }
+    }
+
+    /// Whether destination `id` was connected at its last attempt (`None`: not known).
+    pub fn get(&self, id: &str) -> Option<bool> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .copied()
+    }
+}
+
 use crate::config::Destination;
 
 /// A worker for each destination, with its sender (a connection pool, for HTTP).
 ///
 /// # Errors
 /// When a destination's client cannot be built (its TLS setup).
-pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worker>> {
+pub fn workers(
+    destinations: &[Destination],
+    links: &std::sync::Arc<Links>,
+) -> anyhow::Result<Vec<worker::Worker>> {
     destinations
         .iter()
         .map(|d| {
@@ -39,10 +72,10 @@ pub fn workers(destinations: &[Destination]) -> anyhow::Result<Vec<worker::Worke
                     std::sync::Arc::new(self::http::HttpSender::new(&d.id, t)?)
                 }
                 crate::config::Target::Rabbitmq(t) => {
-                    std::sync::Arc::new(self::amqp::AmqpSender::new(&d.id, t))
+                    std::sync::Arc::new(self::amqp::AmqpSender::new(&d.id, t, links.clone()))
                 }
                 crate::config::Target::Nats(t) => {
-                    std::sync::Arc::new(self::nats::NatsSender::new(&d.id, t))
+                    std::sync::Arc::new(self::nats::NatsSender::new(&d.id, t, links.clone()))
                 }
             };
             let timeout = d.timeout();

@@ -32,6 +32,7 @@ pub struct NatsSender {
     id: String,
     target: NatsTarget,
     link: Mutex<Link>,
+    links: std::sync::Arc<super::Links>,
 }
 
 impl fmt::Debug for NatsSender {
@@ -58,13 +59,14 @@ enum Link {
 
 impl NatsSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &NatsTarget) -> Self {
+    pub fn new(id: &str, target: &NatsTarget, links: std::sync::Arc<super::Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),
             link: Mutex::new(Link::Idle {
                 wait: Duration::from_secs(1),
             }),
+            links,
         }
     }
 
@@ -112,20 +114,26 @@ impl NatsSender {
                     self.target.timeout
                 ),
             ),
-            Ok(Ok(ack)) => done(
-                None,
-                format!(
-                    "stream {} sequence {}{}",
-                    ack.stream,
-                    ack.sequence,
-                    if ack.duplicate { " (duplicate)" } else { "" }
-                ),
-            ),
+            Ok(Ok(ack)) => {
+                self.links.set(&self.id, true);
+                done(
+                    None,
+                    format!(
+                        "stream {} sequence {}{}",
+                        ack.stream,
+                        ack.sequence,
+                        if ack.duplicate { " (duplicate)" } else { "" }
+                    ),
+                )
+            }
             Ok(Err(e)) => {
                 let kind = match e.kind() {
                     PublishErrorKind::StreamNotFound => ErrorKind::Unroutable,
                     PublishErrorKind::TimedOut => ErrorKind::Timeout,
-                    PublishErrorKind::BrokenPipe => ErrorKind::Connect,
+                    PublishErrorKind::BrokenPipe => {
+                        self.links.set(&self.id, false);
+                        ErrorKind::Connect
+                    }
                     _ => ErrorKind::Rejected,
                 };
                 let why = if kind == ErrorKind::Unroutable {
@@ -155,6 +163,7 @@ impl NatsSender {
         match tokio::time::timeout(self.target.timeout, self.connect()).await {
             Ok(Ok(c)) => {
                 tracing::info!(destination = %self.id, "connected to NATS");
+                self.links.set(&self.id, true);
                 *link = Link::Up(Box::new(c.clone()));
                 Ok(c)
             }
@@ -168,6 +177,7 @@ impl NatsSender {
                     ),
                 };
                 tracing::warn!(destination = %self.id, error = %why, retry_in = ?wait, "NATS cannot be reached");
+                self.links.set(&self.id, false);
                 *link = Link::Down {
                     until: Instant::now() + wait,
                     wait: (wait * 2).min(MAX_BACKOFF),

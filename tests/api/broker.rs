@@ -290,6 +290,9 @@ async fn raw_keeps_the_bytes_and_a_publish_no_queue_takes_is_a_failed_attempt() 
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["rabbitmq", "rabbitmq"]);
+    for d in status["destinations"].as_array().unwrap() {
+        assert_eq!(d["connection"], "connected", "{d:#}");
+    }
     app.stop().await;
     cleanup(&url, &[&exchange, &lost], &[&queue]).await;
 }
@@ -518,6 +521,17 @@ async fn a_subject_no_stream_captures_is_a_failed_attempt_and_nats_down_is_conne
         assert_eq!(detail["attempts"][0]["error"], kind, "{dest}: {detail:#}");
         assert_eq!(detail["state"], "pending", "{dest}: kept for a retry");
     }
+    let status = app.admin_json("/admin/destinations").await;
+    let connection = |id: &str| {
+        status["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .map(|d| d["connection"].clone())
+    };
+    assert_eq!(connection("down"), Some(json!("disconnected")));
+    assert_eq!(connection("nowhere"), Some(json!("connected")));
     // A broker outage is not hookgate being unready.
     let ready = app
         .client
