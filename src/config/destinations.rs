@@ -794,10 +794,12 @@ impl DestinationSettings {
         };
         let exchange = match (&format, exchange) {
             (_, Some(x)) => x,
+            // MassTransit's exchange name: the URN's `Namespace:TypeName`, nested types joined by
+            // `-` where the URN has `+`.
             (AmqpFormat::MassTransit { message_type, .. }, None) => message_type
                 .strip_prefix("urn:message:")
                 .unwrap_or(message_type)
-                .to_string(),
+                .replace('+', "-"),
             (AmqpFormat::Raw { .. }, None) => String::new(),
         };
         Some(AmqpTarget {
@@ -1100,6 +1102,19 @@ mod tests {
                 message_type: "urn:message:ExampleApp.Identities:KratosIdentityUpdated".into(),
                 message: MassTransitMessage::KratosIdentityUpdated
             }
+        );
+        let nested = read(serde_json::json!({
+            "kind": "rabbitmq", "url": "amqp://mq",
+            "message_type": "urn:message:App.Contracts:Outer+Inner"
+        }))
+        .resolve("nested", &[])
+        .expect("valid");
+        let Target::Rabbitmq(n) = &nested.target else {
+            panic!("rabbitmq")
+        };
+        assert_eq!(
+            n.exchange, "App.Contracts:Outer-Inner",
+            "MassTransit's name for it"
         );
         assert_eq!(d.retry, default_broker_retry());
         assert_eq!(d.retry[..4], [1, 2, 4, 8].map(Duration::from_secs));

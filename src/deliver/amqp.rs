@@ -37,7 +37,7 @@ pub struct AmqpSender {
     id: String,
     target: AmqpTarget,
     link: Mutex<Link>,
-    links: std::sync::Arc<super::Links>,
+    links: std::sync::Arc<super::links::Links>,
 }
 
 impl fmt::Debug for AmqpSender {
@@ -69,7 +69,7 @@ enum Link {
 
 impl AmqpSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &AmqpTarget, links: std::sync::Arc<super::Links>) -> Self {
+    pub fn new(id: &str, target: &AmqpTarget, links: std::sync::Arc<super::links::Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),

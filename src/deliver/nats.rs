@@ -32,7 +32,7 @@ pub struct NatsSender {
     id: String,
     target: NatsTarget,
     link: Mutex<Link>,
-    links: std::sync::Arc<super::Links>,
+    links: std::sync::Arc<super::links::Links>,
 }
 
 impl fmt::Debug for NatsSender {
@@ -59,7 +59,7 @@ enum Link {
 
 impl NatsSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &NatsTarget, links: std::sync::Arc<super::Links>) -> Self {
+    pub fn new(id: &str, target: &NatsTarget, links: std::sync::Arc<super::links::Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),
