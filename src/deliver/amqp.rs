@@ -10,34 +10,30 @@
 //!
 //! An acknowledgement that comes with the message returned (no queue took it) is a failed
 //! attempt (`unroutable`), a `nack` too (`rejected`). One connection and one channel per
-//! destination, made at the first attempt and again after any error; while the broker cannot
-//! be reached, attempts fail at once (`connect`) for a backoff of 1 s doubling up to 30 s rather
-//! than each trying to connect.
+//! destination ([`Connector`]: made at the first attempt and again after any error, with a
+//! backoff while the broker cannot be reached).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
-use tokio::sync::Mutex;
 
 use super::attempt::{Attempted, ErrorKind, Outgoing, fill};
+use super::links::{Connector, Links};
 use super::masstransit::{self, Message, Parts};
 use crate::config::destinations::{AmqpFormat, AmqpTarget, MassTransitMessage};
 use crate::config::types::redact_url;
-
-/// The longest wait between two tries to connect.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Publishes a destination's attempts to RabbitMQ.
 pub struct AmqpSender {
     id: String,
     target: AmqpTarget,
-    link: Mutex<Link>,
-    links: std::sync::Arc<super::links::Links>,
+    link: Connector<Link>,
 }
 
 impl fmt::Debug for AmqpSender {
@@ -50,33 +46,20 @@ impl fmt::Debug for AmqpSender {
     }
 }
 
-/// The connection to the broker, or when to try again.
-enum Link {
-    /// Not tried yet, or tried again from now on.
-    Idle { wait: Duration },
-    /// Connected: the channel publishes in confirm mode.
-    Up {
-        _connection: Box<Connection>,
-        channel: Channel,
-    },
-    /// The last try failed: attempts fail until `until`.
-    Down {
-        until: Instant,
-        wait: Duration,
-        why: String,
-    },
+/// An open connection and its publishing channel (in confirm mode).
+#[derive(Clone)]
+struct Link {
+    _connection: Arc<Connection>,
+    channel: Channel,
 }
 
 impl AmqpSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &AmqpTarget, links: std::sync::Arc<super::links::Links>) -> Self {
+    pub fn new(id: &str, target: &AmqpTarget, links: Arc<Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),
-            link: Mutex::new(Link::Idle {
-                wait: Duration::from_secs(1),
-            }),
-            links,
+            link: Connector::new(id, "RabbitMQ", redact_url(&target.url), links),
         }
     }
 
@@ -123,10 +106,7 @@ impl AmqpSender {
             ),
             Ok(Err(e)) => {
                 // The channel or connection broke: connect again at the next attempt.
-                self.links.set(&self.id, false);
-                *self.link.lock().await = Link::Idle {
-                    wait: Duration::from_secs(1),
-                };
+                self.link.broken().await;
                 done(Some(ErrorKind::Connect), format!("the publish failed: {e}"))
             }
             Ok(Ok(Confirmation::Ack(None))) => done(None, "confirmed".into()),
@@ -206,56 +186,20 @@ impl AmqpSender {
         }
     }
 
-    /// The publishing channel: the open one, or a new connection (unless the last try failed
-    /// less than its backoff ago).
+    /// The publishing channel: the open one, or a new connection's.
     async fn channel(&self) -> Result<Channel, String> {
-        let mut link = self.link.lock().await;
-        let wait = match &*link {
-            Link::Up { channel, .. } if channel.status().connected() => {
-                return Ok(channel.clone());
-            }
-            Link::Up { .. } => Duration::from_secs(1),
-            Link::Idle { wait } => *wait,
-            Link::Down { until, wait, why } => {
-                if Instant::now() < *until {
-                    return Err(why.clone());
-                }
-                *wait
-            }
-        };
-        match tokio::time::timeout(self.target.timeout, self.connect()).await {
-            Ok(Ok((connection, channel))) => {
-                tracing::info!(destination = %self.id, "connected to RabbitMQ");
-                self.links.set(&self.id, true);
-                *link = Link::Up {
-                    _connection: Box::new(connection),
-                    channel: channel.clone(),
-                };
-                Ok(channel)
-            }
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e,
-                    _ => format!(
-                        "no connection to {} within {:?}",
-                        redact_url(&self.target.url),
-                        self.target.timeout
-                    ),
-                };
-                tracing::warn!(destination = %self.id, error = %why, retry_in = ?wait, "RabbitMQ cannot be reached");
-                self.links.set(&self.id, false);
-                *link = Link::Down {
-                    until: Instant::now() + wait,
-                    wait: (wait * 2).min(MAX_BACKOFF),
-                    why: why.clone(),
-                };
-                Err(why)
-            }
-        }
+        self.link
+            .get(
+                self.target.timeout,
+                |l| l.channel.status().connected(),
+                || self.connect(),
+            )
+            .await
+            .map(|l| l.channel)
     }
 
     /// A connection, and a channel in confirm mode with the exchange declared.
-    async fn connect(&self) -> Result<(Connection, Channel), String> {
+    async fn connect(&self) -> Result<Link, String> {
         let url = redact_url(&self.target.url);
         let connection = Connection::connect(
             &self.target.url,
@@ -294,6 +238,9 @@ impl AmqpSender {
                     self.target.exchange
                 )
             })?;
-        Ok((connection, channel))
+        Ok(Link {
+            _connection: Arc::new(connection),
+            channel,
+        })
     }
 }

@@ -7,32 +7,28 @@
 //! repeat: an attempt whose acknowledgement was lost, made again, stores nothing new. Headers
 //! `Hookgate-Event-Id`, `-Source`, `-Event-Type`, `-Attempt` and `Content-Type` go with it.
 //!
-//! One client per destination, made at the first attempt (the client reconnects by itself
-//! after that); while the server cannot be reached at all, attempts fail at once (`connect`)
-//! for a backoff of 1 s doubling up to 30 s.
+//! One client per destination ([`Connector`]: made at the first attempt, with a backoff while
+//! the server cannot be reached; the client reconnects by itself after that).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, Context};
-use tokio::sync::Mutex;
 
 use super::attempt::{Attempted, ErrorKind, Outgoing, fill};
+use super::links::{Connector, Links};
 use crate::config::destinations::NatsTarget;
 use crate::config::types::redact_url;
-
-/// The longest wait between two tries to connect.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Publishes a destination's attempts to JetStream.
 pub struct NatsSender {
     id: String,
     target: NatsTarget,
-    link: Mutex<Link>,
-    links: std::sync::Arc<super::links::Links>,
+    link: Connector<Context>,
 }
 
 impl fmt::Debug for NatsSender {
@@ -45,28 +41,13 @@ impl fmt::Debug for NatsSender {
     }
 }
 
-enum Link {
-    Idle {
-        wait: Duration,
-    },
-    Up(Box<Context>),
-    Down {
-        until: Instant,
-        wait: Duration,
-        why: String,
-    },
-}
-
 impl NatsSender {
     /// The sender of destination `id` to `target` (nothing is connected before an attempt).
-    pub fn new(id: &str, target: &NatsTarget, links: std::sync::Arc<super::links::Links>) -> Self {
+    pub fn new(id: &str, target: &NatsTarget, links: Arc<Links>) -> Self {
         Self {
             id: id.to_string(),
             target: target.clone(),
-            link: Mutex::new(Link::Idle {
-                wait: Duration::from_secs(1),
-            }),
-            links,
+            link: Connector::new(id, "NATS", redact_url(&target.url), links),
         }
     }
 
@@ -80,7 +61,11 @@ impl NatsSender {
             retry_after: None,
             duration: started.elapsed(),
         };
-        let context = match self.context().await {
+        let context = match self
+            .link
+            .get(self.target.timeout, |_| true, || self.connect())
+            .await
+        {
             Ok(c) => c,
             Err(why) => return done(Some(ErrorKind::Connect), why),
         };
@@ -115,7 +100,7 @@ impl NatsSender {
                 ),
             ),
             Ok(Ok(ack)) => {
-                self.links.set(&self.id, true);
+                self.link.note(true);
                 done(
                     None,
                     format!(
@@ -131,7 +116,7 @@ impl NatsSender {
                     PublishErrorKind::StreamNotFound => ErrorKind::Unroutable,
                     PublishErrorKind::TimedOut => ErrorKind::Timeout,
                     PublishErrorKind::BrokenPipe => {
-                        self.links.set(&self.id, false);
+                        self.link.note(false);
                         ErrorKind::Connect
                     }
                     _ => ErrorKind::Rejected,
@@ -146,48 +131,7 @@ impl NatsSender {
         }
     }
 
-    /// The JetStream context: the connected one, or a new client (unless the last try failed
-    /// less than its backoff ago); the stream is created when asked and missing.
-    async fn context(&self) -> Result<Context, String> {
-        let mut link = self.link.lock().await;
-        let wait = match &*link {
-            Link::Up(c) => return Ok((**c).clone()),
-            Link::Idle { wait } => *wait,
-            Link::Down { until, wait, why } => {
-                if Instant::now() < *until {
-                    return Err(why.clone());
-                }
-                *wait
-            }
-        };
-        match tokio::time::timeout(self.target.timeout, self.connect()).await {
-            Ok(Ok(c)) => {
-                tracing::info!(destination = %self.id, "connected to NATS");
-                self.links.set(&self.id, true);
-                *link = Link::Up(Box::new(c.clone()));
-                Ok(c)
-            }
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e,
-                    _ => format!(
-                        "no connection to {} within {:?}",
-                        redact_url(&self.target.url),
-                        self.target.timeout
-                    ),
-                };
-                tracing::warn!(destination = %self.id, error = %why, retry_in = ?wait, "NATS cannot be reached");
-                self.links.set(&self.id, false);
-                *link = Link::Down {
-                    until: Instant::now() + wait,
-                    wait: (wait * 2).min(MAX_BACKOFF),
-                    why: why.clone(),
-                };
-                Err(why)
-            }
-        }
-    }
-
+    /// A client and its JetStream context; the stream is created when asked and missing.
     async fn connect(&self) -> Result<Context, String> {
         let url = redact_url(&self.target.url);
         let client = async_nats::ConnectOptions::new()

@@ -4,7 +4,7 @@
 //! attempt; connections the broker closes mid-stream lose nothing.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{
@@ -15,6 +15,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Value, json};
 
+use crate::delivery::eventually;
 use crate::helpers::{GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app_with};
 
 fn amqp_url(test: &str) -> Option<String> {
@@ -131,22 +132,21 @@ fn header(d: &lapin::message::Delivery, name: &str) -> String {
     }
 }
 
-/// Polls the admin API until `done` holds (or panics after `within`).
-async fn eventually(
-    app: &TestApp,
-    path: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let v = app.admin_json(path).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {v:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Posts a new Identus connection event; answers its body and hookgate's event id.
+async fn identus_event(app: &TestApp, n: usize) -> (String, String) {
+    let body = connection_event(
+        &uuid::Uuid::new_v4().to_string(),
+        &uuid::Uuid::new_v4().to_string(),
+        "ConnectionResponseSent",
+        &format!("2024-05-01T10:20:{:02}.123456Z", n % 60),
+    );
+    let res = app.identus(&body).await;
+    assert_eq!(res.status(), 200, "the event is accepted");
+    let id = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (body, id)
 }
 
 #[tokio::test]
@@ -245,18 +245,7 @@ async fn raw_keeps_the_bytes_and_a_publish_no_queue_takes_is_a_failed_attempt() 
         );
     })
     .await;
-    let body = connection_event(
-        &uuid::Uuid::new_v4().to_string(),
-        &uuid::Uuid::new_v4().to_string(),
-        "ConnectionResponseSent",
-        "2024-05-01T10:20:30.123456Z",
-    );
-    let res = app.identus(&body).await;
-    assert_eq!(res.status(), 200);
-    let id = res.headers()["hookgate-event-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (body, id) = identus_event(&app, 30).await;
     let m = next_message(&ch, &queue).await;
     assert_eq!(&m.data[..], body.as_bytes(), "the exact bytes received");
     assert_eq!(m.routing_key.as_str(), "hg.identus.ConnectionUpdated");
@@ -332,20 +321,7 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let body = connection_event(
-            &uuid::Uuid::new_v4().to_string(),
-            &uuid::Uuid::new_v4().to_string(),
-            "ConnectionResponseSent",
-            &format!("2024-05-01T10:20:{:02}.000000Z", n % 60),
-        );
-        let res = app.identus(&body).await;
-        assert_eq!(res.status(), 200);
-        ids.insert(
-            res.headers()["hookgate-event-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.insert(identus_event(&app, n).await.1);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     eventually(&app, "/admin/destinations", Duration::from_secs(60), |v| {
@@ -406,18 +382,7 @@ async fn jetstream_stores_each_event_once_even_when_its_delivery_is_made_again()
         )
     })
     .await;
-    let body = connection_event(
-        &uuid::Uuid::new_v4().to_string(),
-        &uuid::Uuid::new_v4().to_string(),
-        "ConnectionResponseSent",
-        "2024-05-01T10:20:30.123456Z",
-    );
-    let res = app.identus(&body).await;
-    assert_eq!(res.status(), 200);
-    let id = res.headers()["hookgate-event-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (body, id) = identus_event(&app, 30).await;
     let first = eventually(
         &app,
         &format!("/admin/deliveries?event_id={id}"),
@@ -500,13 +465,7 @@ async fn a_subject_no_stream_captures_is_a_failed_attempt_and_nats_down_is_conne
         );
     })
     .await;
-    let body = connection_event(
-        &uuid::Uuid::new_v4().to_string(),
-        &uuid::Uuid::new_v4().to_string(),
-        "ConnectionResponseSent",
-        "2024-05-01T10:20:30.123456Z",
-    );
-    assert_eq!(app.identus(&body).await.status(), 200);
+    identus_event(&app, 30).await;
     for (dest, kind) in [("nowhere", "unroutable"), ("down", "connect")] {
         let d = eventually(
             &app,

@@ -52,7 +52,7 @@ async fn admin_post(app: &TestApp, path: &str, body: Option<Value>) -> (u16, Val
 }
 
 /// Polls `path` on the admin API until `done` holds (or panics after `within`).
-async fn eventually(
+pub(crate) async fn eventually(
     app: &TestApp,
     path: &str,
     within: Duration,
