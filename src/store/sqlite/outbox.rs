@@ -599,12 +599,6 @@ impl OutboxStore for SqliteStore {
     fn deliveries_queued(&self) -> watch::Receiver<u64> {
         self.shared.queued.subscribe()
     }
-
-    /// Reads are plain blocking calls on a pooled connection, and writes go to the writer's
-    /// thread through a channel: nothing is bound to a runtime.
-    fn callable_from_any_runtime(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]
