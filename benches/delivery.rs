@@ -64,6 +64,17 @@ struct Sink {
     count: AtomicU64,
 }
 
+impl Sink {
+    /// One delivery received now, of event `id` when it names one (its first arrival counts).
+    fn received(&self, id: Option<String>) {
+        let now = Instant::now();
+        if let Some(id) = id {
+            self.arrived.lock().unwrap().entry(id).or_insert(now);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 async fn start_sink() -> (Arc<Sink>, String) {
     let sink = Arc::new(Sink::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -86,11 +97,7 @@ async fn start_sink() -> (Arc<Sink>, String) {
                                 .and_then(|v| v.to_str().ok())
                                 .map(str::to_string);
                             let _ = req.into_body().collect().await;
-                            let now = Instant::now();
-                            if let Some(id) = id {
-                                s.arrived.lock().unwrap().entry(id).or_insert(now);
-                            }
-                            s.count.fetch_add(1, Ordering::Relaxed);
+                            s.received(id);
                             Ok::<_, std::convert::Infallible>(hyper::Response::new(
                                 Empty::<Bytes>::new(),
                             ))
@@ -422,15 +429,7 @@ async fn rabbitmq_consumer(url: &str, sink: Arc<Sink>) -> String {
     tokio::spawn(async move {
         let _keep = conn;
         while let Some(Ok(m)) = consumer.next().await {
-            let now = Instant::now();
-            if let Some(id) = m.properties.message_id() {
-                sink.arrived
-                    .lock()
-                    .unwrap()
-                    .entry(id.to_string())
-                    .or_insert(now);
-            }
-            sink.count.fetch_add(1, Ordering::Relaxed);
+            sink.received(m.properties.message_id().as_ref().map(|id| id.to_string()));
         }
     });
     exchange
@@ -446,22 +445,38 @@ async fn nats_consumer(url: &str, prefix: &str, sink: Arc<Sink>) {
     tokio::spawn(async move {
         let _keep = client;
         while let Some(m) = sub.next().await {
-            let now = Instant::now();
-            if let Some(id) = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")) {
-                sink.arrived
-                    .lock()
-                    .unwrap()
-                    .entry(id.as_str().to_string())
-                    .or_insert(now);
-            }
-            sink.count.fetch_add(1, Ordering::Relaxed);
+            let id = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"));
+            sink.received(id.map(|v| v.as_str().to_string()));
         }
     });
 }
 
 /// Sustained delivery to a broker destination (a backlog received while paused, then resumed:
 /// events per second into the consumer) and 2xx → consumer at 1 000/s.
-async fn broker_rows(destination: &str, sink: &Arc<Sink>, secs: Duration) -> (f64, u64, Vec<f64>) {
+/// A broker's figures: its drain rate, the backlog's size, and the 2xx → consumer times (ms).
+struct BrokerRows {
+    rate: f64,
+    backlog: u64,
+    lags: Vec<f64>,
+}
+
+impl BrokerRows {
+    /// The two table rows of broker `name` (`how` it counts a delivery).
+    fn table(mut self, name: &str, how: &str) -> String {
+        let (p50, p99, max) = (
+            percentile(&mut self.lags, 0.5),
+            percentile(&mut self.lags, 0.99),
+            percentile(&mut self.lags, 1.0),
+        );
+        format!(
+            "| {name} ({how}): drain of a {}-event backlog | {:.0} events/s | |\n\
+| {name}: 2xx → consumer at 1 000/s | p50 {p50:.1} ms, p99 **{p99:.1} ms**, max {max:.1} ms | |\n",
+            self.backlog, self.rate
+        )
+    }
+}
+
+async fn broker_rows(destination: &str, sink: &Arc<Sink>, secs: Duration) -> BrokerRows {
     let hg = start_with(destination.to_string());
     admin_post(&hg.admin, "/admin/destinations/sink/pause").await;
     let rate = closed_loop(&hg.addr, secs).await;
@@ -481,7 +496,11 @@ async fn broker_rows(destination: &str, sink: &Arc<Sink>, secs: Duration) -> (f6
     let hg = start_with(destination.to_string());
     let (lags, _) = lag(&hg, sink, 1000, secs * 2).await;
     drop(hg);
-    (drain_rate, drained, lags)
+    BrokerRows {
+        rate: drain_rate,
+        backlog: drained,
+        lags,
+    }
 }
 
 async fn run(quick: bool) {
@@ -552,14 +571,8 @@ async fn run(quick: bool) {
         let dest = format!(
             "destinations:\n  sink:\n    kind: rabbitmq\n    url: \"{url}\"\n    format: raw\n    exchange: {exchange}\n    max_in_flight: 64\n"
         );
-        let (rate, n, mut l) = broker_rows(&dest, &sink, secs).await;
-        brokers.push_str(&format!(
-            "| RabbitMQ (`format: raw`, confirms): drain of a {n}-event backlog | {rate:.0} events/s | |\n\
-| RabbitMQ: 2xx → consumer at 1 000/s | p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms | |\n",
-            percentile(&mut l, 0.5),
-            percentile(&mut l, 0.99),
-            percentile(&mut l, 1.0)
-        ));
+        let rows = broker_rows(&dest, &sink, secs).await;
+        brokers.push_str(&rows.table("RabbitMQ", "`format: raw`, confirms"));
     }
     if let Ok(url) = std::env::var("HOOKGATE_TEST_NATS_URL") {
         let sink = Arc::new(Sink::default());
@@ -569,14 +582,8 @@ async fn run(quick: bool) {
         let dest = format!(
             "destinations:\n  sink:\n    kind: nats\n    url: \"{url}\"\n    subject: \"{prefix}.{{source}}.{{event_type}}\"\n    stream: {{ name: HGBENCH{run}, create: true }}\n    max_in_flight: 64\n"
         );
-        let (rate, n, mut l) = broker_rows(&dest, &sink, secs).await;
-        brokers.push_str(&format!(
-            "| JetStream (acknowledged): drain of a {n}-event backlog | {rate:.0} events/s | |\n\
-| JetStream: 2xx → consumer at 1 000/s | p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms | |\n",
-            percentile(&mut l, 0.5),
-            percentile(&mut l, 0.99),
-            percentile(&mut l, 1.0)
-        ));
+        let rows = broker_rows(&dest, &sink, secs).await;
+        brokers.push_str(&rows.table("JetStream", "acknowledged"));
         if let Ok(c) = async_nats::connect(url.as_str()).await {
             let _ = async_nats::jetstream::new(c)
                 .delete_stream(format!("HGBENCH{run}"))

@@ -66,13 +66,7 @@ impl AmqpSender {
     /// Makes one attempt.
     pub async fn send(&self, out: &Outgoing) -> Attempted {
         let started = Instant::now();
-        let done = |error: Option<ErrorKind>, response: String| Attempted {
-            status: None,
-            error,
-            response,
-            retry_after: None,
-            duration: started.elapsed(),
-        };
+        let done = |error, response| Attempted::broker(started, error, response);
         let (payload, properties, routing_key) = match self.message(out) {
             Ok(m) => m,
             Err(e) => return done(Some(ErrorKind::Rejected), e.to_string()),

@@ -89,6 +89,18 @@ pub struct Attempted {
 }
 
 impl Attempted {
+    /// A broker's outcome (no HTTP status) of an attempt that began at `started`: delivered
+    /// when `error` is `None`.
+    pub fn broker(started: std::time::Instant, error: Option<ErrorKind>, response: String) -> Self {
+        Self {
+            status: None,
+            error,
+            response,
+            retry_after: None,
+            duration: started.elapsed(),
+        }
+    }
+
     /// A 2xx answer (HTTP), or a broker's acknowledgement (no status, no error), and nothing
     /// else, is a delivery.
     pub fn delivered(&self) -> bool {

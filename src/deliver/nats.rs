@@ -54,13 +54,7 @@ impl NatsSender {
     /// Makes one attempt.
     pub async fn send(&self, out: &Outgoing) -> Attempted {
         let started = Instant::now();
-        let done = |error: Option<ErrorKind>, response: String| Attempted {
-            status: None,
-            error,
-            response,
-            retry_after: None,
-            duration: started.elapsed(),
-        };
+        let done = |error, response| Attempted::broker(started, error, response);
         let context = match self
             .link
             .get(self.target.timeout, |_| true, || self.connect())

@@ -63,16 +63,16 @@ pub struct Worker {
     pub timeout: Duration,
 }
 
-/// The store, called on the main runtime, or on delivery's own when the store allows it
-/// (`main` is then `None`): a claim's reads then run at delivery's low priority.
+/// The store, called on the main runtime (its connections and blocking reads keep their
+/// priority: at delivery's, a claim starves beside any other busy process).
 #[derive(Clone)]
 struct Remote {
     store: Arc<dyn Store>,
-    main: Option<tokio::runtime::Handle>,
+    main: tokio::runtime::Handle,
 }
 
 impl Remote {
-    /// Runs `f` on the store, on the main runtime if it must.
+    /// Runs `f` on the store, on the main runtime.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
@@ -80,10 +80,8 @@ impl Remote {
         T: Send + 'static,
     {
         let store = self.store.clone();
-        let Some(main) = &self.main else {
-            return f(store).await;
-        };
-        main.spawn(async move { f(store).await })
+        self.main
+            .spawn(async move { f(store).await })
             .await
             .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("a store call failed: {e}"))))
     }
@@ -104,8 +102,10 @@ pub fn start(
     if workers.is_empty() {
         return Ok(None);
     }
-    let main = (!store.callable_from_any_runtime()).then(tokio::runtime::Handle::current);
-    let remote = Remote { store, main };
+    let remote = Remote {
+        store,
+        main: tokio::runtime::Handle::current(),
+    };
     let thread = std::thread::Builder::new()
         .name("hookgate-delivery".into())
         .spawn(move || {

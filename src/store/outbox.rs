@@ -313,13 +313,6 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Changes after deliveries were queued or made due (new events, retries, replays,
     /// resumes), in this process or, for a shared backend, any: the workers wait on it.
     fn deliveries_queued(&self) -> watch::Receiver<u64>;
-
-    /// Whether the delivery workers may call the store from their own low-priority runtime
-    /// (its reads then run on threads of that priority too). False when the store's
-    /// connections belong to the runtime that opened them.
-    fn callable_from_any_runtime(&self) -> bool {
-        false
-    }
 }
 
 /// Now, in Unix milliseconds.
