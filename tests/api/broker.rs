@@ -1,7 +1,9 @@
 //! Delivery to RabbitMQ (DESIGN.md "Delivery", `kind: rabbitmq`) against the machine's broker
 //! (`HOOKGATE_TEST_AMQP_URL`; skipped without): a consumer bound the way MassTransit binds
 //! receives the envelope; `format: raw` keeps the bytes; a publish no queue takes is a failed
-//! attempt; connections the broker closes mid-stream lose nothing.
+//! attempt; connections the broker closes mid-stream lose nothing. And to NATS JetStream
+//! (`HOOKGATE_TEST_NATS_URL`): each event stored once, a retried delivery dropped as a duplicate,
+//! connections killed mid-stream lose nothing.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -500,4 +502,110 @@ async fn a_subject_no_stream_captures_is_a_failed_attempt_and_nats_down_is_conne
         .unwrap();
     assert_eq!(ready.status(), 200);
     app.stop().await;
+}
+
+/// A TCP relay to NATS that the test can cut: every connection through it closes at once, as
+/// when the server kills a client connection (the machine's server has no system account, so
+/// the test cannot ask it to kick a client).
+struct Relay {
+    url: String,
+    cut: tokio::sync::watch::Sender<u32>,
+    /// How many connections the relay has taken.
+    taken: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    async fn to(upstream: &str) -> Relay {
+        let upstream = upstream
+            .trim_start_matches("nats://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("nats://{}", listener.local_addr().unwrap());
+        let (cut, _) = tokio::sync::watch::channel(0u32);
+        let cuts = cut.clone();
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut cut = cuts.subscribe();
+                cut.mark_unchanged();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                    // Both sockets drop here: the client sees its connection closed.
+                });
+            }
+        });
+        Relay { url, cut, taken }
+    }
+
+    /// Closes every connection through the relay (new ones are made as before).
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test]
+async fn nats_connections_killed_mid_stream_lose_nothing_and_store_each_event_once() {
+    let Some(url) =
+        nats_url("nats_connections_killed_mid_stream_lose_nothing_and_store_each_event_once")
+    else {
+        return;
+    };
+    let relay = Relay::to(&url).await;
+    let u = unique();
+    let stream = format!("HGKILL{u}");
+    let prefix = format!("hgkill{u}");
+    let app = spawn_app_with(|s| {
+        destination(
+            s,
+            "stream",
+            json!({"kind": "nats", "url": relay.url, "subject": format!("{prefix}.{{source}}"),
+                   "stream": {"name": stream, "create": true}, "timeout": "2s",
+                   "retry": ["200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s"]}),
+        )
+    })
+    .await;
+    let mut ids = HashSet::new();
+    for n in 0..150 {
+        if n == 50 || n == 100 {
+            relay.cut();
+        }
+        ids.insert(identus_event(&app, n).await.1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eventually(&app, "/admin/destinations", Duration::from_secs(60), |v| {
+        v["destinations"][0]["pending"] == 0
+    })
+    .await;
+    let failed = app.admin_json("/admin/deliveries?state=failed").await;
+    assert_eq!(failed["deliveries"], json!([]), "none failed");
+    // The stream holds every event, once each.
+    let client = async_nats::connect(url.as_str()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(&stream).await.expect("the stream");
+    let held = s.info().await.expect("stream info").state.messages;
+    let mut got = HashSet::new();
+    for seq in 1..=held {
+        let m = s.get_raw_message(seq).await.expect("message");
+        if let Some(id) = m.headers.get("Nats-Msg-Id") {
+            got.insert(id.as_str().to_string());
+        }
+    }
+    let missing: Vec<_> = ids.difference(&got).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(held, 150, "each event stored once");
+    // The cuts were felt: hookgate connected again after each.
+    let taken = relay.taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(taken >= 3, "hookgate connected {taken} times");
+    app.stop().await;
+    let _ = js.delete_stream(&stream).await;
 }
