@@ -300,10 +300,13 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
         let _ = conn.close(200, "set up".into()).await;
         q
     };
+    // Its own destination id names hookgate's connection, so that only it is closed (the other
+    // tests' connections, on the same broker, are not).
+    let id = format!("killed-{}", &unique()[..12]);
     let app = spawn_app_with(|s| {
         destination(
             s,
-            "raw",
+            &id,
             json!({"kind": "rabbitmq", "url": url, "format": "raw", "exchange": exchange,
                    "retry": ["200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s"]}),
         )
@@ -312,16 +315,8 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
     let mut ids = HashSet::new();
     for n in 0..150 {
         if n == 50 || n == 100 {
-            // The broker drops every client connection (hookgate's included) mid-stream.
-            let out = std::process::Command::new("rabbitmqctl")
-                .args(["close_all_connections", "closed by hookgate's test"])
-                .output()
-                .expect("rabbitmqctl runs (the broker's CLI, on every machine with the broker)");
-            assert!(
-                out.status.success(),
-                "rabbitmqctl close_all_connections: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            // The broker closes hookgate's connection mid-stream.
+            assert!(close_connections_named(&format!("hookgate {id}")) > 0);
         }
         ids.insert(identus_event(&app, n).await.1);
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -353,6 +348,39 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
     assert!(missing.is_empty(), "lost: {missing:?}");
     app.stop().await;
     cleanup(&url, &[&exchange], &[&queue]).await;
+}
+
+/// Has the broker close every client connection named `name` (`rabbitmqctl close_connection`,
+/// as an operator or a broker restart would); answers how many it closed.
+fn close_connections_named(name: &str) -> usize {
+    let rabbitmqctl = |args: &[&str]| {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .expect("rabbitmqctl runs (the broker's CLI, on every machine with the broker)");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = rabbitmqctl(&[
+        "list_connections",
+        "-q",
+        "--no-table-headers",
+        "pid",
+        "client_properties",
+    ]);
+    let quoted = format!("\"{name}\"");
+    let mut closed = 0;
+    for line in listed.lines().filter(|l| l.contains(&quoted)) {
+        if let Some(pid) = line.split_whitespace().next() {
+            rabbitmqctl(&["close_connection", pid, "closed by hookgate's test"]);
+            closed += 1;
+        }
+    }
+    closed
 }
 
 fn nats_url(test: &str) -> Option<String> {
