@@ -17,7 +17,7 @@ use crate::admin::{self, AdminState};
 use crate::config::{self, ConfigErrors, LoadOptions, Scheme, Settings};
 use crate::deliver;
 use crate::http::{health, serve, stack};
-use crate::receive::{Routes, Source};
+use crate::receive::{Hooks, Routes, Source};
 use crate::shutdown::catch_file_size_signal;
 use crate::sources;
 use crate::store::{self, Store};
@@ -130,7 +130,9 @@ impl Application {
             .register_destinations(&ids)
             .await
             .context("the destinations could not be recorded in the store")?;
-        let routes = Routes::default();
+        // Registered hooks (`/hooks/{id}`), served from the store with `server.body_limit`.
+        let hooks = Hooks::new(store.clone(), &destinations, settings.server.body_limit.0);
+        let routes = Routes::default().with_hooks(hooks.clone());
         let mut sensitive: Vec<HeaderName> = vec![
             http::header::AUTHORIZATION,
             http::header::COOKIE,
@@ -172,6 +174,7 @@ impl Application {
             stop: stop.clone(),
             destinations: Arc::new(destinations),
             links,
+            forget_hook: Arc::new(move |id| hooks.forget(id)),
         }));
         let public = TcpListener::bind(&settings.server.listen)
             .await

@@ -1,5 +1,6 @@
 //! `GET /admin/events` (the feed), `GET /admin/events/{id}`, `GET /admin/events/{id}/raw`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -10,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::deliveries::{DeliveryView, delivery_view};
+use super::hooks::{EventHook, hooks_of};
 use super::state::{
     AdminState, bad_limit, bad_request, list_limit, not_found, raw_json, store_error,
 };
 use crate::http::problem::json_response;
+use crate::store::hooks::{hook_of_event, is_hook_id};
 use crate::store::outbox::DeliveryQuery;
 use crate::store::{
     Cursor, EventId, EventPage, EventQuery, StoreError, StoredEvent, stored_content_type,
@@ -42,10 +45,15 @@ struct EventView<'a> {
     received_at: &'a str,
     headers: Option<&'a RawValue>,
     payload: Option<&'a RawValue>,
+    /// The registered hook it came through: `{id, label, payload}` (only for such events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hook: Option<&'a EventHook>,
 }
 
-fn view(e: &StoredEvent) -> EventView<'_> {
+/// The view of `e`, with its hook from `hooks` (see [`hooks_of`]).
+fn view<'a>(e: &'a StoredEvent, hooks: &'a HashMap<String, EventHook>) -> EventView<'a> {
     EventView {
+        hook: hook_of_event(&e.source, &e.dedupe_key).and_then(|id| hooks.get(id)),
         id: e.id.0,
         cursor: e.cursor.as_str(),
         source: &e.source,
@@ -64,6 +72,7 @@ fn view(e: &StoredEvent) -> EventView<'_> {
 pub(super) struct ListParams {
     source: Option<String>,
     event_type: Option<String>,
+    hook: Option<String>,
     limit: Option<String>,
     after: Option<String>,
     wait: Option<String>,
@@ -77,7 +86,7 @@ pub(super) async fn list(
 ) -> Response {
     let Ok(Query(p)) = params else {
         return bad_request(
-            "the query parameters of /admin/events are source, event_type, limit, after and wait (each at most once)",
+            "the query parameters of /admin/events are source, event_type, hook, limit, after and wait (each at most once)",
         );
     };
     let Some(limit) = list_limit(p.limit.as_deref()) else {
@@ -89,6 +98,10 @@ pub(super) async fn list(
             MAX_WAIT.as_secs()
         ));
     };
+    let hook = p.hook.filter(|h| !h.is_empty());
+    if hook.as_deref().is_some_and(|h| !is_hook_id(h)) {
+        return bad_request("hook must be the id of a registered hook (32 hex digits)");
+    }
     let after = match resolve_after(&state, p.after).await {
         Ok(after) => after,
         Err(res) => return res,
@@ -96,11 +109,16 @@ pub(super) async fn list(
     let query = EventQuery {
         source: p.source,
         event_type: p.event_type,
+        hook,
         limit,
         after,
     };
     match long_poll(&state, query, wait).await {
         Ok(page) => {
+            let hooks = match hooks_of(&state, &page.events).await {
+                Ok(hooks) => hooks,
+                Err(e) => return store_error(e),
+            };
             #[derive(Serialize)]
             struct Page<'a> {
                 events: Vec<EventView<'a>>,
@@ -108,7 +126,7 @@ pub(super) async fn list(
                 more: bool,
             }
             let body = Page {
-                events: page.events.iter().map(view).collect(),
+                events: page.events.iter().map(|e| view(e, &hooks)).collect(),
                 next: page.next.as_str(),
                 more: page.more,
             };
@@ -218,6 +236,10 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
         limit: 1000,
         ..DeliveryQuery::default()
     };
+    let hooks = match hooks_of(&state, std::slice::from_ref(&e)).await {
+        Ok(hooks) => hooks,
+        Err(err) => return store_error(err),
+    };
     match state.store.list_deliveries(query).await {
         Ok(rows) => {
             #[derive(Serialize)]
@@ -232,7 +254,7 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
                 StatusCode::OK,
                 "application/json",
                 &WithDeliveries {
-                    event: view(&e),
+                    event: view(&e, &hooks),
                     deliveries: rows.into_iter().map(delivery_view).collect(),
                 },
             )

@@ -6,14 +6,19 @@
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
 //! - `deliveries`: `/admin/destinations` (state, backlog, pause, resume, replay) and
 //!   `/admin/deliveries` (each delivery with its attempts; retry one).
+//! - `hooks`: `/admin/hooks` (register, list, show, delete registered hooks), and the `hook`
+//!   of an event in the event views.
+//! - `hook_secrets`: hook ids and generated secrets, from the OS random source.
 //! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
 //!   thing, or a list of them searched by e-mail, state or wallet.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
-//! destinations).
+//! destinations, a hook's `verify` block), `sources` (a hook's kind).
 
 mod deliveries;
 mod events;
+mod hook_secrets;
+mod hooks;
 mod projections;
 mod state;
 
@@ -24,7 +29,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
@@ -48,6 +53,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/destinations/{id}/pause", post(deliveries::pause))
         .route("/admin/destinations/{id}/resume", post(deliveries::resume))
         .route("/admin/destinations/{id}/replay", post(deliveries::replay))
+        .route("/admin/hooks", get(hooks::list).post(hooks::create))
+        .route(
+            "/admin/hooks/{id}",
+            get(hooks::get).merge(delete(hooks::delete)),
+        )
         .route("/admin/deliveries", get(deliveries::list))
         .route("/admin/deliveries/{id}", get(deliveries::get))
         .route("/admin/deliveries/{id}/retry", post(deliveries::retry))

@@ -29,6 +29,9 @@ pub struct AdminState {
     pub destinations: Arc<Vec<Destination>>,
     /// Their broker connections.
     pub links: Arc<crate::deliver::Links>,
+    /// Drops what this process's public listener knows of a registered hook (called when the
+    /// hook is deleted here, so that it is gone at once; other replicas see it within a second).
+    pub forget_hook: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 /// Default page size of the admin API's lists.

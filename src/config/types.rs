@@ -91,7 +91,13 @@ impl Settings {
     pub fn resolved_destinations(
         &self,
     ) -> Result<Vec<super::destinations::Destination>, Vec<String>> {
-        let source_ids: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+        // `hooks`: the source of every registered hook's events (`crate::store::hooks`).
+        let source_ids: Vec<&str> = self
+            .sources
+            .keys()
+            .map(String::as_str)
+            .chain([REGISTERED_HOOKS])
+            .collect();
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (id, d) in &self.destinations {
@@ -459,6 +465,10 @@ pub struct SourceSettings {
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The source id of registered hooks' events (`POST /admin/hooks`): a destination may filter on
+/// it, and no configured source may take it.
+pub const REGISTERED_HOOKS: &str = "hooks";
 
 /// The keys every source block takes, whatever its kind.
 pub const SOURCE_KEYS: &[&str] = &["kind", "path", "verify", "body_limit", "allow_short_secret"];

@@ -277,7 +277,17 @@ impl Settings {
                     "{f}: a source id may hold only a-z, 0-9, `_` and `-`"
                 ));
             }
+            if id == super::types::REGISTERED_HOOKS {
+                e.push(format!(
+                    "{f}: `hooks` is the source of registered hooks (POST /admin/hooks); give this source another id"
+                ));
+            }
             validate_path(&f, &s.path, &mut e);
+            if s.path == "/hooks" || s.path.starts_with("/hooks/") {
+                e.push(format!(
+                    "{f}.path: paths under /hooks/ are the registered hooks' (POST /admin/hooks); choose another path"
+                ));
+            }
             if let Some(other) = paths.insert(s.path.as_str(), id.as_str()) {
                 e.push(format!(
                     "{f}.path: `{}` is already the path of source {other}",
@@ -320,6 +330,25 @@ fn short_secrets_checked(scheme: Scheme) -> bool {
         scheme,
         Scheme::ApiKey | Scheme::Bearer | Scheme::AbpSignature
     )
+}
+
+/// The problems of a `verify` block given outside a configuration file (a registered hook's,
+/// `POST /admin/hooks`): the checks of a source's block, each naming its field from `verify`
+/// (`verify.secrets[0]: …`).
+pub fn verify_block_problems(verify: &super::VerifySettings) -> Vec<String> {
+    let block = SourceSettings {
+        kind: String::new(),
+        path: String::new(),
+        verify: verify.clone(),
+        body_limit: None,
+        allow_short_secret: false,
+        options: serde_json::Map::new(),
+    };
+    let mut e = Vec::new();
+    validate_verify("", &block, &mut e);
+    e.into_iter()
+        .map(|p| p.strip_prefix('.').map(str::to_string).unwrap_or(p))
+        .collect()
 }
 
 fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>) {

@@ -4,6 +4,8 @@
 //! - [`routes`]: [`Routes`], the table of source paths, which can change while hookgate runs,
 //!   and the axum router over it.
 //! - [`source`]: [`Source`], one configured or registered endpoint, built once.
+//! - [`hooks`]: [`Hooks`], the registered hooks served under `/hooks/{id}` (source `hooks`):
+//!   found in the store, kept in a short-lived cache.
 //! - [`pipeline`]: every step of a request, in order, with the statuses each can answer.
 //! - [`body`]: reading the body under the limit; the content type.
 //! - [`metrics`]: per-source request metrics, registered when a source is built.
@@ -17,11 +19,13 @@
 //! May call: `config`, `http`, `verify`, `sources`, `store`.
 
 pub mod body;
+pub mod hooks;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;
 pub mod source;
 
+pub use hooks::Hooks;
 pub use pipeline::EVENT_ID_HEADER;
 pub use routes::{PathTaken, Routes};
 pub use source::Source;

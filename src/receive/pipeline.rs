@@ -161,7 +161,7 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
         source: src.id.clone(),
         kind: src.kind.name(),
         event_type,
-        dedupe_key: parsed.dedupe_key,
+        dedupe_key: src.dedupe_key(parsed.dedupe_key),
         sender_id: parsed.sender_id,
         received_at,
         headers: src.stored_headers(headers),

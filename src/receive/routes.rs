@@ -9,9 +9,10 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 
+use super::hooks::{HOOKS_PREFIX, Hooks};
 use super::pipeline;
 use super::source::Source;
-use crate::http::problem::problem;
+use crate::http::problem::{problem, unavailable};
 
 /// A path that is already some source's.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +29,17 @@ pub struct PathTaken {
 #[derive(Clone, Default)]
 pub struct Routes {
     table: Arc<RwLock<HashMap<String, Arc<Source>>>>,
+    /// The registered hooks, under `/hooks/` (none: that prefix is not served).
+    hooks: Option<Hooks>,
 }
 
 impl Routes {
+    /// Serves the registered hooks under `/hooks/{id}` too (a configured source's path wins).
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
     /// Adds a source's route; requests to its path reach it from now on.
     ///
     /// # Errors
@@ -78,6 +87,20 @@ async fn dispatch(State(routes): State<Routes>, req: Request) -> Response {
     let path = req.uri().path();
     match routes.find(path) {
         Some(src) => pipeline::handle(&src, req).await,
+        None if path.starts_with(HOOKS_PREFIX) && routes.hooks.is_some() => {
+            let Some(hooks) = &routes.hooks else {
+                return hook_not_found();
+            };
+            match hooks.find(path).await {
+                Ok(Some(src)) => pipeline::handle(&src, req).await,
+                // Unknown, deleted, expired or not an id: one answer for all.
+                Ok(None) => hook_not_found(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a registered hook could not be looked up; answering 503");
+                    unavailable("the store cannot be read right now; retry shortly", 1)
+                }
+            }
+        }
         None if is_admin_path(path) => {
             tracing::info!(path, "an admin path was asked of the public listener");
             problem(
@@ -96,6 +119,15 @@ async fn dispatch(State(routes): State<Routes>, req: Request) -> Response {
             )
         }
     }
+}
+
+/// The answer for a `/hooks/` path that no hook is served at, whatever the reason.
+fn hook_not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Not Found",
+        "no hook is registered at this path",
+    )
 }
 
 /// Paths of the admin listener, which people try on the public one first.

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderName};
 use super::metrics::SourceMetrics;
 use crate::config::{Destination, SourceSettings};
 use crate::sources::Kind;
+use crate::store::hooks::{HOOK_ID_HEADER, hook_dedupe_key};
 use crate::store::{Store, string_object};
 use crate::verify::Verifier;
 
@@ -46,6 +47,8 @@ pub struct Source {
     every: Arc<[Arc<str>]>,
     /// The destinations of this source that take some event types only, with their ids.
     by_type: Vec<(Arc<str>, Destination)>,
+    /// The registered hook this source serves (`super::hooks`), if it is one.
+    hook: Option<Arc<str>>,
 }
 
 impl Source {
@@ -58,19 +61,48 @@ impl Source {
         body_limit: u64,
         store: Arc<dyn Store>,
     ) -> Self {
-        let id: Arc<str> = Arc::from(id);
         let verifier = Verifier::from_settings(&settings.verify);
+        Self::build(id, settings.path.clone(), kind, verifier, body_limit, store)
+    }
+
+    /// Builds source `id` at `path` from its parts (a registered hook's come from the store).
+    pub fn build(
+        id: &str,
+        path: String,
+        kind: Arc<dyn Kind>,
+        verifier: Verifier,
+        body_limit: u64,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        let id: Arc<str> = Arc::from(id);
         Self {
             metrics: SourceMetrics::new(&id, verifier.scheme()),
             credential_header: verifier.credential_header(),
             id,
-            path: settings.path.clone(),
+            path,
             kind,
             verifier,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
             store,
             every: Arc::from([]),
             by_type: Vec::new(),
+            hook: None,
+        }
+    }
+
+    /// Makes this the source of registered hook `hook_id`: its events' dedupe keys are the
+    /// hook's own, and they keep the hook's id with their headers.
+    pub fn for_hook(mut self, hook_id: &str) -> Self {
+        self.hook = Some(Arc::from(hook_id));
+        self
+    }
+
+    /// The dedupe key an event with the kind's key `key` is stored with: unique per hook for a
+    /// registered hook's source (`crate::store::hooks`), else the kind's.
+    pub(super) fn dedupe_key(&self, key: String) -> String {
+        match &self.hook {
+            Some(hook) => hook_dedupe_key(hook, &key),
+            None => key,
         }
     }
 
@@ -110,14 +142,16 @@ impl Source {
         self.credential_header.as_ref()
     }
 
-    /// Selected headers as a JSON object, leaving out this source's credential header.
+    /// Selected headers as a JSON object, leaving out this source's credential header; a
+    /// registered hook's events add the hook's id (`hookgate-hook-id`).
     pub(super) fn stored_headers(&self, headers: &HeaderMap) -> String {
         let secret = self.credential_header.as_ref();
         string_object(
             STORED_HEADERS
                 .iter()
                 .filter(|name| secret.is_none_or(|s| s.as_str() != **name))
-                .filter_map(|name| Some((*name, headers.get(*name)?.to_str().ok()?))),
+                .filter_map(|name| Some((*name, headers.get(*name)?.to_str().ok()?)))
+                .chain(self.hook.as_deref().map(|hook| (HOOK_ID_HEADER, hook))),
         )
     }
 }

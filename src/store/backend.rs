@@ -5,13 +5,16 @@ use async_trait::async_trait;
 use super::bulk::CopyStore;
 use super::error::StoreError;
 use super::events::EventStore;
+use super::hooks::HookStore;
 use super::outbox::OutboxStore;
 use super::projections::ProjectionStore;
 use super::retention::RetentionStore;
 
 /// A storage backend: every trait of the store, plus readiness and shutdown.
 #[async_trait]
-pub trait Store: EventStore + ProjectionStore + RetentionStore + CopyStore + OutboxStore {
+pub trait Store:
+    EventStore + ProjectionStore + RetentionStore + CopyStore + OutboxStore + HookStore
+{
     /// Checks that the store can be read and its writer is running.
     ///
     /// # Errors

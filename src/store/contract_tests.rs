@@ -140,6 +140,7 @@ fn query(limit: u32, after: Option<Cursor>) -> EventQuery {
     EventQuery {
         source: None,
         event_type: None,
+        hook: None,
         limit,
         after,
     }

@@ -137,6 +137,8 @@ pub struct EventQuery {
     pub source: Option<String>,
     /// Only this event type.
     pub event_type: Option<String>,
+    /// Only events of this registered hook (32 hex digits; see [`super::hooks`]).
+    pub hook: Option<String>,
     /// At most this many (1..=1000).
     pub limit: u32,
     /// Only events after this position.

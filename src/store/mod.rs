@@ -10,6 +10,8 @@
 //! - [`backend`]: [`Store`], what a backend implements: every trait above plus readiness and
 //!   shutdown. Delivery adds its outbox as one more trait of its own (`outbox.rs`), written in
 //!   the same transaction as the event.
+//! - [`hooks`]: [`HookStore`], registered hooks (`/admin/hooks`), and how a hook's events carry
+//!   its id.
 //! - [`bulk`]: [`bulk::CopyStore`], the bulk reads and writes `copy-store` needs of a backend.
 //! - [`copy`]: `hookgate copy-store`: a whole store copied to another backend, idempotent and
 //!   resumable.
@@ -36,6 +38,7 @@ pub mod copy;
 pub mod error;
 pub mod events;
 pub mod handoff;
+pub mod hooks;
 pub mod ids;
 pub mod outbox;
 pub mod postgres;
@@ -51,6 +54,7 @@ pub use events::{
     Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, stored_content_type,
     string_object,
 };
+pub use hooks::{HOOKS_SOURCE, HookRow, HookStore};
 pub use ids::{Cursor, EventId};
 pub use outbox::OutboxStore;
 pub use projections::{

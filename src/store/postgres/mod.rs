@@ -20,6 +20,7 @@
 //!   transaction, as on SQLite; what one writer gave SQLite is done in SQL here (unique
 //!   dedupe key, the projection's `ord` rule, lock order).
 //! - `read`: the admin API's queries.
+//! - `hooks`: registered hooks, plain statements on pooled connections.
 //! - this file: opening the pool, the `NOTIFY` listener, and the store traits.
 //!
 //! # Driver
@@ -67,6 +68,7 @@ pub mod schema;
 
 mod copy;
 mod errors;
+mod hooks;
 mod outbox;
 mod read;
 mod text;

@@ -107,9 +107,13 @@ pub(super) async fn list_events(
                    AND xid < $6
                    AND ($3::text IS NULL OR source = $3)
                    AND ($4::text IS NULL OR event_type = $4)
+                   AND ($7::text IS NULL
+                        OR (source = 'hooks' AND dedupe_key > $7 || ':' AND dedupe_key < $7 || ';'))
                  ORDER BY xid, seq LIMIT $5"
             ),
-            &[&xid, &seq, &q.source, &event_type, &fetch, &xmin],
+            // A hook's events have dedupe keys `{hook id}:{key}` (`store::hooks`; hex and `:`
+            // are never escaped by `enc`), which sort between `{id}:` and `{id};`.
+            &[&xid, &seq, &q.source, &event_type, &fetch, &xmin, &q.hook],
         )
         .await
         .map_err(unavailable)?;

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_delivery.sql",
         include_str!("migrations/0004_delivery.sql"),
     ),
+    ("0005_hooks.sql", include_str!("migrations/0005_hooks.sql")),
 ];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,

@@ -9,6 +9,7 @@
 //!   both run by the writer between group commits.
 //! - `outbox`: the deliveries (`OutboxStore`): reads on the read pool, writes in the writer's
 //!   group commits.
+//! - `hooks`: registered hooks: reads on the read pool, writes in the writer's group commits.
 //! - `read`: a small pool of read connections for the admin API and readiness; in WAL mode
 //!   they see only committed data and never block the writer.
 //! - [`schema`]: migrations, as SQL files under `migrations/`.
@@ -20,6 +21,7 @@
 pub mod check;
 mod checkpoint;
 mod copy;
+mod hooks;
 mod outbox;
 mod prune;
 mod read;

@@ -26,7 +26,7 @@ const REPLAY_CHUNK: i64 = 5000;
 
 impl SqliteStore {
     /// Runs `work` in the writer's next group commit and answers what it did once committed.
-    async fn tx(&self, work: TxWork) -> Result<TxDone, StoreError> {
+    pub(super) async fn tx(&self, work: TxWork) -> Result<TxDone, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.queue
             .send(Msg::Tx(work, reply))

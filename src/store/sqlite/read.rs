@@ -124,12 +124,15 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, S
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
              WHERE seq > ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR event_type = ?3)
+               AND (?5 IS NULL OR (source = 'hooks' AND dedupe_key > ?5 || ':' AND dedupe_key < ?5 || ';'))
              ORDER BY seq LIMIT ?4"
         ))
         .map_err(unavailable)?;
+    // A hook's events have dedupe keys `{hook id}:{key}` (`store::hooks`): those sort between
+    // `{id}:` and `{id};`.
     let events = stmt
         .query_map(
-            params![after, q.source, q.event_type, limit + 1],
+            params![after, q.source, q.event_type, limit + 1, q.hook],
             event_from_row,
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())

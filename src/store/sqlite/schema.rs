@@ -17,10 +17,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_prune_by_seq.sql")),
     (8, include_str!("migrations/0008_delivery.sql")),
     (9, include_str!("migrations/0009_fresh_deliveries.sql")),
+    (10, include_str!("migrations/0010_hooks.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// Applies every migration the database has not had.
 ///
