@@ -213,13 +213,15 @@ fn copy_store(from: &str, to: &str) -> ExitCode {
     match result {
         Ok(p) => {
             eprintln!(
-                "copied {} events ({} already there), {} projections ({} already there) and {} deliveries ({} already there) from {from_shown} to {to_shown} in {:.1} s ({:.0} events/s)",
+                "copied {} events ({} already there), {} projections ({} already there) , {} deliveries ({} already there) and {} registered hooks ({} already there) from {from_shown} to {to_shown} in {:.1} s ({:.0} events/s)",
                 p.copied,
                 p.skipped,
                 p.projections,
                 p.projections_skipped,
                 p.deliveries,
                 p.deliveries_skipped,
+                p.hooks,
+                p.hooks_skipped,
                 p.elapsed.as_secs_f64(),
                 p.rate()
             );

@@ -171,6 +171,9 @@ impl AmqpSender {
                     put("Hookgate-Event-Type", t);
                 }
                 put("Hookgate-Attempt", &out.attempt.to_string());
+                if let Some(hook) = &out.hook {
+                    put("Hookgate-Hook-Id", hook);
+                }
                 let properties = properties
                     .with_content_type(ShortString::from(out.content_type.as_str()))
                     .with_headers(headers);

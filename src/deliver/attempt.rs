@@ -19,6 +19,8 @@ pub struct Outgoing {
     pub source: String,
     /// The sender's event type, when the payload names one.
     pub event_type: Option<String>,
+    /// The registered hook it came through (`Hookgate-Hook-Id`), if any.
+    pub hook: Option<String>,
     /// The content type it was received with (`application/json` when none was stored).
     pub content_type: String,
     /// The exact stored bytes.

@@ -35,6 +35,8 @@ pub const SOURCE_HEADER: &str = "hookgate-source";
 pub const EVENT_TYPE_HEADER: &str = "hookgate-event-type";
 /// This attempt's number, from 1.
 pub const ATTEMPT_HEADER: &str = "hookgate-attempt";
+/// The registered hook the event came through, for a hook's events only.
+pub const HOOK_ID_HEADER: &str = "hookgate-hook-id";
 
 /// Sends a destination's attempts over HTTP.
 pub struct HttpSender {
@@ -178,6 +180,9 @@ impl HttpSender {
             HeaderName::from_static(ATTEMPT_HEADER),
             HeaderValue::from(out.attempt),
         );
+        if let Some(hook) = &out.hook {
+            headers.insert(HeaderName::from_static(HOOK_ID_HEADER), header_text(hook));
+        }
         for (name, value) in signature_headers(&self.sign, &event_id, unix_now(), &out.body) {
             headers.insert(name, value);
         }
@@ -334,6 +339,7 @@ mod tests {
             event_id: EventId::new(),
             source: "kratos".into(),
             event_type: Some("identity.created".into()),
+            hook: None,
             content_type: "application/json".into(),
             body: Bytes::from_static(b"{\"a\":1}"),
             received_at: "2026-11-26T10:20:30.123Z".into(),

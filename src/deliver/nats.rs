@@ -71,6 +71,9 @@ impl NatsSender {
             headers.insert("Hookgate-Event-Type", t.as_str());
         }
         headers.insert("Hookgate-Attempt", out.attempt.to_string().as_str());
+        if let Some(hook) = &out.hook {
+            headers.insert("Hookgate-Hook-Id", hook.as_str());
+        }
         headers.insert("Content-Type", out.content_type.as_str());
         let subject = fill(&self.target.subject, &out.source, out.event_type.as_deref());
         let publish = async {

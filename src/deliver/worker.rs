@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::attempt::{Attempted, Outgoing};
 use super::schedule;
 use crate::config::Destination;
+use crate::store::hooks::hook_of_headers;
 use crate::store::outbox::{AttemptRecord, Claimed, Finish, Next, now_ms};
 use crate::store::{Store, StoreError, stored_content_type};
 
@@ -370,6 +371,7 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
     let out = Outgoing {
         event_id: c.event_id,
         content_type: content_type(&c.headers),
+        hook: hook_of_headers(&c.source, &c.headers),
         source: c.source,
         event_type: c.event_type,
         body: c.body,

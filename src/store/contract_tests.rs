@@ -1826,3 +1826,231 @@ async fn retention_keeps_every_event_with_a_delivery_pending_or_failed() {
         store.close().await;
     }
 }
+
+fn hook_row(id: &str, verify: Option<&str>) -> super::HookRow {
+    super::HookRow {
+        id: id.into(),
+        label: Some("shop \"42\" ünïcode".into()),
+        kind: "identus".into(),
+        payload: Some(r#"{"portal": 7, "nested": [1, {"a": null}]}"#.into()),
+        verify: verify.map(|v| secrecy::SecretString::from(v.to_string())),
+        expires_at: Some("2099-01-01T00:00:00Z".into()),
+        created_at: "2026-12-01T10:00:00Z".into(),
+        deleted_at: None,
+    }
+}
+
+/// The id of hook `n` of a test: 32 hex digits.
+fn hook_id(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+/// A hook is stored, read back whole on another replica, listed by id in pages, deleted once
+/// (losing its secrets, keeping its label and payload), and never touched by retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_are_stored_listed_deleted_and_survive_retention() {
+    use secrecy::ExposeSecret as _;
+    let verify = r#"{"scheme":"bearer","secrets":["a-secret-of-enough-bytes"]}"#;
+    for target in targets("hooks_are_stored_listed_deleted_and_survive_retention").await {
+        let name = target.name();
+        let store = target.open().await;
+        let other = target.open().await;
+        for n in (0..5).rev() {
+            store
+                .create_hook(hook_row(&hook_id(n), Some(verify)))
+                .await
+                .unwrap();
+        }
+        // Another replica (or a restart) reads it whole.
+        let h = other.hook(&hook_id(3)).await.unwrap().unwrap();
+        assert_eq!(h.label.as_deref(), Some("shop \"42\" ünïcode"), "{name}");
+        assert_eq!(h.kind, "identus", "{name}");
+        assert_eq!(
+            h.payload.as_deref(),
+            Some(r#"{"portal": 7, "nested": [1, {"a": null}]}"#),
+            "{name}"
+        );
+        assert_eq!(
+            h.verify.as_ref().map(|v| v.expose_secret().to_string()),
+            Some(verify.to_string()),
+            "{name}"
+        );
+        assert_eq!(
+            h.expires_at.as_deref(),
+            Some("2099-01-01T00:00:00Z"),
+            "{name}"
+        );
+        assert!(h.deleted_at.is_none(), "{name}");
+        assert!(other.hook(&hook_id(99)).await.unwrap().is_none(), "{name}");
+        // Pages by id.
+        let first = store.list_hooks(None, 2, false).await.unwrap();
+        let ids: Vec<String> = first.iter().map(|h| h.id.clone()).collect();
+        assert_eq!(ids, [hook_id(0), hook_id(1)], "{name}");
+        let rest = store.list_hooks(Some(hook_id(1)), 10, false).await.unwrap();
+        assert_eq!(rest.len(), 3, "{name}");
+        // Deleted once; the row stays without its secrets, out of the list.
+        assert!(
+            store
+                .delete_hook(&hook_id(2), "2026-12-01T11:00:00Z".into())
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !other
+                .delete_hook(&hook_id(2), "2026-12-01T12:00:00Z".into())
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store
+                .delete_hook(&hook_id(99), "2026-12-01T12:00:00Z".into())
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let gone = other.hook(&hook_id(2)).await.unwrap().unwrap();
+        assert_eq!(
+            gone.deleted_at.as_deref(),
+            Some("2026-12-01T11:00:00Z"),
+            "{name}"
+        );
+        assert!(
+            gone.verify.is_none(),
+            "{name}: a deleted hook keeps no secret"
+        );
+        assert_eq!(gone.label, h.label, "{name}");
+        let alive = store.list_hooks(None, 100, false).await.unwrap();
+        assert_eq!(alive.len(), 4, "{name}");
+        assert!(alive.iter().all(|h| h.id != hook_id(2)), "{name}");
+        assert_eq!(
+            store.list_hooks(None, 100, true).await.unwrap().len(),
+            5,
+            "{name}"
+        );
+        // Retention prunes events, never hooks.
+        let mut old = event(super::HOOKS_SOURCE, &format!("{}:k", hook_id(0)), b"{}");
+        old.received_at = "2020-01-01T00:00:00.000Z".into();
+        store.append(old).await.unwrap();
+        let pruned = store
+            .prune(time::macros::datetime!(2025-01-01 0:00 UTC), 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned.deleted, 1, "{name}");
+        assert_eq!(
+            store.list_hooks(None, 100, true).await.unwrap().len(),
+            5,
+            "{name}"
+        );
+        other.close().await;
+        store.close().await;
+    }
+}
+
+/// `?hook=` finds exactly the events of one hook, and the same dedupe key sent to two hooks is
+/// two events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_filters_by_hook_and_each_hook_has_its_own_dedupe_keys() {
+    use super::hooks::hook_dedupe_key;
+    for target in targets("the_feed_filters_by_hook_and_each_hook_has_its_own_dedupe_keys").await {
+        let name = target.name();
+        let store = target.open().await;
+        let (a, b) = (hook_id(0xa), hook_id(0xb));
+        for hook in [&a, &b] {
+            for k in ["same", "other"] {
+                let appended = store
+                    .append(event(super::HOOKS_SOURCE, &hook_dedupe_key(hook, k), b"{}"))
+                    .await
+                    .unwrap();
+                assert!(!appended.duplicate, "{name}");
+            }
+        }
+        // A configured source whose key starts like a hook's is not a hook's event.
+        store
+            .append(event("identus", &hook_dedupe_key(&a, "x"), b"{}"))
+            .await
+            .unwrap();
+        let again = store
+            .append(event(
+                super::HOOKS_SOURCE,
+                &hook_dedupe_key(&a, "same"),
+                b"{}",
+            ))
+            .await
+            .unwrap();
+        assert!(again.duplicate, "{name}");
+        for hook in [&a, &b] {
+            let page = store
+                .list_events(EventQuery {
+                    hook: Some(hook.clone()),
+                    ..query(100, None)
+                })
+                .await
+                .unwrap();
+            let keys: Vec<&str> = page.events.iter().map(|e| e.dedupe_key.as_str()).collect();
+            assert_eq!(
+                keys,
+                [
+                    hook_dedupe_key(hook, "same"),
+                    hook_dedupe_key(hook, "other")
+                ],
+                "{name}"
+            );
+        }
+        let none = store
+            .list_events(EventQuery {
+                hook: Some(hook_id(0xc)),
+                ..query(100, None)
+            })
+            .await
+            .unwrap();
+        assert!(none.events.is_empty(), "{name}");
+        store.close().await;
+    }
+}
+
+/// `copy-store` carries every hook, deleted ones as deleted, and a second run copies none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_store_carries_hooks() {
+    let test = "copy_store_carries_hooks";
+    for source_target in targets(test).await {
+        let source = source_target.open().await;
+        for n in 0..3 {
+            source
+                .create_hook(hook_row(&hook_id(n), Some(r#"{"scheme":"none"}"#)))
+                .await
+                .unwrap();
+        }
+        source
+            .delete_hook(&hook_id(1), "2026-12-01T11:00:00Z".into())
+            .await
+            .unwrap();
+        for dest_target in targets(test).await {
+            let name = format!("{} to {}", source_target.name(), dest_target.name());
+            let dest = dest_target.open().await;
+            // The destination has hook 1 alive: the copied deletion deletes it.
+            dest.create_hook(hook_row(&hook_id(1), None)).await.unwrap();
+            let first = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!((first.hooks, first.hooks_skipped), (3, 0), "{name}");
+            let alive: Vec<String> = dest
+                .list_hooks(None, 100, false)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            assert_eq!(alive, [hook_id(0), hook_id(2)], "{name}");
+            let h = dest.hook(&hook_id(2)).await.unwrap().unwrap();
+            assert_eq!(h.payload, hook_row("", None).payload, "{name}");
+            let second = super::copy::copy(source.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!((second.hooks, second.hooks_skipped), (0, 3), "{name}");
+            dest.close().await;
+        }
+        source.close().await;
+    }
+}

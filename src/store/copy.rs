@@ -2,7 +2,8 @@
 //!
 //! What is copied: every event (its id, `received_at`, headers, source, kind, event type,
 //! dedupe key, sender id and exact body bytes), in the source's feed order so the destination's
-//! feed keeps it; then every projection row as it is (its latest state). Deliveries are not
+//! feed keeps it; then every projection row as it is (its latest state). Registered hooks are
+//! copied first, deleted ones included (a copied deletion deletes the hook in the destination). Deliveries are not
 //! copied (the table holds nothing yet that outlives a restart of delivery, issue 11).
 //!
 //! # Idempotent and resumable
@@ -52,6 +53,10 @@ pub struct Progress {
     pub deliveries: u64,
     /// See `deliveries`.
     pub deliveries_skipped: u64,
+    /// Registered hooks written (deleted ones too), and found already there.
+    pub hooks: u64,
+    /// See `hooks`.
+    pub hooks_skipped: u64,
     /// Time since the copy began.
     pub elapsed: Duration,
 }
@@ -83,6 +88,23 @@ pub async fn copy(
         total: from.count_events().await?,
         ..Progress::default()
     };
+    // Registered hooks first (deleted ones too: their rows describe their events), so that a
+    // hook's events are served with their hook as soon as they are there.
+    let mut after = None;
+    loop {
+        let rows = from.list_hooks(after, HOOK_BATCH, true).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        let full = rows.len() >= HOOK_BATCH as usize;
+        let done = to.import_hooks(rows).await?;
+        progress.hooks += done.copied;
+        progress.hooks_skipped += done.skipped;
+        if !full {
+            break;
+        }
+    }
     let mut after = None;
     loop {
         let page = from
@@ -146,6 +168,9 @@ pub async fn copy(
     progress.elapsed = started.elapsed();
     Ok(progress)
 }
+
+/// Registered hooks read and written at once.
+const HOOK_BATCH: u32 = 1000;
 
 /// Deliveries read and written at once.
 const DELIVERY_BATCH: u32 = 1000;

@@ -56,6 +56,23 @@ pub fn hook_of_event<'a>(source: &str, dedupe_key: &'a str) -> Option<&'a str> {
     (is_hook_id(id) && dedupe_key.as_bytes().get(HOOK_ID_LEN) == Some(&b':')).then_some(id)
 }
 
+/// The hook an event came through, from its source and stored headers (what delivery reads:
+/// a claimed delivery has its event's headers).
+pub fn hook_of_headers(source: &str, headers: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kept {
+        #[serde(rename = "hookgate-hook-id")]
+        hook: Option<String>,
+    }
+    if source != HOOKS_SOURCE {
+        return None;
+    }
+    serde_json::from_str::<Kept>(headers)
+        .ok()
+        .and_then(|k| k.hook)
+        .filter(|id| is_hook_id(id))
+}
+
 /// A registered hook as stored.
 #[derive(Clone)]
 pub struct HookRow {
@@ -161,5 +178,18 @@ mod tests {
         assert_eq!(hook_of_event("identus", &key), None);
         assert_eq!(hook_of_event(HOOKS_SOURCE, "evt-1"), None);
         assert_eq!(hook_of_event(HOOKS_SOURCE, id), None);
+    }
+
+    #[test]
+    fn the_hook_of_a_claimed_event_is_read_from_its_stored_headers() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let headers = format!(r#"{{"content-type":"application/json","{HOOK_ID_HEADER}":"{id}"}}"#);
+        assert_eq!(hook_of_headers(HOOKS_SOURCE, &headers).as_deref(), Some(id));
+        assert_eq!(hook_of_headers("identus", &headers), None);
+        assert_eq!(hook_of_headers(HOOKS_SOURCE, "{}"), None);
+        assert_eq!(
+            hook_of_headers(HOOKS_SOURCE, r#"{"hookgate-hook-id":"x"}"#),
+            None
+        );
     }
 }

@@ -293,6 +293,7 @@ mod http_sender {
             event_id: EventId::new(),
             source: "identus".into(),
             event_type: Some("ConnectionUpdated".into()),
+            hook: None,
             content_type: "application/json; charset=utf-8".into(),
             body: Bytes::from_static(body),
             received_at: "2026-11-26T10:20:30.123Z".into(),
