@@ -13,6 +13,7 @@ mod feed;
 mod fuzz_corpus;
 mod grammar;
 mod helpers;
+mod hooks;
 mod hostile;
 mod identus;
 mod kratos;
