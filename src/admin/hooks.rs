@@ -25,7 +25,7 @@ use crate::config::validate::verify_block_problems;
 use crate::config::{Scheme, VerifySettings};
 use crate::http::problem::{FieldError, json_response, problem_with};
 use crate::sources::{Options, build_kind};
-use crate::store::hooks::{HookRow, hook_of_event, is_hook_id};
+use crate::store::hooks::{HookRow, hook_of_event, is_hook_id, stored_verify_block};
 use crate::store::{StoreError, StoredEvent};
 
 /// Longest `label`, in characters.
@@ -234,8 +234,13 @@ fn read_verify(
         }
         return None;
     }
-    let text = serde_json::to_string(&block).ok()?;
-    Some((SecretString::from(text), generated))
+    let Value::Object(block) = block else {
+        return None;
+    };
+    Some((
+        stored_verify_block(block, settings.scheme.scheme()),
+        generated,
+    ))
 }
 
 /// `POST /admin/hooks`: registers a hook → 201 with its id and path (and its generated secret,

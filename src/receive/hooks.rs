@@ -20,11 +20,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::source::Source;
-use crate::config::{Destination, VerifySettings};
+use http::HeaderName;
+
+use crate::config::{Destination, SchemeSettings, VerifySettings};
 use crate::sources::{Options, build_kind};
-use crate::store::hooks::{HOOKS_SOURCE, HookRow, is_hook_id};
+use crate::store::hooks::{HOOKS_SOURCE, HookRow, is_hook_id, read_stored_verify};
 use crate::store::{Store, StoreError};
-use crate::verify::Verifier;
+use crate::verify::api_key::{self, ApiKey};
+use crate::verify::basic::Basic;
+use crate::verify::bearer::Bearer;
+use crate::verify::{SecretDigests, Verifier};
 
 /// The path prefix of registered hooks.
 pub const HOOKS_PREFIX: &str = "/hooks/";
@@ -153,8 +158,9 @@ impl Hooks {
         };
         let verifier = match &row.verify {
             None => Verifier::None,
-            Some(text) => match stored_verify(text.expose_secret()) {
-                Ok(v) => Verifier::from_settings(&v),
+            Some(text) => match read_stored_verify(text.expose_secret()) {
+                Ok((v, None)) => Verifier::from_settings(&v),
+                Ok((v, Some(digests))) => with_digests(&v, digests),
                 Err(field) => {
                     // Only where the problem is: the block holds secrets.
                     tracing::error!(hook = %row.id, field = %field, "a registered hook cannot be served: its stored verify block does not read");
@@ -187,12 +193,24 @@ impl Hooks {
     }
 }
 
-/// Reads a hook's stored `verify` block (the JSON of a source's `verify` block, secrets
-/// included). The error names the field only.
-///
-/// # Errors
-/// The path of the field that does not read.
-pub fn stored_verify(text: &str) -> Result<VerifySettings, String> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, VerifySettings>(&mut de).map_err(|e| e.path().to_string())
+/// The verifier of a block whose secrets are kept as digests (`crate::store::hooks`): the
+/// schemes that compare a presented secret.
+fn with_digests(v: &VerifySettings, digests: Vec<[u8; 32]>) -> Verifier {
+    let secrets = SecretDigests::from_digests(digests);
+    match &v.scheme {
+        SchemeSettings::ApiKeyHeader(header) => Verifier::ApiKey(ApiKey::header(
+            header
+                .as_deref()
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .unwrap_or(HeaderName::from_static(api_key::DEFAULT_HEADER)),
+            secrets,
+        )),
+        SchemeSettings::ApiKeyCookie(cookie) => {
+            Verifier::ApiKey(ApiKey::cookie(cookie.clone().unwrap_or_default(), secrets))
+        }
+        SchemeSettings::Basic => Verifier::Basic(Basic::new(secrets)),
+        SchemeSettings::Bearer => Verifier::Bearer(Bearer::new(secrets)),
+        // Never stored with digests (`keeps_digests`): built from the block as it is.
+        _ => Verifier::from_settings(v),
+    }
 }

@@ -16,9 +16,12 @@ use std::fmt;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 
 use super::bulk::Imported;
 use super::error::StoreError;
+use crate::config::{Scheme, VerifySettings};
 
 /// The source id of every event received through a registered hook.
 pub const HOOKS_SOURCE: &str = "hooks";
@@ -71,6 +74,64 @@ pub fn hook_of_headers(source: &str, headers: &str) -> Option<String> {
         .ok()
         .and_then(|k| k.hook)
         .filter(|id| is_hook_id(id))
+}
+
+/// The key of a stored `verify` block that holds the SHA-256 digests (hex) of its secrets, in
+/// place of `secrets`, for the schemes that only compare a presented secret.
+pub const SECRET_DIGESTS_KEY: &str = "secret_sha256";
+
+/// Whether a scheme's secrets are kept as digests: those compared with what a request presents
+/// (`api_key`, `basic`, `bearer`). Schemes that sign need the secret itself (an HMAC key).
+pub fn keeps_digests(scheme: Scheme) -> bool {
+    matches!(scheme, Scheme::ApiKey | Scheme::Basic | Scheme::Bearer)
+}
+
+/// The stored form of a hook's `verify` block (`block` read and checked as a source's, with
+/// `secrets` a list): the block itself, or, for a scheme that [`keeps_digests`], the block with
+/// `secrets` replaced by their digests, so that the store holds no usable credential.
+pub fn stored_verify_block(mut block: Map<String, Value>, scheme: Scheme) -> SecretString {
+    if keeps_digests(scheme) {
+        let digests: Vec<Value> = match block.remove("secrets") {
+            Some(Value::Array(secrets)) => secrets
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| Value::String(hex::encode(Sha256::digest(s.as_bytes()))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        block.insert(SECRET_DIGESTS_KEY.into(), Value::Array(digests));
+    }
+    SecretString::from(Value::Object(block).to_string())
+}
+
+/// SHA-256 digests of a block's secrets.
+pub type Digests = Vec<[u8; 32]>;
+
+/// A stored `verify` block read back: the block, and the digests of its secrets when it keeps
+/// those instead ([`stored_verify_block`]).
+///
+/// # Errors
+/// The path of the field that does not read (never a value: the block holds secrets).
+pub fn read_stored_verify(text: &str) -> Result<(VerifySettings, Option<Digests>), String> {
+    let mut block: Map<String, Value> =
+        serde_json::from_str(text).map_err(|_| "verify".to_string())?;
+    let digests = match block.remove(SECRET_DIGESTS_KEY) {
+        None => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(|d| {
+                    let mut out = [0u8; 32];
+                    hex::decode_to_slice(d.as_str().unwrap_or_default(), &mut out)
+                        .map(|()| out)
+                        .map_err(|_| format!("verify.{SECRET_DIGESTS_KEY}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(format!("verify.{SECRET_DIGESTS_KEY}")),
+    };
+    let settings = serde_path_to_error::deserialize::<_, VerifySettings>(Value::Object(block))
+        .map_err(|e| format!("verify.{}", e.path()))?;
+    Ok((settings, digests))
 }
 
 /// A registered hook as stored.
@@ -178,6 +239,39 @@ mod tests {
         assert_eq!(hook_of_event("identus", &key), None);
         assert_eq!(hook_of_event(HOOKS_SOURCE, "evt-1"), None);
         assert_eq!(hook_of_event(HOOKS_SOURCE, id), None);
+    }
+
+    #[test]
+    fn compared_secrets_are_stored_as_digests_and_signing_keys_as_they_are() {
+        use secrecy::ExposeSecret as _;
+        let block = |scheme: &str| {
+            serde_json::json!({"scheme": scheme, "secrets": ["a-secret-of-enough-bytes"]})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        let stored = stored_verify_block(block("bearer"), Scheme::Bearer);
+        let text = stored.expose_secret();
+        assert!(!text.contains("a-secret-of-enough-bytes"), "{text}");
+        let (settings, digests) = read_stored_verify(text).unwrap();
+        assert!(settings.secrets.is_empty());
+        assert_eq!(
+            digests,
+            Some(vec![<[u8; 32]>::from(Sha256::digest(
+                b"a-secret-of-enough-bytes"
+            ))])
+        );
+        let stored = stored_verify_block(block("abp_signature"), Scheme::AbpSignature);
+        let (settings, digests) = read_stored_verify(stored.expose_secret()).unwrap();
+        assert_eq!(digests, None);
+        assert_eq!(
+            settings.secrets[0].expose_secret(),
+            "a-secret-of-enough-bytes"
+        );
+        assert_eq!(
+            read_stored_verify(r#"{"scheme":"bearer","secret_sha256":["zz"]}"#).unwrap_err(),
+            "verify.secret_sha256"
+        );
     }
 
     #[test]

@@ -50,6 +50,13 @@ impl SecretDigests {
         )
     }
 
+    /// The digests themselves, made earlier by SHA-256 of each secret (a registered hook keeps
+    /// only these for the schemes that compare a presented secret: `api_key`, `basic`,
+    /// `bearer`).
+    pub fn from_digests(digests: Vec<[u8; 32]>) -> Self {
+        Self(digests)
+    }
+
     /// True when `presented` equals one of the secrets (constant-time).
     pub fn matches(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented).into();
@@ -103,6 +110,9 @@ mod tests {
             assert!(!d.matches(wrong), "{wrong:?}");
         }
         assert_eq!(format!("{d:?}"), "SecretDigests([2 redacted])");
+        let kept = SecretDigests::from_digests(vec![Sha256::digest(b"alpha").into()]);
+        assert!(kept.matches(b"alpha"));
+        assert!(!kept.matches(b"beta"));
     }
 
     #[test]

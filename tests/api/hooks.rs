@@ -354,6 +354,23 @@ async fn a_generated_secret_is_shown_once_and_verifies_requests() {
         !event.to_string().contains(&secret),
         "the credential is not stored"
     );
+    // The store keeps only a digest of a compared secret: a copy of the database holds no
+    // usable token.
+    use secrecy::ExposeSecret as _;
+    let row = app.store.hook(id).await.unwrap().unwrap();
+    let kept = row.verify.as_ref().unwrap().expose_secret().to_string();
+    assert!(!kept.contains(&secret), "{kept}");
+
+    // API key in a header of the registrant's choice.
+    let hook = registered(
+        &app,
+        json!({"kind": "identus", "verify": {"scheme": "api_key", "header": "X-Hook-Key", "secrets": "generate"}}),
+    )
+    .await;
+    let key = hook["secret"].as_str().unwrap();
+    let path = hook["path"].as_str().unwrap();
+    assert_eq!(post_event(&app, path, &[("x-hook-key", key)]).await.0, 200);
+    assert_eq!(post_event(&app, path, &[("x-api-key", key)]).await.0, 401);
 
     // ABP: a signature keyed with the generated secret.
     let hook = registered(
