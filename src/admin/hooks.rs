@@ -24,6 +24,7 @@ use super::state::{AdminState, bad_limit, bad_request, list_limit, not_found, st
 use crate::config::validate::verify_block_problems;
 use crate::config::{Scheme, VerifySettings};
 use crate::http::problem::{FieldError, json_response, problem_with};
+use crate::http::stack::LOGGED_HOOK_ID;
 use crate::sources::{Options, build_kind};
 use crate::store::hooks::{HookRow, hook_of_event, is_hook_id, stored_verify_block};
 use crate::store::{StoreError, StoredEvent};
@@ -368,7 +369,7 @@ pub(super) async fn create(State(state): State<AdminState>, body: axum::body::By
     };
     match state.store.create_hook(row.clone()).await {
         Ok(()) => {
-            tracing::info!(hook = %row.id, kind = %row.kind, "hook registered");
+            tracing::info!(hook = %logged_id(&row.id), kind = %row.kind, "hook registered");
             #[derive(Serialize)]
             struct Created<'a> {
                 #[serde(flatten)]
@@ -396,6 +397,12 @@ pub(super) async fn create(State(state): State<AdminState>, body: axum::body::By
         }
         Err(e) => store_error(e),
     }
+}
+
+/// A hook's id as logged: its first digits only (the id of a hook without verification is its
+/// only credential).
+fn logged_id(id: &str) -> String {
+    format!("{}…", id.get(..LOGGED_HOOK_ID).unwrap_or_default())
 }
 
 fn now_text() -> String {
@@ -483,7 +490,7 @@ pub(super) async fn delete(State(state): State<AdminState>, Path(id): Path<Strin
     match state.store.delete_hook(&id, now_text()).await {
         Ok(true) => {
             (state.forget_hook)(&id);
-            tracing::info!(hook = %id, "hook deleted");
+            tracing::info!(hook = %logged_id(&id), "hook deleted");
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => no_hook(),

@@ -47,7 +47,7 @@ pub fn public(router: Router, server: &ServerSettings, sensitive: Vec<HeaderName
                             "request",
                             request_id = %request_id,
                             method = %req.method(),
-                            path = %req.uri().path(),
+                            path = %logged_path(req.uri().path()),
                             source = tracing::field::Empty,
                         )
                     })
@@ -70,6 +70,21 @@ pub fn public(router: Router, server: &ServerSettings, sensitive: Vec<HeaderName
                 request_timeout,
             )),
     )
+}
+
+/// Hex digits of a registered hook's id kept in logs: enough to tell hooks apart, far from
+/// enough to reach one (the id of a hook without verification is its only credential).
+pub const LOGGED_HOOK_ID: usize = 8;
+
+/// The request path as logged: a registered hook's (`/hooks/{id}`) with its id cut short.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/hooks/") {
+        Some(id) if id.len() > LOGGED_HOOK_ID => std::borrow::Cow::Owned(format!(
+            "/hooks/{}…",
+            id.get(..LOGGED_HOOK_ID).unwrap_or_default()
+        )),
+        _ => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 /// The admin listener: one debug span per request, with the path only (a query string may
@@ -105,5 +120,20 @@ async fn request_timeout(State(timeout): State<Duration>, req: Request, next: Ne
             "Request Timeout",
             "the request took longer than the server's request timeout",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hooks_id_is_cut_short_in_the_logged_path_and_other_paths_are_kept() {
+        assert_eq!(
+            logged_path("/hooks/0123456789abcdef0123456789abcdef"),
+            "/hooks/01234567…"
+        );
+        assert_eq!(logged_path("/identus/events"), "/identus/events");
+        assert_eq!(logged_path("/hooks/short"), "/hooks/short");
     }
 }

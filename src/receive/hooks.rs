@@ -23,6 +23,7 @@ use super::source::Source;
 use http::HeaderName;
 
 use crate::config::{Destination, SchemeSettings, VerifySettings};
+use crate::http::stack::LOGGED_HOOK_ID;
 use crate::sources::{Options, build_kind};
 use crate::store::hooks::{HOOKS_SOURCE, HookRow, is_hook_id, read_stored_verify};
 use crate::store::{Store, StoreError};
@@ -152,7 +153,7 @@ impl Hooks {
         let kind = match build_kind(&row.kind, &Options::new()) {
             Ok(kind) => kind,
             Err(errors) => {
-                tracing::error!(hook = %row.id, kind = %row.kind, problems = ?errors, "a registered hook cannot be served: its kind does not build");
+                tracing::error!(hook = %row.id.get(..LOGGED_HOOK_ID).unwrap_or_default(), kind = %row.kind, problems = ?errors, "a registered hook cannot be served: its kind does not build");
                 return None;
             }
         };
@@ -163,7 +164,7 @@ impl Hooks {
                 Ok((v, Some(digests))) => with_digests(&v, digests),
                 Err(field) => {
                     // Only where the problem is: the block holds secrets.
-                    tracing::error!(hook = %row.id, field = %field, "a registered hook cannot be served: its stored verify block does not read");
+                    tracing::error!(hook = %row.id.get(..LOGGED_HOOK_ID).unwrap_or_default(), field = %field, "a registered hook cannot be served: its stored verify block does not read");
                     return None;
                 }
             },
@@ -173,7 +174,7 @@ impl Hooks {
             Some(t) => match OffsetDateTime::parse(t, &Rfc3339) {
                 Ok(at) => Some(at),
                 Err(_) => {
-                    tracing::error!(hook = %row.id, "a registered hook cannot be served: its expires_at does not read");
+                    tracing::error!(hook = %row.id.get(..LOGGED_HOOK_ID).unwrap_or_default(), "a registered hook cannot be served: its expires_at does not read");
                     return None;
                 }
             },
