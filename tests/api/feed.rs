@@ -162,8 +162,11 @@ async fn a_bad_cursor_or_an_unknown_event_id_is_400_naming_after() {
         ("wait=31s", "wait"),
         ("wait=soon", "wait"),
         ("wait=-1", "wait"),
-        ("colour=red", "source, event_type, limit, after and wait"),
-        ("hook=h", "source, event_type, limit, after and wait"),
+        (
+            "colour=red",
+            "source, event_type, hook, limit, after and wait",
+        ),
+        ("hook=h", "hook must be the id of a registered hook"),
     ] {
         let res = app.admin_get(&format!("/admin/events?{bad}")).await;
         assert_eq!(res.status(), 400, "{bad}");
