@@ -602,3 +602,29 @@ async fn a_hook_made_on_one_replica_is_served_by_another_within_a_second_and_so_
     a.stop().await;
     drop(schema);
 }
+
+#[test]
+fn the_source_id_hooks_and_paths_under_hooks_are_reserved_for_registered_hooks() {
+    let yaml = crate::helpers::TEST_CONFIG.replace(
+        "  open:\n",
+        "  hooks:\n    kind: identus\n    path: /hooks/0123456789abcdef0123456789abcdef\n    verify: { scheme: none }\n  open:\n",
+    );
+    let errors = hookgate::startup::load_settings_from_str(&yaml, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("sources.hooks: `hooks` is the source of registered hooks"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("sources.hooks.path: paths under /hooks/ are the registered hooks'"),
+        "{errors}"
+    );
+    // A destination may take every hook's events by that source id.
+    let yaml = format!(
+        "{}destinations:\n  app:\n    kind: http\n    url: http://127.0.0.1:1/x\n    sources: [hooks, identus]\n",
+        crate::helpers::TEST_CONFIG
+    );
+    let settings = hookgate::startup::load_settings_from_str(&yaml, &HashMap::new()).unwrap();
+    assert!(settings.resolved_destinations().is_ok());
+}
