@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::delivery::eventually;
 use crate::helpers::{GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app_with};
 
-fn amqp_url(test: &str) -> Option<String> {
+pub(crate) fn amqp_url(test: &str) -> Option<String> {
     match std::env::var("HOOKGATE_TEST_AMQP_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
@@ -30,7 +30,7 @@ fn amqp_url(test: &str) -> Option<String> {
     }
 }
 
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
@@ -42,7 +42,7 @@ fn destination(settings: &mut hookgate::config::Settings, id: &str, block: Value
 }
 
 /// A channel on the broker, for the test's side.
-async fn channel(url: &str) -> (Connection, Channel) {
+pub(crate) async fn channel(url: &str) -> (Connection, Channel) {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
         .expect("the test connects to RabbitMQ");
@@ -52,7 +52,12 @@ async fn channel(url: &str) -> (Connection, Channel) {
 
 /// Declares `exchange` (durable, as hookgate and MassTransit do) and a durable queue bound to
 /// it with `key`; answers the queue's name.
-async fn bound_queue(ch: &Channel, exchange: &str, kind: ExchangeKind, key: &str) -> String {
+pub(crate) async fn bound_queue(
+    ch: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+    key: &str,
+) -> String {
     ch.exchange_declare(
         exchange.into(),
         kind,
@@ -87,7 +92,7 @@ async fn bound_queue(ch: &Channel, exchange: &str, kind: ExchangeKind, key: &str
     queue
 }
 
-async fn cleanup(url: &str, exchanges: &[&str], queues: &[&str]) {
+pub(crate) async fn cleanup(url: &str, exchanges: &[&str], queues: &[&str]) {
     let (_c, ch) = channel(url).await;
     for q in queues {
         let _ = ch
@@ -102,7 +107,7 @@ async fn cleanup(url: &str, exchanges: &[&str], queues: &[&str]) {
 }
 
 /// The next message on `queue`, within 10 s.
-async fn next_message(ch: &Channel, queue: &str) -> lapin::message::Delivery {
+pub(crate) async fn next_message(ch: &Channel, queue: &str) -> lapin::message::Delivery {
     let mut consumer = ch
         .basic_consume(
             queue.into(),
@@ -122,7 +127,7 @@ async fn next_message(ch: &Channel, queue: &str) -> lapin::message::Delivery {
         .expect("no consumer error")
 }
 
-fn header(d: &lapin::message::Delivery, name: &str) -> String {
+pub(crate) fn header(d: &lapin::message::Delivery, name: &str) -> String {
     match d
         .properties
         .headers()
@@ -383,7 +388,7 @@ fn close_connections_named(name: &str) -> usize {
     closed
 }
 
-fn nats_url(test: &str) -> Option<String> {
+pub(crate) fn nats_url(test: &str) -> Option<String> {
     match std::env::var("HOOKGATE_TEST_NATS_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {

@@ -628,3 +628,77 @@ fn the_source_id_hooks_and_paths_under_hooks_are_reserved_for_registered_hooks()
     let settings = hookgate::startup::load_settings_from_str(&yaml, &HashMap::new()).unwrap();
     assert!(settings.resolved_destinations().is_ok());
 }
+
+#[tokio::test]
+async fn a_hooks_events_carry_its_id_to_rabbitmq_raw_and_nats() {
+    use crate::broker::{
+        amqp_url, bound_queue, channel, cleanup, header, nats_url, next_message, unique,
+    };
+    let test = "a_hooks_events_carry_its_id_to_rabbitmq_raw_and_nats";
+    let (Some(amqp), Some(nats)) = (amqp_url(test), nats_url(test)) else {
+        return;
+    };
+    // Arrange: a raw exchange and a JetStream stream, both taking hooks' events only.
+    let exchange = format!("hookgate-test-{}", unique());
+    let (_conn, ch) = channel(&amqp).await;
+    let queue = bound_queue(&ch, &exchange, lapin::ExchangeKind::Topic, "hg.hooks.#").await;
+    let u = unique();
+    let (stream, prefix) = (format!("HGHOOK{u}"), format!("hghook{u}"));
+    let app = spawn_app_with(|s| {
+        for (id, block) in [
+            (
+                "raw",
+                json!({"kind": "rabbitmq", "url": amqp, "format": "raw", "exchange": exchange,
+                       "routing_key": "hg.{source}.{event_type}", "sources": ["hooks"]}),
+            ),
+            (
+                "stream",
+                json!({"kind": "nats", "url": nats, "subject": format!("{prefix}.{{source}}.{{event_type}}"),
+                       "stream": {"name": stream, "create": true}, "sources": ["hooks"]}),
+            ),
+        ] {
+            s.destinations
+                .insert(id.into(), serde_json::from_value(block).unwrap());
+        }
+    })
+    .await;
+    let hook = registered(&app, json!({"kind": "identus"})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+
+    // Act
+    let (status, event_id) = post_event(&app, hook["path"].as_str().unwrap(), &[]).await;
+    assert_eq!(status, 200);
+    let event_id = event_id.unwrap();
+
+    // Assert: RabbitMQ raw, as an AMQP header.
+    let m = next_message(&ch, &queue).await;
+    assert_eq!(header(&m, "Hookgate-Hook-Id"), hook_id);
+    assert_eq!(header(&m, "Hookgate-Event-Id"), event_id);
+    assert_eq!(header(&m, "Hookgate-Source"), "hooks");
+    // NATS JetStream, as a message header.
+    crate::delivery::eventually(
+        &app,
+        &format!("/admin/deliveries?destination=stream&event_id={event_id}"),
+        Duration::from_secs(10),
+        |d| d["deliveries"][0]["state"] == "delivered",
+    )
+    .await;
+    let client = async_nats::connect(nats.as_str()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let s = js
+        .get_stream(&stream)
+        .await
+        .expect("the stream was created");
+    let msg = s.get_raw_message(1).await.expect("message 1");
+    assert_eq!(
+        msg.headers.get("Hookgate-Hook-Id").map(|v| v.as_str()),
+        Some(hook_id)
+    );
+    assert_eq!(
+        msg.subject.as_str(),
+        format!("{prefix}.hooks.ConnectionUpdated")
+    );
+    app.stop().await;
+    let _ = js.delete_stream(&stream).await;
+    cleanup(&amqp, &[&exchange], &[&queue]).await;
+}
