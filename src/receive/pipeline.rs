@@ -14,6 +14,10 @@
 //! | 8 | append to the store and wait for the commit (group commit) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
 //! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id) | [`receive`] | 200 |
 //!
+//! A registered hook (`/hooks/{id}`, [`super::hooks`]) is a [`Source`] like any other, found by
+//! its id before step 1; its dedupe key (step 7) is the kind's prefixed with the hook's id, so
+//! that retries are recognised per hook.
+//!
 //! Every refusal after step 1 is written by the source's kind ([`crate::sources::Kind::refused`]),
 //! in its sender's language, except 401 (one body for every reason) and 405.
 //! Steps 2–5 are the verifier, in front of the kind's handler (6–9): [`receive`] takes a
