@@ -313,25 +313,15 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
             s,
             &id,
             json!({"kind": "rabbitmq", "url": url, "format": "raw", "exchange": exchange,
-                   "retry": ["200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s"]}),
+                   "retry": SHORT_RETRIES}),
         )
     })
     .await;
-    let mut ids = HashSet::new();
-    for n in 0..150 {
-        if n == 50 || n == 100 {
-            // The broker closes hookgate's connection mid-stream.
-            assert!(close_connections_named(&format!("hookgate {id}")) > 0);
-        }
-        ids.insert(identus_event(&app, n).await.1);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    eventually(&app, "/admin/destinations", Duration::from_secs(60), |v| {
-        v["destinations"][0]["pending"] == 0
+    // The broker closes hookgate's connection mid-stream.
+    let ids = stream_with_breaks(&app, || {
+        assert!(close_connections_named(&format!("hookgate {id}")) > 0);
     })
     .await;
-    let failed = app.admin_json("/admin/deliveries?state=failed").await;
-    assert_eq!(failed["deliveries"], json!([]), "none failed");
     // Every event is in the queue (at least once).
     let (_conn, ch) = channel(&url).await;
     let mut got = HashSet::new();
@@ -353,6 +343,31 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
     assert!(missing.is_empty(), "lost: {missing:?}");
     app.stop().await;
     cleanup(&url, &[&exchange], &[&queue]).await;
+}
+
+/// Waits short enough for a test, and long enough (about 15 s in all) to outlast a reconnect.
+const SHORT_RETRIES: [&str; 10] = [
+    "200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s",
+];
+
+/// Sends 150 events, calling `broken` before the 51st and the 101st; waits until every delivery
+/// is done and checks none failed. Answers the event ids.
+async fn stream_with_breaks(app: &TestApp, mut broken: impl FnMut()) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for n in 0..150 {
+        if n == 50 || n == 100 {
+            broken();
+        }
+        ids.insert(identus_event(app, n).await.1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eventually(app, "/admin/destinations", Duration::from_secs(60), |v| {
+        v["destinations"][0]["pending"] == 0
+    })
+    .await;
+    let failed = app.admin_json("/admin/deliveries?state=failed").await;
+    assert_eq!(failed["deliveries"], json!([]), "none failed");
+    ids
 }
 
 /// Has the broker close every client connection named `name` (`rabbitmqctl close_connection`,
@@ -603,24 +618,11 @@ async fn nats_connections_killed_mid_stream_lose_nothing_and_store_each_event_on
             "stream",
             json!({"kind": "nats", "url": relay.url, "subject": format!("{prefix}.{{source}}"),
                    "stream": {"name": stream, "create": true}, "timeout": "2s",
-                   "retry": ["200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s", "2s"]}),
+                   "retry": SHORT_RETRIES}),
         )
     })
     .await;
-    let mut ids = HashSet::new();
-    for n in 0..150 {
-        if n == 50 || n == 100 {
-            relay.cut();
-        }
-        ids.insert(identus_event(&app, n).await.1);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    eventually(&app, "/admin/destinations", Duration::from_secs(60), |v| {
-        v["destinations"][0]["pending"] == 0
-    })
-    .await;
-    let failed = app.admin_json("/admin/deliveries?state=failed").await;
-    assert_eq!(failed["deliveries"], json!([]), "none failed");
+    let ids = stream_with_breaks(&app, || relay.cut()).await;
     // The stream holds every event, once each.
     let client = async_nats::connect(url.as_str()).await.expect("NATS");
     let js = async_nats::jetstream::new(client);
