@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod identus;
 mod kratos;
+mod kratos_respond;
 mod layout;
 mod limits;
 mod operations;
