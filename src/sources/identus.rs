@@ -1,9 +1,9 @@
 //! `identus`: Hyperledger Identus Cloud Agent events, `{"type","id","ts","data","walletId"}`.
 //!
 //! The envelope `id` must be a UUID (the agent's `Event[A]` types it so), answered 422 at `/id`
-//! otherwise. The four known `data` types are type-checked and projected into `identus_records`. Unknown
-//! event types, unknown fields and unknown state values are accepted and stored: the agent emits
-//! states its own OpenAPI file does not list, and a 422 would make it drop the event.
+//! otherwise. The four known `data` types are type-checked and projected into `identus_records`.
+//! Unknown event types, unknown fields and unknown state values are accepted and stored: the
+//! agent emits states its own OpenAPI file does not list, and a 422 would make it drop the event.
 
 use std::borrow::Cow;
 

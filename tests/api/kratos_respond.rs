@@ -354,7 +354,7 @@ fn a_bad_respond_block_is_a_configuration_error_naming_the_field() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for want in [
-        "sources.kratos_bad.respond.rules[0].matches: not a valid regular expression",
+        "sources.kratos_bad.respond.rules[0].matches: not a valid regular expression: unclosed group",
         "sources.kratos_bad.respond.rules[1].pointer: `identity/traits/email` is not a JSON pointer",
         "sources.kratos_bad.respond.rules[2].message.id: is required",
         "sources.kratos_bad.respond.rules[3]: give exactly one of `matches`, `not_matches`, `equals`, `missing`",

@@ -409,10 +409,7 @@ fn condition(
                 Ok(re) if key == "matches" => Some(Condition::Matches(re)),
                 Ok(re) => Some(Condition::NotMatches(re)),
                 Err(e) => {
-                    errors.push((
-                        field.into(),
-                        format!("not a valid regular expression: {}", one_line(&e.to_string())),
-                    ));
+                    errors.push((field.into(), regex_error(&e)));
                     None
                 }
             }
@@ -431,13 +428,23 @@ fn condition(
     }
 }
 
-/// The regex crate's multi-line error (pattern, caret, reason) on one line.
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Why a pattern is refused, on one line: the regex crate's reason without its caret drawing.
+fn regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::CompiledTooBig(limit) => format!(
+            "the regular expression is too large (over {limit} bytes compiled); simplify it"
+        ),
+        other => {
+            let text = other.to_string();
+            let reason = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("error:"))
+                .map(str::trim)
+                .next_back()
+                .unwrap_or_else(|| text.lines().next_back().unwrap_or_default().trim());
+            format!("not a valid regular expression: {reason} (Rust `regex` syntax)")
+        }
+    }
 }
 
 /// A boolean, or its text (environment variables arrive as strings).
