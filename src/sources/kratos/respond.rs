@@ -475,10 +475,12 @@ fn message(value: &Value, field: &str, errors: &mut Vec<OptionError>) -> Option<
         _ => None,
     };
     if id.is_none() {
-        errors.push((
-            format!("{field}.id"),
-            "is required: Kratos' numeric message id (an integer, like 4000001)".into(),
-        ));
+        let why = if m.contains_key("id") {
+            "must be an integer (Kratos' numeric message id), like 4000001"
+        } else {
+            "is required: Kratos' numeric message id (an integer, like 4000001)"
+        };
+        errors.push((format!("{field}.id"), why.into()));
     }
     let text = m
         .get("text")
