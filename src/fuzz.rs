@@ -14,6 +14,8 @@
 //!   not a valid header value is skipped, as the HTTP server would refuse it.
 //! - `config_yaml`: the bytes before the first NUL are the YAML text; after it, `NAME=value`
 //!   lines form the environment.
+//! - `kratos_respond`: the bytes before the first NUL are a Kratos body; after it, if there is a
+//!   NUL, a JSON `patch` block that replaces the harness's own when it is a valid one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
@@ -22,6 +24,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
+use crate::sources::kind::Decision;
+use crate::sources::kratos::respond::{Outcome, PATCH_FIELDS, Respond};
 use crate::sources::{self, Kind, Options, ParsedEvent, SourceError, valid_json};
 use crate::verify::abp_signature::{self, AbpSignature};
 use crate::verify::api_key::ApiKey;
@@ -44,6 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bearer", bearer),
     ("abp_signature", abp_signature),
     ("config_yaml", config_yaml),
+    ("kratos_respond", kratos_respond),
 ];
 
 /// A string that, placed in a body, must never show up in [`SourceError::summary`].
@@ -85,6 +90,8 @@ struct Verifiers {
     abp_envelope: Arc<dyn Kind>,
     abp_listed: Arc<dyn Kind>,
     abp_bare: Arc<dyn Kind>,
+    kratos_respond: Arc<dyn Kind>,
+    respond: Respond,
 }
 
 /// A kind built through the registry from `options` (a JSON object), as `serve` builds it.
@@ -117,8 +124,49 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
         abp_envelope: kind("abp", serde_json::json!({})),
         abp_listed: kind("abp", serde_json::json!({ "events": ABP_EVENTS })),
         abp_bare: kind("abp", serde_json::json!({ "envelope": false })),
+        kratos_respond: kind(
+            "kratos",
+            serde_json::json!({ "respond": respond_block(None) }),
+        ),
+        respond: match Respond::from_options(&respond_block(None)) {
+            Ok(r) => r,
+            Err(e) => panic!("the fuzz harness's respond block is refused: {e:?}"),
+        },
     }
 });
+
+/// The `kratos_respond` target's rules: one of each kind, on values a body rarely has, so that
+/// most inputs reach the patch.
+fn respond_rules() -> serde_json::Value {
+    serde_json::json!([
+        {"pointer": "/identity/traits/email", "matches": "^x@blocked\\.example$",
+         "message": {"id": 4000001, "text": "blocked"}},
+        {"pointer": "/identity/traits/name", "not_matches": "^[A-Za-z ]{0,40}$",
+         "message": {"id": 4000002, "text": "name", "type": "info", "context": {"a": [1]}}},
+        {"pointer": "/identity/state", "equals": "inactive",
+         "message": {"id": 4000003, "text": "inactive"}},
+        {"pointer": "/identity/verifiable_addresses/0/verified", "equals": false,
+         "message": {"id": 4000004, "text": "unverified"}},
+        {"pointer": "/identity/metadata_public/a~1b~0", "missing": false,
+         "message": {"id": 4000005, "text": "odd key"}},
+        {"pointer": "/flow/id", "missing": false,
+         "message": {"id": 4000006, "text": "flow-level"}},
+    ])
+}
+
+/// The `kratos_respond` target's patch unless the input brings one.
+fn respond_patch() -> serde_json::Value {
+    serde_json::json!({
+        "traits": {"x": {"y": 1, "z": null}, "email": "patched@example.org"},
+        "metadata_public": {"m": [null, {"n": null}], "o": {"p": null}},
+        "metadata_admin": {"a": 1},
+        "state": "active",
+    })
+}
+
+fn respond_block(patch: Option<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"rules": respond_rules(), "patch": patch.unwrap_or_else(respond_patch)})
+}
 
 /// What must hold for any answer of a payload parser.
 fn check_parsed(target: &str, body: &[u8], r: &Result<ParsedEvent, SourceError>) {
@@ -486,4 +534,151 @@ pub fn config_yaml(data: &[u8]) {
         }
         Err(e) => assert!(!e.0.is_empty(), "config_yaml: an error with no message"),
     }
+}
+
+/// `kratos_respond`: a `respond` block's rules and patch over a body (before the first NUL),
+/// with the harness's patch or the input's own (after the NUL). Checked against a plain
+/// implementation over `serde_json::Value`: the first rule whose condition holds at its
+/// pointer interrupts; otherwise the answer is `{"identity": {…}}` with exactly the patch's
+/// fields, each the RFC 7396 merge of the identity's value, never `null`.
+pub fn kratos_respond(data: &[u8]) {
+    let (body, patch) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], data.get(i + 1..)),
+        None => (data, None),
+    };
+    let custom = patch
+        .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .and_then(|p| {
+            let block = respond_block(Some(p.clone()));
+            Respond::from_options(&block).ok().map(|r| (r, p))
+        });
+    let (respond, patch) = match &custom {
+        Some((r, p)) => (r, p.clone()),
+        None => (&VERIFIERS.respond, respond_patch()),
+    };
+    let outcome = respond.evaluate(body);
+
+    // Through the kind, as the request path calls it (the harness's own block).
+    let bytes = Bytes::copy_from_slice(body);
+    if VERIFIERS.kratos.parse(&HeaderMap::new(), &bytes).is_ok() {
+        match VERIFIERS.kratos_respond.decide(&bytes) {
+            Decision::Interrupt { answer, .. } => assert_eq!(answer.status(), 400),
+            Decision::Store(Some(answer)) => assert_eq!(answer.status(), 200),
+            Decision::Store(None) => panic!("kratos_respond: a patch block answered nothing"),
+        }
+    }
+
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        if let Outcome::Patched(s) = &outcome {
+            assert!(
+                valid_json(s.as_bytes()),
+                "kratos_respond: the patch answer is not JSON: {s}"
+            );
+        }
+        return;
+    };
+    let rules = respond_rules();
+    let first = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .position(|rule| reference_holds(rule, &doc));
+    match (&outcome, first) {
+        (Outcome::Interrupt(i), Some(want)) => {
+            assert_eq!(i.rule, want, "kratos_respond: not the first matching rule");
+            let pointer = rules[want]["pointer"].as_str().unwrap_or_default();
+            let want_ptr = pointer.strip_prefix("/identity/").map(|r| format!("#/{r}"));
+            assert_eq!(i.instance_ptr, want_ptr.as_deref());
+        }
+        (Outcome::Patched(s), None) => {
+            let answer: serde_json::Value = match serde_json::from_str(s) {
+                Ok(v) => v,
+                // A number out of f64's range, copied from the body as it was.
+                Err(_) => {
+                    assert!(valid_json(s.as_bytes()), "kratos_respond: not JSON: {s}");
+                    return;
+                }
+            };
+            let identity = answer.get("identity").and_then(|i| i.as_object());
+            let Some(identity) =
+                identity.filter(|_| answer.as_object().is_some_and(|o| o.len() == 1))
+            else {
+                panic!("kratos_respond: not {{\"identity\": {{…}}}}: {s}");
+            };
+            let named: Vec<&str> = PATCH_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| patch.get(*f).is_some())
+                .collect();
+            let got: Vec<&str> = identity.keys().map(String::as_str).collect();
+            let mut want_keys = named.clone();
+            want_keys.sort_unstable();
+            let mut got_keys = got.clone();
+            got_keys.sort_unstable();
+            assert_eq!(
+                got_keys, want_keys,
+                "kratos_respond: not the patch's fields"
+            );
+            for field in named {
+                let value = &identity[field];
+                assert!(!value.is_null(), "kratos_respond: {field} answered null");
+                let want = match &patch[field] {
+                    serde_json::Value::Object(_) => {
+                        let current = doc.get("identity").and_then(|i| i.get(field));
+                        reference_merge(current.cloned(), &patch[field])
+                    }
+                    other => other.clone(),
+                };
+                assert_eq!(value, &want, "kratos_respond: {field} is not the merge");
+            }
+        }
+        (Outcome::Store, _) => panic!("kratos_respond: a patch block answered nothing"),
+        (got, want) => panic!("kratos_respond: {got:?}, but the first matching rule is {want:?}"),
+    }
+}
+
+/// Whether one of [`respond_rules`] holds for `doc`, over `serde_json::Value`.
+fn reference_holds(rule: &serde_json::Value, doc: &serde_json::Value) -> bool {
+    let value = rule["pointer"].as_str().and_then(|p| doc.pointer(p));
+    let present = value.filter(|v| !v.is_null());
+    let regex = |key: &str| regex::Regex::new(rule[key].as_str().unwrap_or_default()).ok();
+    if rule.get("matches").is_some() {
+        let re = regex("matches");
+        present
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| re.is_some_and(|re| re.is_match(s)))
+    } else if rule.get("not_matches").is_some() {
+        let re = regex("not_matches");
+        present.is_some()
+            && !present
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| re.is_some_and(|re| re.is_match(s)))
+    } else if let Some(want) = rule.get("equals") {
+        value == Some(want)
+    } else {
+        present.is_none() == (rule["missing"] == true)
+    }
+}
+
+/// RFC 7396 `MergePatch(target, patch)`, as the RFC writes it.
+fn reference_merge(
+    target: Option<serde_json::Value>,
+    patch: &serde_json::Value,
+) -> serde_json::Value {
+    let serde_json::Value::Object(p) = patch else {
+        return patch.clone();
+    };
+    let mut t = match target {
+        Some(serde_json::Value::Object(t)) => t,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            let current = t.remove(k);
+            t.insert(k.clone(), reference_merge(current, v));
+        }
+    }
+    serde_json::Value::Object(t)
 }

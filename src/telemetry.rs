@@ -78,6 +78,10 @@ fn describe() {
         "hookgate_verification_failures_total",
         "Requests that failed verification, by source and scheme."
     );
+    metrics::describe_counter!(
+        "hookgate_flows_interrupted_total",
+        "Valid Kratos payloads a respond rule refused (answered 400, not stored), by source."
+    );
     metrics::describe_histogram!(
         "hookgate_store_commit_seconds",
         metrics::Unit::Seconds,

@@ -1,5 +1,6 @@
 //! Request metrics: `hookgate_requests_total{source,status}`,
-//! `hookgate_verification_failures_total{source,scheme}`, `hookgate_requests_in_flight`.
+//! `hookgate_verification_failures_total{source,scheme}`,
+//! `hookgate_flows_interrupted_total{source}`, `hookgate_requests_in_flight`.
 //!
 //! A source's handles are registered when the source is built, whether at start or when it is
 //! added at run time, so the request path does no registry lookup and builds no label strings.
@@ -15,6 +16,9 @@ pub struct SourceMetrics {
     by_status: Vec<(StatusCode, metrics::Counter)>,
     /// `hookgate_verification_failures_total{source, scheme}`.
     pub verification_failures: metrics::Counter,
+    /// `hookgate_flows_interrupted_total{source}`: valid payloads a kind refused to store (a
+    /// Kratos `respond` rule matched; answered 400). One series per source, not per rule.
+    pub interrupted: metrics::Counter,
 }
 
 impl SourceMetrics {
@@ -39,10 +43,13 @@ impl SourceMetrics {
             "source" => source.clone(),
             "scheme" => scheme
         );
+        let interrupted =
+            metrics::counter!("hookgate_flows_interrupted_total", "source" => source.clone());
         Self {
             source,
             by_status,
             verification_failures,
+            interrupted,
         }
     }
 

@@ -11,8 +11,9 @@
 //! | 5 | the signature over the exact bytes (`abp_signature`) | [`verify`] | 401 |
 //! | 6 | the content type must be JSON | [`receive`] | 415 |
 //! | 7 | the kind parses and validates the body, finds its dedupe key | [`receive`] | 400 (not JSON), 422 (does not fit) |
+//! | 7b | the kind decides the answer before the store ([`crate::sources::Kind::decide`]): a Kratos `respond` rule interrupts the flow, unstored | [`receive`] | 400 (Kratos `messages`) |
 //! | 8 | append to the store and wait for the commit (group commit) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
-//! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id) | [`receive`] | 200 |
+//! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id): the kind's accepted answer, or the one it decided in 7b (a Kratos patch) | [`receive`] | 200 |
 //!
 //! A registered hook (`/hooks/{id}`, [`super::hooks`]) is a [`Source`] like any other, found by
 //! its id before step 1; its dedupe key (step 7) is the kind's prefixed with the hook's id, so
@@ -32,6 +33,7 @@ use super::body::{read_body, require_json};
 use super::metrics::InFlight;
 use super::source::Source;
 use crate::http::problem::{problem, unavailable};
+use crate::sources::kind::Decision;
 use crate::store::{EventId, NewEvent, StoreError};
 use crate::verify::{Failure, VerifiedBody};
 
@@ -155,6 +157,14 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
             return src.kind.refused(e);
         }
     };
+    let answer = match src.kind.decide(&body) {
+        Decision::Store(answer) => answer,
+        Decision::Interrupt { answer, why } => {
+            src.metrics.interrupted.increment(1);
+            tracing::info!(source = %src.id, why, "flow interrupted; event not stored");
+            return answer;
+        }
+    };
     let received_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -188,7 +198,8 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
                     "event accepted"
                 );
             }
-            let mut res = src.kind.accepted(appended.event_id, appended.duplicate);
+            let mut res =
+                answer.unwrap_or_else(|| src.kind.accepted(appended.event_id, appended.duplicate));
             let mut buf = uuid::Uuid::encode_buffer();
             let id = appended.event_id.0.hyphenated().encode_lower(&mut buf);
             if let Ok(v) = HeaderValue::from_str(id) {

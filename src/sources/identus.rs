@@ -1,8 +1,9 @@
 //! `identus`: Hyperledger Identus Cloud Agent events, `{"type","id","ts","data","walletId"}`.
 //!
-//! The four known `data` types are type-checked and projected into `identus_records`. Unknown
-//! event types, unknown fields and unknown state values are accepted and stored: the agent emits
-//! states its own OpenAPI file does not list, and a 422 would make it drop the event.
+//! The envelope `id` must be a UUID (the agent's `Event[A]` types it so), answered 422 at `/id`
+//! otherwise. The four known `data` types are type-checked and projected into `identus_records`.
+//! Unknown event types, unknown fields and unknown state values are accepted and stored: the
+//! agent emits states its own OpenAPI file does not list, and a 422 would make it drop the event.
 
 use std::borrow::Cow;
 
@@ -199,6 +200,13 @@ pub fn parse(body: &Bytes) -> Result<ParsedEvent, SourceError> {
     let env: Envelope<'_> = from_json(body, "")?;
     required("/type", &env.kind)?;
     required("/id", &env.id)?;
+    // The agent's `Event[A]` has `id: UUID`: anything else cannot come from a real agent.
+    if uuid::Uuid::try_parse(&env.id).is_err() {
+        return Err(SourceError::invalid(
+            "/id",
+            "must be a UUID (the agent's event id), like 7f1e2b1a-3c1d-4a55-9f0e-2d0c6a4b9e01",
+        ));
+    }
     required("/walletId", &env.wallet_id)?;
     let ts = time::OffsetDateTime::parse(&env.ts, &time::format_description::well_known::Rfc3339)
         .map_err(|_| {
@@ -373,6 +381,8 @@ pub(crate) mod tests {
             (DID.replace("\"ts\":\"2024-05-01T10:40:00Z\"", "\"ts\":\"yesterday\""), "/ts"),
             (DID.replace(",\"walletId\":\"00000000-0000-0000-0000-000000000000\"", ""), "/walletId"),
             (DID.replace("\"id\":\"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8\"", "\"id\":42"), "/id"),
+            (DID.replace("4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8", "event-42"), "/id"),
+            (DID.replace("4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8", "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b"), "/id"),
             (DID.replace("\"type\":\"DIDStatusUpdated\",", ""), "/type"),
         ] {
             match parse(&Bytes::from(body.clone())) {

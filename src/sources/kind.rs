@@ -42,6 +42,30 @@ pub trait Kind: Send + Sync + 'static {
     fn refused(&self, e: SourceError) -> Response {
         e.into_problem()
     }
+
+    /// What to do with a payload that [`Kind::parse`] accepted, decided before it is stored:
+    /// store it and answer with [`Kind::accepted`] (the default), store it and answer otherwise,
+    /// or not store it at all (a Kratos `respond` rule interrupting the flow). The same body
+    /// must get the same decision, so that a retry of a stored event gets the same answer.
+    fn decide(&self, _body: &Bytes) -> Decision {
+        Decision::Store(None)
+    }
+}
+
+/// What [`Kind::decide`] chose for a valid payload.
+#[derive(Debug)]
+pub enum Decision {
+    /// Store the event; answer with this instead of [`Kind::accepted`] when given (after the
+    /// commit, as every 2xx; the caller adds `Hookgate-Event-Id`).
+    Store(Option<Response>),
+    /// Do not store the event: answer this. `why` is for the log (from the configuration,
+    /// never from the body).
+    Interrupt {
+        /// The answer.
+        answer: Response,
+        /// What interrupted it, for the log.
+        why: String,
+    },
 }
 
 /// What a kind's parser found in a valid payload.

@@ -2,8 +2,17 @@
 //!
 //! Errors are answered in Kratos' own `messages` format, so that a flow-interrupting hook shows
 //! them to the user. Message ids 1 and 2 are the reference handler's; the others are hookgate's.
+//!
+//! The option `respond` ([`respond`], DESIGN.md "Kratos flow answers") adds the answers of a
+//! flow-interrupting or identity-modifying hook: rules that refuse a flow with 400 and a message
+//! (the event is not stored), and a patch answered as `{"identity": {…}}`. Without it, every
+//! stored event is answered `{}`.
 
+pub mod respond;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -15,23 +24,35 @@ use serde_json::value::RawValue;
 
 use super::error::SourceError;
 use super::json::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
-use super::kind::{Kind, ParsedEvent, Registration, without_options};
+use super::kind::{Decision, Kind, OptionError, Options, ParsedEvent, Registration};
 use crate::http::problem::{FieldError, json_response};
 use crate::store::{EventId, Projection};
+use respond::{Outcome, Respond};
 
-/// `kind: kratos`. It takes no options.
+/// `kind: kratos`, with its option `respond`.
 pub const KIND: Registration = Registration {
     name: "kratos",
-    options: &[],
-    build: without_options::<Kratos>,
+    options: &["respond"],
+    build,
 };
+
+fn build(options: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {
+    let respond = options
+        .get("respond")
+        .map(Respond::from_options)
+        .transpose()?;
+    Ok(Arc::new(Kratos { respond }))
+}
 
 /// The projection view of the latest identity per identity id.
 pub const VIEW: &str = "kratos/identities";
 
 /// Ory Kratos.
 #[derive(Debug, Default)]
-pub struct Kratos;
+pub struct Kratos {
+    /// The flow answers, when the source has a `respond` block.
+    respond: Option<Respond>,
+}
 
 impl Kind for Kratos {
     fn name(&self) -> &'static str {
@@ -54,6 +75,34 @@ impl Kind for Kratos {
 
     fn refused(&self, e: SourceError) -> Response {
         error_response(e)
+    }
+
+    /// The `respond` block's answer: a matching rule interrupts the flow (400, not stored); a
+    /// patch is answered 200 `{"identity": {…}}` once stored. Without the block, nothing is
+    /// read again.
+    fn decide(&self, body: &Bytes) -> Decision {
+        let Some(respond) = &self.respond else {
+            return Decision::Store(None);
+        };
+        match respond.evaluate(body) {
+            Outcome::Store => Decision::Store(None),
+            Outcome::Patched(identity) => Decision::Store(Some(
+                (
+                    StatusCode::OK,
+                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    identity,
+                )
+                    .into_response(),
+            )),
+            Outcome::Interrupt(i) => Decision::Interrupt {
+                why: format!(
+                    "respond.rules[{}] ({}) matched: message {}",
+                    i.rule, i.pointer, i.message.id
+                ),
+                answer: KratosMessages::rule(i.instance_ptr, i.message)
+                    .into_response(StatusCode::BAD_REQUEST),
+            },
+        }
     }
 }
 
@@ -191,12 +240,24 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     }
     // Kratos ids are UUIDs, and the .NET handlers read them as a `Guid`: anything else cannot
     // be a Kratos identity (and would break the consumers the event is handed to).
-    if uuid::Uuid::try_parse(id).is_err() {
+    let Ok(uuid) = uuid::Uuid::try_parse(id) else {
         return Err(SourceError::Invalid {
             code: Some(MSG_IDENTITY_ID_NOT_UUID),
             errors: vec![FieldError {
                 pointer: "/identity/id".into(),
                 detail: "identity.id is not a UUID".into(),
+            }],
+            hint: None,
+        });
+    };
+    // The reference handler checks `identity.Id == default`: a `Guid`'s default is the nil UUID,
+    // which it answers as an empty id.
+    if uuid.is_nil() {
+        return Err(SourceError::Invalid {
+            code: Some(MSG_IDENTITY_ID_EMPTY),
+            errors: vec![FieldError {
+                pointer: "/identity/id".into(),
+                detail: "identity.id is empty".into(),
             }],
             hint: None,
         });
@@ -369,10 +430,10 @@ struct KratosErrorMessage {
 
 #[derive(Debug, Serialize)]
 struct KratosDetail {
-    id: u32,
+    id: i64,
     text: String,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: Cow<'static, str>,
     context: Option<serde_json::Value>,
 }
 
@@ -383,10 +444,25 @@ impl KratosMessages {
             messages: vec![KratosErrorMessage {
                 instance_ptr: None,
                 messages: vec![KratosDetail {
-                    id,
+                    id: i64::from(id),
                     text: text.into(),
-                    kind: "error",
+                    kind: Cow::Borrowed("error"),
                     context,
+                }],
+            }],
+        }
+    }
+
+    /// A `respond` rule's message, on the UI node `instance_ptr` (`None`: flow-level).
+    pub fn rule(instance_ptr: Option<&str>, message: &respond::Message) -> Self {
+        Self {
+            messages: vec![KratosErrorMessage {
+                instance_ptr: instance_ptr.map(str::to_string),
+                messages: vec![KratosDetail {
+                    id: message.id,
+                    text: message.text.clone(),
+                    kind: Cow::Owned(message.kind.clone()),
+                    context: message.context.clone(),
                 }],
             }],
         }
@@ -528,7 +604,13 @@ mod tests {
 
     #[test]
     fn empty_or_missing_identity_id_is_message_2() {
-        for identity in [r#"{"id": ""}"#, r#"{"traits": {}}"#, r#"{"id": null}"#] {
+        for identity in [
+            r#"{"id": ""}"#,
+            r#"{"traits": {}}"#,
+            r#"{"id": null}"#,
+            // A C# `Guid`'s default, which the reference handler's `Id == default` refuses.
+            r#"{"id": "00000000-0000-0000-0000-000000000000"}"#,
+        ] {
             let (id, errors) = invalid(parse(&HeaderMap::new(), &body(identity)));
             assert_eq!(id, MSG_IDENTITY_ID_EMPTY, "{identity}");
             assert_eq!(errors[0].detail, "identity.id is empty");

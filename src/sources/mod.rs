@@ -11,6 +11,8 @@
 //! - one file per kind: [`kratos`], [`identus`], [`abp`].
 //! - [`json`]: what every parser shares (depth limit, object check, field-naming errors).
 //! - [`error`]: [`SourceError`], why a request was refused, and the problem+json answer.
+//! - [`kratos::respond`] (`kratos/respond.rs`): a kratos source's `respond` block, the rules and
+//!   patch behind [`Kind::decide`]'s flow answers.
 //!
 //! May call: `config` (a source block's options), `http` (answers), `store` (the projection
 //! type a parser fills in). The request path that calls a kind is `crate::receive`.

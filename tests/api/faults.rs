@@ -10,10 +10,18 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
+/// A run's id: the first four groups of a fresh UUID, so that `{run}-{n:012}` is a UUID (the
+/// Identus envelope id is one).
+fn new_run() -> String {
+    let mut id = uuid::Uuid::new_v4().hyphenated().to_string();
+    id.truncate(23);
+    id
+}
+
 /// The body of the `n`th event of a run: an Identus connection update with ids of its own.
 fn event(run: &str, n: usize) -> String {
     connection_event(
-        &format!("{run}-{n:08}"),
+        &format!("{run}-{n:012}"),
         &format!("conn-{run}-{n:08}"),
         "ConnectionResponseSent",
         "2024-05-01T10:20:30.123456Z",
@@ -206,7 +214,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_retries_store_each_o
         .unwrap_or(3);
     let tmp = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let run: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string().as_str());
+    let run: Arc<str> = Arc::from(new_run().as_str());
     let mut acked: HashMap<usize, String> = HashMap::new();
     let mut unacked: HashSet<usize> = HashSet::new();
     let next = Arc::new(AtomicUsize::new(0));
@@ -278,7 +286,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_retries_store_each_o
 async fn sigterm_under_load_acknowledges_only_what_was_committed_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let run: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string().as_str());
+    let run: Arc<str> = Arc::from(new_run().as_str());
     let bin = start_binary(tmp.path(), &[], &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Mutex::new(BTreeMap::new()));
@@ -333,7 +341,7 @@ async fn a_full_disk_means_503_and_not_ready_then_recovery_without_restart() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = new_run();
     // Soft limit only, so it can be raised again on the running process.
     let bin = start_binary(
         tmp.path(),

@@ -64,7 +64,7 @@ fn abp_signed(body: &[u8], copies: usize) -> Vec<u8> {
 
 fn cases() -> Vec<Case> {
     let event = connection_event(
-        "hostile-1",
+        "0b5e7a1c-0000-4000-8000-000000000051",
         "conn-1",
         "InvitationGenerated",
         "2024-05-01T10:20:30Z",
@@ -400,7 +400,7 @@ async fn secrets_never_appear_in_logs_or_answers() {
     let near = |s: &str| format!("{}x", &s[..s.len() - 1]);
     for i in 0..40 {
         let body = connection_event(
-            &format!("leak-{i}"),
+            &format!("1eac0000-0000-4000-8000-{i:012}"),
             "c",
             "InvitationGenerated",
             "2024-05-01T10:20:30Z",

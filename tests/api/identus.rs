@@ -227,3 +227,28 @@ async fn events_that_do_not_fit_get_422_with_pointers_and_bad_json_400() {
     assert!(app.all_events().await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_envelope_id_that_is_not_a_uuid_is_422_at_id_and_not_stored() {
+    // The agent's `Event[A]` has `id: UUID`: a real agent cannot send anything else.
+    let app = spawn_app().await;
+    for id in ["event-1", "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b", "42"] {
+        let body = IDENTUS_DID.replace("4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8", id);
+        let res = app.identus(&body).await;
+        assert_eq!(res.status(), 422, "{id}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["errors"][0]["pointer"], "/id", "{id}: {body}");
+        assert!(
+            body["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("must be a UUID"),
+            "{body}"
+        );
+    }
+    assert!(app.all_events().await.is_empty(), "nothing is stored");
+    let res = app.identus(IDENTUS_DID).await;
+    assert_eq!(res.status(), 200, "the sample's UUID id is accepted");
+    app.stop().await;
+}

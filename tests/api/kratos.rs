@@ -239,3 +239,25 @@ async fn a_body_without_its_wrapper_gets_a_hint_and_a_non_uuid_id_is_refused() {
 fn identity_id_upper(identity: &serde_json::Value) -> String {
     identity["id"].as_str().unwrap().to_ascii_uppercase()
 }
+
+#[tokio::test]
+async fn the_nil_uuid_is_an_empty_identity_id_as_the_reference_handler_says() {
+    // LeanCode's handler refuses `identity.Id == default`, and a C# Guid's default is the nil
+    // UUID: Kratos never sends it as an identity id.
+    let app = spawn_app().await;
+    let mut identity: serde_json::Value = serde_json::from_str(GUIDE_IDENTITY).unwrap();
+    identity["id"] = "00000000-0000-0000-0000-000000000000".into();
+    let res = app.kratos(&kratos_body(&identity.to_string()), &[]).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        messages(2, "identity.id is empty")
+    );
+    assert!(app.all_events().await.is_empty(), "nothing is stored");
+
+    // Its neighbour is an id like any other.
+    identity["id"] = "00000000-0000-0000-0000-000000000001".into();
+    let res = app.kratos(&kratos_body(&identity.to_string()), &[]).await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}

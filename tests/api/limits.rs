@@ -22,7 +22,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// An Identus event padded to about `size` bytes (whitespace inside the JSON).
 fn big_event(n: usize, size: usize) -> Vec<u8> {
     let e = connection_event(
-        &format!("big-{n}"),
+        &format!("b19b19b1-0000-4000-8000-{n:012}"),
         &format!("conn-{n}"),
         "InvitationGenerated",
         "2024-05-01T10:20:30Z",

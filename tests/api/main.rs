@@ -17,6 +17,7 @@ mod hooks;
 mod hostile;
 mod identus;
 mod kratos;
+mod kratos_respond;
 mod layout;
 mod limits;
 mod operations;

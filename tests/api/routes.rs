@@ -29,7 +29,7 @@ async fn a_source_added_while_running_is_served_counted_and_removed_at_once() {
         ("authorization", auth.as_str()),
     ];
     let body = connection_event(
-        "5d0a5e1c-0000-4000-8000-00000000late",
+        "5d0a5e1c-0000-4000-8000-0000000001a7",
         "c-late",
         "ConnectionResponseSent",
         "2024-05-01T10:00:00Z",
