@@ -10,7 +10,7 @@ use http::HeaderName;
 use secrecy::ExposeSecret;
 
 use super::types::{ConfigErrors, ENV_NAME_VAR, Settings, SourceSettings};
-use super::verify::{Scheme, SchemeSettings, unused_reason};
+use super::verify::{Scheme, SchemeSettings, standard_webhooks_key, unused_reason};
 
 /// Words that mark a value as a development or example secret, refused whenever hookgate can be
 /// reached from elsewhere (a listener not on loopback) or `HOOKGATE_ENV=production`.
@@ -172,7 +172,7 @@ impl Settings {
         for (id, s) in &self.sources {
             if s.allow_short_secret && short_secrets_checked(s.verify.scheme.scheme()) {
                 for (i, secret) in s.verify.secrets.iter().enumerate() {
-                    let len = secret.expose_secret().len();
+                    let len = secret_bytes(s.verify.scheme.scheme(), secret.expose_secret());
                     if len < MIN_SECRET_BYTES {
                         w.push(format!(
                             "sources.{id}.verify.secrets[{i}] is {len} bytes, shorter than \
@@ -318,8 +318,70 @@ fn validate_path(f: &str, path: &str, e: &mut Vec<String>) {
 fn short_secrets_checked(scheme: Scheme) -> bool {
     matches!(
         scheme,
-        Scheme::ApiKey | Scheme::Bearer | Scheme::AbpSignature
+        Scheme::ApiKey
+            | Scheme::Bearer
+            | Scheme::AbpSignature
+            | Scheme::StandardWebhooks
+            | Scheme::Hmac
     )
+}
+
+/// The bytes of key a secret gives: a `standard_webhooks` secret's decoded key (0 when it is not
+/// base64, which is reported on its own), else the secret's UTF-8 bytes.
+fn secret_bytes(scheme: Scheme, secret: &str) -> usize {
+    match scheme {
+        Scheme::StandardWebhooks => standard_webhooks_key(secret).map_or(0, |k| k.len()),
+        _ => secret.len(),
+    }
+}
+
+/// What only `standard_webhooks` and `hmac` check: their own keys.
+fn validate_signing_keys(f: &str, scheme: &SchemeSettings, e: &mut Vec<String>) {
+    let header_name = |e: &mut Vec<String>, field: &str, h: &str| {
+        if HeaderName::from_bytes(h.as_bytes()).is_err() {
+            e.push(format!("{f}.{field}: `{h}` is not a valid header name"));
+        }
+    };
+    match scheme {
+        SchemeSettings::StandardWebhooks { tolerance } if tolerance.is_zero() => {
+            e.push(format!(
+                "{f}.tolerance: must be more than 0 (default 5m, as the reference libraries)"
+            ));
+        }
+        SchemeSettings::Hmac(h) => {
+            match &h.header {
+                None => e.push(format!(
+                    "{f}.header: is required for `scheme: hmac`: the header that carries the \
+                     signature (e.g. X-Hub-Signature-256)"
+                )),
+                Some(name) => header_name(e, "header", name),
+            }
+            if h.prefix.chars().any(char::is_control) {
+                e.push(format!(
+                    "{f}.prefix: must not hold control characters (it is part of a header value)"
+                ));
+            }
+            match (&h.timestamp, h.signed.uses_timestamp()) {
+                (None, true) => e.push(format!(
+                    "{f}.timestamp: is required when `signed` holds `{{timestamp}}`: \
+                     {{ header: <the header with the Unix seconds signed>, tolerance: 5m }}"
+                )),
+                (Some(_), false) => e.push(format!(
+                    "{f}.timestamp: is used only when `signed` holds `{{timestamp}}` (e.g. \
+                     `signed: \"v0:{{timestamp}}:{{body}}\"`); a timestamp that is not signed \
+                     proves nothing"
+                )),
+                (Some(t), true) => {
+                    header_name(e, "timestamp.header", &t.header);
+                    if t.tolerance().is_zero() {
+                        e.push(format!("{f}.timestamp.tolerance: must be more than 0"));
+                    }
+                }
+                (None, false) => {}
+            }
+        }
+        _ => {}
+    }
 }
 
 fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>) {
@@ -345,6 +407,7 @@ fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>)
         }
         _ => {}
     }
+    validate_signing_keys(&f, &v.scheme, e);
     let scheme = v.scheme.scheme();
     if scheme == Scheme::None {
         if !v.secrets.is_empty() {
@@ -373,15 +436,23 @@ fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>)
                 "{f}.secrets[{i}]: must not hold control characters (it travels in a header)"
             ));
         }
-        if short_secrets_checked(scheme)
-            && s.len() < MIN_SECRET_BYTES
-            && !settings.allow_short_secret
-        {
+        if scheme == Scheme::StandardWebhooks {
+            if let Err(why) = standard_webhooks_key(s) {
+                e.push(format!("{f}.secrets[{i}]: {why}"));
+                continue;
+            }
+        }
+        let len = secret_bytes(scheme, s);
+        if short_secrets_checked(scheme) && len < MIN_SECRET_BYTES && !settings.allow_short_secret {
+            let unit = if scheme == Scheme::StandardWebhooks {
+                "bytes of key"
+            } else {
+                "bytes"
+            };
             e.push(format!(
-                "{f}.secrets[{i}]: is {} bytes; a secret of scheme `{}` needs at least {MIN_SECRET_BYTES} \
+                "{f}.secrets[{i}]: is {len} {unit}; a secret of scheme `{}` needs at least {MIN_SECRET_BYTES} \
                  (make one with `openssl rand -hex 32`), or set {source}.allow_short_secret: true \
                  for a sender that cannot send a longer one",
-                s.len(),
                 scheme.as_str()
             ));
         }

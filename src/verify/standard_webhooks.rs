@@ -3,14 +3,20 @@
 //! after `whsec_` (decoded), written `v1,<base64>` in `webhook-signature`, one entry per key,
 //! joined by spaces. Delivery signs with [`sign`]; receiving checks with [`verify`].
 //!
+//! [`StandardWebhooks`] is the receiving scheme: the three headers, the timestamp within the
+//! tolerance (both ways), and any `v1` entry matching any configured key.
+//!
 //! Both work on the body's bytes as they are: nothing is re-serialized, and the body need not be
 //! UTF-8.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use http::{HeaderMap, HeaderName};
 use sha2::Sha256;
 
-use super::credential::Failure;
+use super::credential::{Failure, single, timestamp};
 
 /// The header with the message id (the same on every attempt).
 pub const ID_HEADER: &str = "webhook-id";
@@ -23,23 +29,32 @@ const V1: &str = "v1,";
 /// Bytes of an HMAC-SHA256.
 const MAC_BYTES: usize = 32;
 
-/// The keyed HMAC over the signed content `{id}.{timestamp}.{body}`, fed in pieces so that the
-/// body is never copied.
-fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Option<Hmac<Sha256>> {
+/// A keyed HMAC state, ready to sign.
+fn keyed(key: &[u8]) -> Option<Hmac<Sha256>> {
     // HMAC takes keys of any length, so this only fails in theory.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(id.as_bytes());
+    Hmac::<Sha256>::new_from_slice(key).ok()
+}
+
+/// `mac` fed the signed content `{id}.{timestamp}.{body}`, in pieces so that the body is never
+/// copied.
+fn signed(mut mac: Hmac<Sha256>, id: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+    mac.update(id);
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(mac)
+    mac
 }
 
 /// The `v1,<base64>` signature of `body` with one key (a `webhook-signature` entry).
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(key, id, timestamp, body)
-        .map(|m| m.finalize().into_bytes().to_vec())
+    let digest = keyed(key)
+        .map(|m| {
+            signed(m, id.as_bytes(), timestamp, body)
+                .finalize()
+                .into_bytes()
+                .to_vec()
+        })
         .unwrap_or_default();
     format!(
         "{V1}{}",
@@ -47,10 +62,9 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-/// Checks a `webhook-signature` header value against every key, in constant time per
-/// comparison: it passes when any `v1` entry is the signature of `body` with any key. Entries of
-/// other versions (`v1a`) are skipped, as the reference libraries do. The timestamp's tolerance
-/// is the caller's to check.
+/// Checks a `webhook-signature` header value against every key: it passes when any `v1` entry
+/// is the signature of `body` with any key. Entries of other versions (`v1a`) are skipped, as
+/// the reference libraries do. The timestamp's tolerance is the caller's to check.
 ///
 /// # Errors
 /// [`Failure::Malformed`] when the value holds no well-formed `v1` entry; [`Failure::Mismatch`]
@@ -58,6 +72,25 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 pub fn verify<'a>(
     keys: impl IntoIterator<Item = &'a [u8]>,
     id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &[u8],
+) -> Result<(), Failure> {
+    check(
+        keys.into_iter().filter_map(keyed),
+        id.as_bytes(),
+        timestamp,
+        body,
+        header,
+    )
+}
+
+/// [`verify`] with keyed states. Every entry is compared with every key, each comparison in
+/// constant time, and none is skipped once one matched: the time taken says nothing about
+/// which key or entry matched.
+fn check(
+    keys: impl Iterator<Item = Hmac<Sha256>>,
+    id: &[u8],
     timestamp: i64,
     body: &[u8],
     header: &[u8],
@@ -71,17 +104,86 @@ pub fn verify<'a>(
     if signatures.is_empty() {
         return Err(Failure::Malformed("no v1,<base64 HMAC-SHA256> signature"));
     }
-    let matched = keys.into_iter().any(|key| {
-        mac(key, id, timestamp, body).is_some_and(|mac| {
-            signatures
-                .iter()
-                .any(|sig| mac.clone().verify_slice(sig).is_ok())
+    let matched = keys.fold(false, |matched, key| {
+        let mac = signed(key, id, timestamp, body);
+        signatures.iter().fold(matched, |matched, sig| {
+            mac.clone().verify_slice(sig).is_ok() | matched
         })
     });
     if matched {
         Ok(())
     } else {
         Err(Failure::Mismatch)
+    }
+}
+
+/// `scheme: standard_webhooks`, receiving: the keys of the configured secrets and the
+/// timestamp tolerance.
+#[derive(Clone)]
+pub struct StandardWebhooks {
+    /// One keyed HMAC state per secret, prepared once; each request clones it.
+    keys: Vec<Hmac<Sha256>>,
+    /// How far `webhook-timestamp` may be from now, either way, in seconds.
+    tolerance: i64,
+}
+
+impl std::fmt::Debug for StandardWebhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StandardWebhooks([{} redacted], tolerance {}s)",
+            self.keys.len(),
+            self.tolerance
+        )
+    }
+}
+
+impl StandardWebhooks {
+    /// Prepares the keys (the bytes of each secret's base64).
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a [u8]>, tolerance: Duration) -> Self {
+        Self {
+            keys: keys.into_iter().filter_map(keyed).collect(),
+            tolerance: i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// What the headers alone tell, before the body is read: the three headers are there once
+    /// each, and `webhook-timestamp` is an integer within the tolerance of `now`.
+    ///
+    /// # Errors
+    /// Missing, repeated or malformed headers; a timestamp outside the tolerance.
+    pub fn check_headers(&self, headers: &HeaderMap, now: i64) -> Result<(), Failure> {
+        single(headers, &HeaderName::from_static(ID_HEADER))?;
+        timestamp(
+            headers,
+            &HeaderName::from_static(TIMESTAMP_HEADER),
+            now,
+            self.tolerance,
+        )?;
+        single(headers, &HeaderName::from_static(SIGNATURE_HEADER))?;
+        Ok(())
+    }
+
+    /// The whole check: [`Self::check_headers`], then the signature over `body`.
+    ///
+    /// # Errors
+    /// As [`Self::check_headers`]; no well-formed `v1` entry; no entry matching any key.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Failure> {
+        let id = single(headers, &HeaderName::from_static(ID_HEADER))?;
+        let (_, ts) = timestamp(
+            headers,
+            &HeaderName::from_static(TIMESTAMP_HEADER),
+            now,
+            self.tolerance,
+        )?;
+        let signature = single(headers, &HeaderName::from_static(SIGNATURE_HEADER))?;
+        check(
+            self.keys.iter().cloned(),
+            id.as_bytes(),
+            ts,
+            body,
+            signature.as_bytes(),
+        )
     }
 }
 
