@@ -458,3 +458,174 @@ fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::load_from_str;
+
+    /// A file with one source whose `verify` block is `verify` (YAML flow style) and whose extra
+    /// keys are `extra`.
+    fn with_verify(verify: &str, extra: &str) -> String {
+        format!(
+            "admin:\n  token: admin-token-1234567890\nstore:\n  url: sqlite://x.db\nsources:\n  \
+             s:\n    kind: standard\n    path: /s\n    verify: {verify}\n{extra}"
+        )
+    }
+
+    fn problems(verify: &str, extra: &str) -> Vec<String> {
+        match load_from_str(&with_verify(verify, extra), &HashMap::new()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn standard_webhooks_secrets_with_or_without_prefix_and_padding_are_accepted() {
+        for secret in [
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        ] {
+            let verify = format!("{{ scheme: standard_webhooks, secrets: [\"{secret}\"] }}");
+            assert_eq!(problems(&verify, ""), Vec::<String>::new(), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_standard_webhooks_secret_that_is_not_base64_is_named_without_being_echoed() {
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_not*base64!sekrit\"] }",
+            "",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("sources.s.verify.secrets[1]: is not `whsec_` followed by base64"),
+            "{e:?}"
+        );
+        assert!(!e[0].contains("sekrit"), "{e:?}");
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whpk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(e[0].contains("ed25519"), "{e:?}");
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whsec_AAAA\"] }",
+            "",
+        );
+        assert!(
+            e[0].starts_with("sources.s.verify.secrets[0]: is 3 bytes of key"),
+            "{e:?}"
+        );
+        assert!(problems("{ scheme: standard_webhooks }", "")[0].contains("at least one secret"));
+        let e = problems(
+            "{ scheme: standard_webhooks, tolerance: 0s, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(
+            e[0].starts_with("sources.s.verify.tolerance: must be more than 0"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn hmac_blocks_are_checked_naming_each_field() {
+        let secret = "secrets: [\"It's a Secret to Everybody\"]";
+        let ok = |v: &str| {
+            let p = problems(&format!("{{ scheme: hmac, {v}, {secret} }}"), "");
+            assert!(p.is_empty(), "{v}: {p:?}");
+        };
+        ok("header: X-Hub-Signature-256, prefix: \"sha256=\"");
+        ok("header: X-Shopify-Hmac-Sha256, encoding: base64");
+        ok(
+            "header: X-Slack-Signature, prefix: \"v0=\", signed: \"v0:{timestamp}:{body}\", \
+            timestamp: { header: X-Slack-Request-Timestamp, tolerance: 10m }",
+        );
+        let err = |v: &str, want: &str| {
+            let p = problems(&format!("{{ scheme: hmac, {v}, {secret} }}"), "");
+            assert!(p.iter().any(|e| e.starts_with(want)), "{v}: {p:?}");
+        };
+        err(
+            "prefix: \"sha256=\"",
+            "sources.s.verify.header: is required",
+        );
+        err(
+            "header: \"X Sig\"",
+            "sources.s.verify.header: `X Sig` is not a valid header name",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\"",
+            "sources.s.verify.timestamp: is required when `signed` holds `{timestamp}`",
+        );
+        err(
+            "header: X-Sig, timestamp: { header: X-Ts }",
+            "sources.s.verify.timestamp: is used only when",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\", timestamp: { header: \"X Ts\" }",
+            "sources.s.verify.timestamp.header: ",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\", timestamp: { header: X-Ts, tolerance: 0 }",
+            "sources.s.verify.timestamp.tolerance: must be more than 0",
+        );
+        err(
+            "header: X-Sig, algorithm: md5",
+            "sources.s.verify.algorithm: unknown variant `md5`",
+        );
+        err(
+            "header: X-Sig, encoding: base32",
+            "sources.s.verify.encoding: unknown variant",
+        );
+        err(
+            "header: X-Sig, signed: \"{id}.{body}\"",
+            "sources.s.verify.signed: `{id}` is not a placeholder",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}\"",
+            "sources.s.verify.signed: must hold `{body}` exactly once",
+        );
+        err(
+            "header: X-Sig, signed: \"{body}\", timestamp: { header: X-Ts, tolernce: 1m }",
+            "sources.s.verify.timestamp.tolernce: unknown field",
+        );
+        let p = problems("{ scheme: hmac, header: X-Sig, secrets: [short] }", "");
+        assert!(
+            p[0].starts_with("sources.s.verify.secrets[0]: is 5 bytes"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn keys_of_another_scheme_are_named() {
+        let p = problems(
+            "{ scheme: bearer, algorithm: sha1, tolerance: 1m, secrets: [a-bearer-token-000001] }",
+            "",
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.starts_with("sources.s.verify.algorithm: only `hmac`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.starts_with("sources.s.verify.tolerance: only `standard_webhooks`")),
+            "{p:?}"
+        );
+        let p = problems(
+            "{ scheme: standard_webhooks, header: X, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(
+            p[0].starts_with("sources.s.verify.header: only `api_key`"),
+            "{p:?}"
+        );
+        let p = problems(
+            "{ scheme: hmac, header: X-Sig, tolerance: 1m, secrets: [a-bearer-token-000001] }",
+            "",
+        );
+        assert!(p[0].contains("`hmac` takes it under `timestamp`"), "{p:?}");
+    }
+}

@@ -525,6 +525,94 @@ mod tests {
     }
 
     #[test]
+    fn standard_webhooks_and_hmac_read_their_keys_with_defaults() {
+        let v =
+            read(r#"{"verify":{"scheme":"standard_webhooks","secrets":["whsec_AAAA"]}}"#).unwrap();
+        assert_eq!(
+            v.scheme,
+            SchemeSettings::StandardWebhooks {
+                tolerance: DEFAULT_TOLERANCE
+            }
+        );
+        let v = read(r#"{"verify":{"scheme":"standard_webhooks","tolerance":"30s"}}"#).unwrap();
+        assert_eq!(
+            v.scheme,
+            SchemeSettings::StandardWebhooks {
+                tolerance: Duration::from_secs(30)
+            }
+        );
+        let v = read(r#"{"verify":{"scheme":"hmac","header":"X-Sig"}}"#).unwrap();
+        let SchemeSettings::Hmac(h) = &v.scheme else {
+            panic!("{v:?}")
+        };
+        assert_eq!(h.header.as_deref(), Some("X-Sig"));
+        assert_eq!(h.algorithm, HmacAlgorithm::Sha256);
+        assert_eq!(h.encoding, Encoding::Hex);
+        assert_eq!(h.prefix, "");
+        assert_eq!(h.signed, SignedTemplate::default());
+        assert_eq!(h.timestamp, None);
+        let v = read(
+            r#"{"verify":{"scheme":"hmac","header":"X-Slack-Signature","algorithm":"sha512",
+               "encoding":"base64","prefix":"v0=","signed":"v0:{timestamp}:{body}",
+               "timestamp":{"header":"X-Slack-Request-Timestamp","tolerance":"1m"}}}"#,
+        )
+        .unwrap();
+        let SchemeSettings::Hmac(h) = &v.scheme else {
+            panic!("{v:?}")
+        };
+        assert_eq!(h.algorithm, HmacAlgorithm::Sha512);
+        assert_eq!(h.encoding, Encoding::Base64);
+        assert_eq!(
+            h.signed.parts(),
+            [
+                SignedPart::Text("v0:".into()),
+                SignedPart::Timestamp,
+                SignedPart::Text(":".into()),
+                SignedPart::Body
+            ]
+        );
+        let ts = h.timestamp.as_ref().unwrap();
+        assert_eq!(ts.header, "X-Slack-Request-Timestamp");
+        assert_eq!(ts.tolerance(), Duration::from_secs(60));
+        assert!(v.unused.is_empty());
+    }
+
+    #[test]
+    fn templates_take_body_once_and_timestamp_at_most_once() {
+        for bad in [
+            "{timestamp}",
+            "{body}{body}",
+            "{timestamp}{timestamp}{body}",
+            "{body",
+            "body}",
+            "{}{body}",
+            "{Body}",
+        ] {
+            assert!(SignedTemplate::parse(bad).is_err(), "{bad}");
+        }
+        let t = SignedTemplate::parse("{timestamp}.{body}").unwrap();
+        assert!(t.uses_timestamp());
+        assert!(!SignedTemplate::default().uses_timestamp());
+    }
+
+    #[test]
+    fn receiving_whsec_keys_decode_with_or_without_prefix_or_padding() {
+        let want: Vec<u8> = (0u8..32).collect();
+        for s in [
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            " whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= ",
+        ] {
+            assert_eq!(standard_webhooks_key(s).unwrap(), want, "{s}");
+        }
+        for bad in ["whsec_", "whsec_***", "whsec_AAECAw-_", "whsk_AAAA", ""] {
+            let why = standard_webhooks_key(bad).unwrap_err();
+            assert!(!why.contains("AAAA"), "{why}");
+        }
+    }
+
+    #[test]
     fn keys_the_scheme_does_not_take_are_kept_for_validation() {
         let v = read(
             r#"{"verify":{"scheme":"bearer","header":"X","in":"header","cookie":"c","secrets":["a"]}}"#,
