@@ -19,8 +19,9 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
 use super::credential::{Failure, single, timestamp};
-use crate::config::destinations::{Encoding, HmacAlgorithm};
-use crate::config::{HmacSettings, SignedPart, SignedTemplate};
+pub use crate::config::SignedTemplate;
+pub use crate::config::destinations::{Encoding, HmacAlgorithm};
+use crate::config::{HmacSettings, SignedPart};
 
 /// Standard base64, with or without its `=` padding.
 const BASE64: GeneralPurpose = GeneralPurpose::new(

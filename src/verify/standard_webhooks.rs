@@ -17,6 +17,8 @@ use http::{HeaderMap, HeaderName};
 use sha2::Sha256;
 
 use super::credential::{Failure, single, timestamp};
+/// The key of a `whsec_…` secret (prefix and padding optional), as the receiving scheme reads it.
+pub use crate::config::standard_webhooks_key as secret_key;
 
 /// The header with the message id (the same on every attempt).
 pub const ID_HEADER: &str = "webhook-id";
