@@ -22,6 +22,9 @@ const SHOPIFY_SECRET: &str = "shpss_hookgate-test-secret-0001";
 const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const JSON_KEY: &str = "json-sender-key-0001";
 
+/// Request headers as `(name, value)` pairs.
+type Headers = Vec<(String, String)>;
+
 const UNAUTHORIZED: &str = r#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"The request could not be authenticated."}"#;
 
 fn source(block: Value) -> SourceSettings {
@@ -196,7 +199,7 @@ async fn tampered_stale_future_and_incomplete_standard_webhooks_are_401_and_not_
     };
     let other_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let tampered = THIN.replace("contact.created", "contact.deleted");
-    let cases: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+    let cases: Vec<(&str, Headers, &str)> = vec![
         ("tampered body", good.clone(), tampered.as_str()),
         (
             "another secret",
