@@ -292,4 +292,129 @@ mod tests {
             Ok(())
         );
     }
+
+    // PROTOCOLS.md §6.3: the own vector, keys 00..1f and (rotated) ff..e0.
+    const SECRET_OLD: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const SECRET_NEW: &str = "whsec_//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=";
+    const ID_OWN: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+    const TS_OWN: i64 = 1_674_087_231;
+    const BODY_OWN: &[u8] = br#"{"type":"contact.created","timestamp":"2022-11-03T20:26:10.344522Z","data":{"id":"1f81eb52-5198-4599-803e-771906343485"}}"#;
+    const SIG_OLD: &str = "v1,4PMU5Dl90B4kgwxDpwuMZ/cnZ5ztf+Y+kviYQD66rJg=";
+    const SIG_NEW: &str = "v1,fxW6Ku2XZ4nIXns+MZghA06ndMdorgp9w1kDUBcSB7Q=";
+
+    fn receiver(secrets: &[&str]) -> StandardWebhooks {
+        let keys: Vec<Vec<u8>> = secrets.iter().map(|s| secret_key(s).unwrap()).collect();
+        StandardWebhooks::new(keys.iter().map(Vec::as_slice), Duration::from_secs(5 * 60))
+    }
+
+    fn headers(id: &str, ts: &str, signature: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            (ID_HEADER, id),
+            (TIMESTAMP_HEADER, ts),
+            (SIGNATURE_HEADER, signature),
+        ] {
+            if !value.is_empty() {
+                h.append(name, http::HeaderValue::from_str(value).unwrap());
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn the_own_vector_signs_with_each_key_and_a_rotation_header_verifies_with_either() {
+        assert_eq!(BODY_OWN.len(), 121);
+        let old = secret_key(SECRET_OLD).unwrap();
+        let new = secret_key(SECRET_NEW).unwrap();
+        assert_eq!(old, (0u8..32).collect::<Vec<_>>());
+        assert_eq!(sign(&old, ID_OWN, TS_OWN, BODY_OWN), SIG_OLD);
+        assert_eq!(sign(&new, ID_OWN, TS_OWN, BODY_OWN), SIG_NEW);
+        let both = format!("{SIG_NEW} {SIG_OLD}");
+        let h = headers(ID_OWN, &TS_OWN.to_string(), &both);
+        for secrets in [
+            [SECRET_OLD].as_slice(),
+            &[SECRET_NEW],
+            &[SECRET_NEW, SECRET_OLD],
+        ] {
+            assert_eq!(
+                receiver(secrets).verify(&h, BODY_OWN, TS_OWN),
+                Ok(()),
+                "{secrets:?}"
+            );
+        }
+        let other = receiver(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+        assert_eq!(other.verify(&h, BODY_OWN, TS_OWN), Err(Failure::Mismatch));
+    }
+
+    #[test]
+    fn the_official_vectors_verify_as_a_receiving_scheme() {
+        // PROTOCOLS.md §5.4: the secrets as the libraries' tests write them.
+        for (secret, id, ts, body, sig) in [
+            (
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ID_PY,
+                TS_PY,
+                BODY_PY,
+                SIG_PY,
+            ),
+            (
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                ID_RS,
+                TS_RS,
+                BODY_RS,
+                SIG_RS,
+            ),
+        ] {
+            let h = headers(id, &ts.to_string(), sig);
+            assert_eq!(receiver(&[secret]).check_headers(&h, ts), Ok(()));
+            assert_eq!(receiver(&[secret]).verify(&h, body, ts), Ok(()), "{id}");
+            let mut tampered = body.to_vec();
+            tampered.push(b' ');
+            assert_eq!(
+                receiver(&[secret]).verify(&h, &tampered, ts),
+                Err(Failure::Mismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_past_the_tolerance_either_way_fail_before_the_body() {
+        let r = receiver(&[SECRET_OLD]);
+        let h = headers(ID_OWN, &TS_OWN.to_string(), SIG_OLD);
+        for now in [TS_OWN - 300, TS_OWN + 300] {
+            assert_eq!(r.verify(&h, BODY_OWN, now), Ok(()), "now {now}");
+        }
+        for now in [TS_OWN - 301, TS_OWN + 301, 0, i64::MAX, i64::MIN] {
+            assert_eq!(
+                r.check_headers(&h, now),
+                Err(Failure::OutsideTolerance),
+                "now {now}"
+            );
+            assert_eq!(r.verify(&h, BODY_OWN, now), Err(Failure::OutsideTolerance));
+        }
+    }
+
+    #[test]
+    fn missing_repeated_and_malformed_headers_fail() {
+        let r = receiver(&[SECRET_OLD]);
+        let ts = TS_OWN.to_string();
+        for (h, want) in [
+            (headers("", &ts, SIG_OLD), Failure::Missing),
+            (headers(ID_OWN, "", SIG_OLD), Failure::Missing),
+            (headers(ID_OWN, &ts, ""), Failure::Missing),
+        ] {
+            assert_eq!(r.check_headers(&h, TS_OWN), Err(want));
+        }
+        let mut twice = headers(ID_OWN, &ts, SIG_OLD);
+        twice.append(ID_HEADER, http::HeaderValue::from_static("msg_2"));
+        assert_eq!(r.check_headers(&twice, TS_OWN), Err(Failure::Repeated));
+        for bad in ["soon", "1674087231.5", "0x63c", "1e9"] {
+            let h = headers(ID_OWN, bad, SIG_OLD);
+            assert!(
+                matches!(r.check_headers(&h, TS_OWN), Err(Failure::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert!(!format!("{r:?}").contains("AAEC"));
+    }
 }
