@@ -19,7 +19,8 @@ use hookgate::telemetry;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A webhook receiver for Ory Kratos, Hyperledger Identus and ASP.NET Boilerplate.
+/// A webhook receiver for Ory Kratos, Hyperledger Identus, ASP.NET Boilerplate, Standard Webhooks,
+/// HMAC-signing and other JSON senders.
 #[derive(Parser)]
 #[command(name = "hookgate", version, about)]
 struct Cli {
