@@ -168,7 +168,8 @@ impl Kind for Json {
     fn parse(&self, headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceError> {
         check_depth(body)?;
         // Validates the whole body (any JSON value) without building it.
-        let root: &RawValue = serde_json::from_slice(body).map_err(|e| SourceError::malformed(&e))?;
+        let root: &RawValue =
+            serde_json::from_slice(body).map_err(|e| SourceError::malformed(&e))?;
         let (dedupe_key, sender_id) = match &self.dedupe {
             None => (body_digest(body), None),
             Some(at) => {
@@ -238,7 +239,11 @@ enum Value<'a> {
     Other,
 }
 
-fn find<'a>(at: &Locator, headers: &'a HeaderMap, root: &'a RawValue) -> Result<Found<'a>, SourceError> {
+fn find<'a>(
+    at: &Locator,
+    headers: &'a HeaderMap,
+    root: &'a RawValue,
+) -> Result<Found<'a>, SourceError> {
     match at {
         Locator::Header(name) => {
             let mut values = headers.get_all(name).iter();
@@ -268,8 +273,9 @@ fn find<'a>(at: &Locator, headers: &'a HeaderMap, root: &'a RawValue) -> Result<
 fn leaf(raw: &RawValue) -> Value<'_> {
     let text = raw.get().trim_ascii_start();
     match text.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<StrValue<'_>>(text)
-            .map_or(Value::Other, |s| Value::Text(s.0)),
+        Some(b'"') => {
+            serde_json::from_str::<StrValue<'_>>(text).map_or(Value::Other, |s| Value::Text(s.0))
+        }
         Some(b'-' | b'0'..=b'9') => Value::Number(text.trim_ascii_end()),
         Some(b'n') => Value::Null,
         _ => Value::Other,
@@ -284,7 +290,8 @@ fn step<'a>(raw: &'a RawValue, token: &str) -> Option<&'a RawValue> {
         Some(b'{') => de.deserialize_map(Member(token)).ok().flatten(),
         Some(b'[') => {
             // RFC 6901: an index is `0` or digits without a leading zero.
-            let plain = token == "0" || (!token.starts_with('0') && !token.is_empty());
+            let plain = token.bytes().all(|b| b.is_ascii_digit())
+                && (token == "0" || (!token.starts_with('0') && !token.is_empty()));
             let index: usize = token.parse().ok().filter(|_| plain)?;
             de.deserialize_seq(Element(index)).ok().flatten()
         }
@@ -443,7 +450,10 @@ mod tests {
         assert_eq!(p.event_type, None);
         let (pointer, detail) = refused(&k, &headers(&[("x-github-event", "push")]), "{}");
         assert_eq!(pointer, "");
-        assert!(detail.starts_with("the x-github-delivery header is required"), "{detail}");
+        assert!(
+            detail.starts_with("the x-github-delivery header is required"),
+            "{detail}"
+        );
         let twice = headers(&[("x-github-delivery", "a"), ("x-github-delivery", "b")]);
         assert!(refused(&k, &twice, "{}").1.contains("more than once"));
     }
@@ -463,7 +473,10 @@ mod tests {
         // A number is a key as written.
         let k = kind(serde_json::json!({"dedupe": {"pointer": "/id"}}));
         let p = k
-            .parse(&HeaderMap::new(), &Bytes::from_static(br#"{"id": 820982911946154508}"#))
+            .parse(
+                &HeaderMap::new(),
+                &Bytes::from_static(br#"{"id": 820982911946154508}"#),
+            )
             .unwrap();
         assert_eq!(p.dedupe_key, "820982911946154508");
     }
@@ -497,9 +510,20 @@ mod tests {
     #[test]
     fn array_indexes_follow_rfc_6901() {
         let body = Bytes::from_static(br#"{"a":["x","y"]}"#);
-        for (pointer, found) in [("/a/0", true), ("/a/1", true), ("/a/2", false), ("/a/01", false), ("/a/-", false)] {
+        for (pointer, found) in [
+            ("/a/0", true),
+            ("/a/1", true),
+            ("/a/2", false),
+            ("/a/01", false),
+            ("/a/-", false),
+            ("/a/+1", false),
+        ] {
             let k = kind(serde_json::json!({"dedupe": {"pointer": pointer}}));
-            assert_eq!(k.parse(&HeaderMap::new(), &body).is_ok(), found, "{pointer}");
+            assert_eq!(
+                k.parse(&HeaderMap::new(), &body).is_ok(),
+                found,
+                "{pointer}"
+            );
         }
     }
 
