@@ -612,3 +612,175 @@ async fn headers_made_by_hookgate_sign_pass_each_recipe() {
     accepted(post(&app, "/standard", &h, THIN).await).await;
     app.stop().await;
 }
+
+/// A run of failed and passed verifications of the new schemes, logged at trace level through
+/// the real binary: no secret, no signature sent and no signature hookgate computed appears in
+/// the logs or the answers.
+#[tokio::test]
+async fn signatures_and_secrets_of_the_new_schemes_never_appear_in_logs_or_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [
+        ("HOOKGATE__LOG__LEVEL", "trace"),
+        ("HOOKGATE__SOURCES__SW__KIND", "standard"),
+        ("HOOKGATE__SOURCES__SW__PATH", "/standard"),
+        ("HOOKGATE__SOURCES__SW__VERIFY__SCHEME", "standard_webhooks"),
+        ("HOOKGATE__SOURCES__SW__VERIFY__SECRETS", WHSEC_OLD),
+        ("HOOKGATE__SOURCES__GH__KIND", "json"),
+        ("HOOKGATE__SOURCES__GH__PATH", "/github"),
+        ("HOOKGATE__SOURCES__GH__VERIFY__SCHEME", "hmac"),
+        (
+            "HOOKGATE__SOURCES__GH__VERIFY__HEADER",
+            "X-Hub-Signature-256",
+        ),
+        ("HOOKGATE__SOURCES__GH__VERIFY__PREFIX", "sha256="),
+        ("HOOKGATE__SOURCES__GH__VERIFY__SECRETS", GITHUB_SECRET),
+        ("HOOKGATE__SOURCES__SLACK__KIND", "json"),
+        ("HOOKGATE__SOURCES__SLACK__PATH", "/slack"),
+        ("HOOKGATE__SOURCES__SLACK__VERIFY__SCHEME", "hmac"),
+        (
+            "HOOKGATE__SOURCES__SLACK__VERIFY__HEADER",
+            "X-Slack-Signature",
+        ),
+        ("HOOKGATE__SOURCES__SLACK__VERIFY__PREFIX", "v0="),
+        (
+            "HOOKGATE__SOURCES__SLACK__VERIFY__SIGNED",
+            "v0:{timestamp}:{body}",
+        ),
+        (
+            "HOOKGATE__SOURCES__SLACK__VERIFY__TIMESTAMP__HEADER",
+            "X-Slack-Request-Timestamp",
+        ),
+        ("HOOKGATE__SOURCES__SLACK__VERIFY__SECRETS", SLACK_SECRET),
+    ];
+    let bin = start_binary(tmp.path(), &env, &[]);
+    let client = reqwest::Client::new();
+    let public = format!("http://{}", bin.public);
+    let mut answers = String::new();
+    // Every signature sent, and every signature hookgate would have expected.
+    let mut signatures: Vec<String> = Vec::new();
+    let hex_mac = |secret: &str, text: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(text.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let send = |path: &str, headers: Headers, body: String| {
+        let mut req = client
+            .post(format!("{public}{path}"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    for i in 0..20 {
+        let body = format!(r#"{{"type":"leak.test","event_id":"Ev{i}","n":{i}}}"#);
+        let tampered = format!("{body} ");
+        let t = now();
+        let id = format!("msg_leak_{i}");
+        let cases: Vec<(&str, Headers, String, u16)> = vec![
+            (
+                "/standard",
+                standard_headers(&[WHSEC_OLD], &id, t, &body),
+                tampered.clone(),
+                401,
+            ),
+            (
+                "/standard",
+                standard_headers(&[WHSEC_OLD], &id, t - 3600, &body),
+                body.clone(),
+                401,
+            ),
+            (
+                "/standard",
+                standard_headers(&[WHSEC_OLD], &id, t, &body),
+                body.clone(),
+                200,
+            ),
+            (
+                "/github",
+                vec![(
+                    "x-hub-signature-256".into(),
+                    format!("sha256={}", hex_mac(GITHUB_SECRET, &body)),
+                )],
+                tampered.clone(),
+                401,
+            ),
+            (
+                "/github",
+                vec![(
+                    "x-hub-signature-256".into(),
+                    format!("sha256={}", hex_mac(GITHUB_SECRET, &body)),
+                )],
+                body.clone(),
+                200,
+            ),
+            (
+                "/slack",
+                vec![
+                    ("x-slack-request-timestamp".into(), t.to_string()),
+                    (
+                        "x-slack-signature".into(),
+                        format!("v0={}", hex_mac(SLACK_SECRET, &format!("v0:{t}:{body}"))),
+                    ),
+                ],
+                tampered.clone(),
+                401,
+            ),
+        ];
+        for (path, headers, sent, status) in cases {
+            for (k, v) in &headers {
+                if k.contains("signature") {
+                    signatures.extend(v.split(' ').map(|s| {
+                        s.trim_start_matches("v1,")
+                            .trim_start_matches("sha256=")
+                            .trim_start_matches("v0=")
+                            .to_string()
+                    }));
+                }
+            }
+            let res = send(path, headers, sent).await.unwrap();
+            assert_eq!(res.status(), status, "{path}");
+            answers.push_str(&format!("{:?}", res.headers()));
+            answers.push_str(&res.text().await.unwrap());
+        }
+        // What hookgate computed for the tampered bodies.
+        signatures.push(hex_mac(GITHUB_SECRET, &tampered));
+        signatures.push(hex_mac(SLACK_SECRET, &format!("v0:{t}:{tampered}")));
+        let key = standardwebhooks::Webhook::new(WHSEC_OLD).unwrap();
+        signatures.push(key.sign(&id, t, tampered.as_bytes()).unwrap()["v1,".len()..].to_string());
+    }
+    bin.signal("TERM");
+    let mut logs = Vec::new();
+    while let Ok(l) = bin.logs.recv_timeout(std::time::Duration::from_secs(10)) {
+        logs.push(l);
+    }
+    assert!(bin.wait().await.success());
+    assert!(
+        logs.iter()
+            .filter(|l| l.contains("request failed verification"))
+            .count()
+            >= 80,
+        "the failures were logged"
+    );
+    // Request headers are logged at this level (so the check below means something), with the
+    // signature headers' values redacted.
+    assert!(
+        logs.iter().any(|l| l.contains("x-slack-request-timestamp")),
+        "the request headers were logged"
+    );
+    let mut secrets: Vec<String> = vec![
+        WHSEC_OLD.into(),
+        WHSEC_OLD["whsec_".len()..].into(),
+        GITHUB_SECRET.into(),
+        SLACK_SECRET.into(),
+    ];
+    secrets.extend(signatures);
+    let everything = logs.join("\n") + &answers;
+    for secret in &secrets {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "{secret} appears in the logs or answers"
+        );
+    }
+}
