@@ -6,12 +6,18 @@
 //! regression input through [`TARGETS`], so `cargo test` runs the same code as the fuzzer.
 //!
 //! Input formats:
-//! - payload targets (`kratos`, `identus`, `abp_envelope`, `abp_bare`): the whole input is the
-//!   request body.
+//! - payload targets (`kratos`, `identus`, `abp_envelope`, `abp_bare`, `standard`, `json_kind`):
+//!   the whole input is the request body (`standard` with a fixed `webhook-id`; `json_kind` parsed
+//!   by a `json` source with pointers and by one with headers).
 //! - header targets (`api_key_header`, `api_key_cookie`, `basic`, `bearer`, `abp_signature`): the
 //!   bytes before the first `\n` are the credential header, the rest is the body. `\r` (never valid
 //!   in a header value) separates several values of that header. An input whose header part is
 //!   not a valid header value is skipped, as the HTTP server would refuse it.
+//! - `standard_webhooks`: three lines, `webhook-id`, `webhook-timestamp` and `webhook-signature`
+//!   (each empty line: no such header; `\r` separates several values), then the body. Checked at a
+//!   fixed "now", [`SW_NOW`].
+//! - `hmac`: two lines, the signature header and the timestamp header (as above), then the body;
+//!   checked by a GitHub-like, a Shopify-like and a Slack-like verifier at [`SW_NOW`].
 //! - `config_yaml`: the bytes before the first NUL are the YAML text; after it, `NAME=value`
 //!   lines form the environment.
 //! - `kratos_respond`: the bytes before the first NUL are a Kratos body; after it, if there is a
@@ -24,6 +30,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
+use crate::config::destinations::{Encoding, HmacAlgorithm};
+use crate::config::{HmacSettings, SignedTemplate, TimestampSettings};
 use crate::sources::kind::Decision;
 use crate::sources::kratos::respond::{Outcome, PATCH_FIELDS, Respond};
 use crate::sources::{self, Kind, Options, ParsedEvent, SourceError, valid_json};
@@ -31,6 +39,8 @@ use crate::verify::abp_signature::{self, AbpSignature};
 use crate::verify::api_key::ApiKey;
 use crate::verify::basic::Basic;
 use crate::verify::bearer::Bearer;
+use crate::verify::hmac::{self as hmac_scheme, HmacSignature};
+use crate::verify::standard_webhooks::{self, StandardWebhooks};
 use crate::verify::{Failure, SecretDigests};
 
 /// A fuzz target: takes any bytes, panics only on a bug.
@@ -49,6 +59,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("abp_signature", abp_signature),
     ("config_yaml", config_yaml),
     ("kratos_respond", kratos_respond),
+    ("standard", standard),
+    ("json_kind", json_kind),
+    ("standard_webhooks", standard_webhooks),
+    ("hmac", hmac),
 ];
 
 /// A string that, placed in a body, must never show up in [`SourceError::summary`].
@@ -72,6 +86,21 @@ const ABP_SECRET: &[u8] = b"whs_3f2a9c4e7b1d4e8a9f0c6b5d2e1a7c3b";
 const ABP_EVENTS: [&str; 2] = ["NewUserRegistered", "TenantDeleted"];
 /// The trigger id the Kratos target sends with its second parse.
 const TRIGGER: &str = "5f8e6a7c-0000-4000-8000-000000000001";
+/// The `webhook-id` the `standard` target sends.
+const WEBHOOK_ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+/// The Standard Webhooks key of PROTOCOLS.md §6.3 (bytes 00..1f), so the seed vectors verify.
+const SW_KEY: [u8; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31,
+];
+/// "Now" for the signed-timestamp targets: the timestamp of PROTOCOLS.md §6.3.
+pub const SW_NOW: i64 = 1_674_087_231;
+/// The tolerance of the signed-timestamp targets, in seconds (the default, 5 minutes).
+const TOLERANCE: i64 = 300;
+/// GitHub's documented secret, so its documented vector (a seed) verifies.
+const GITHUB_SECRET: &[u8] = b"It's a Secret to Everybody";
+/// Slack's documented signing secret.
+const SLACK_SECRET: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
 
 struct Verifiers {
     header: ApiKey,
@@ -92,6 +121,33 @@ struct Verifiers {
     abp_bare: Arc<dyn Kind>,
     kratos_respond: Arc<dyn Kind>,
     respond: Respond,
+    standard: Arc<dyn Kind>,
+    json_pointers: Arc<dyn Kind>,
+    json_headers: Arc<dyn Kind>,
+    json_digest: Arc<dyn Kind>,
+    sw: StandardWebhooks,
+    sw_random: StandardWebhooks,
+    github: HmacSignature,
+    shopify: HmacSignature,
+    slack: HmacSignature,
+    hmac_random: HmacSignature,
+}
+
+/// The settings of an `hmac` verifier of the `hmac` target.
+fn hmac_settings(encoding: Encoding, prefix: &str, template: Option<&str>) -> HmacSettings {
+    HmacSettings {
+        header: Some("x-signature".into()),
+        algorithm: HmacAlgorithm::Sha256,
+        encoding,
+        prefix: prefix.into(),
+        signed: template
+            .and_then(|t| SignedTemplate::parse(t).ok())
+            .unwrap_or_default(),
+        timestamp: template.map(|_| TimestampSettings {
+            header: "x-timestamp".into(),
+            tolerance: None,
+        }),
+    }
 }
 
 /// A kind built through the registry from `options` (a JSON object), as `serve` builds it.
@@ -132,6 +188,41 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
             Ok(r) => r,
             Err(e) => panic!("the fuzz harness's respond block is refused: {e:?}"),
         },
+        standard: kind("standard", serde_json::json!({})),
+        json_pointers: kind(
+            "json",
+            serde_json::json!({"dedupe": {"pointer": "/id"}, "event_type": {"pointer": "/a/0/~1b"}}),
+        ),
+        json_headers: kind(
+            "json",
+            serde_json::json!({"dedupe": {"header": "x-id"}, "event_type": {"header": "x-type"}}),
+        ),
+        json_digest: kind("json", serde_json::json!({})),
+        sw: StandardWebhooks::new(
+            [RANDOM_SECRET, SW_KEY.as_slice()],
+            std::time::Duration::from_secs(300),
+        ),
+        sw_random: StandardWebhooks::new([RANDOM_SECRET], std::time::Duration::from_secs(300)),
+        github: HmacSignature::new(
+            &hmac_settings(Encoding::Hex, "sha256=", None),
+            HeaderName::from_static("x-signature"),
+            [RANDOM_SECRET, GITHUB_SECRET],
+        ),
+        shopify: HmacSignature::new(
+            &hmac_settings(Encoding::Base64, "", None),
+            HeaderName::from_static("x-signature"),
+            [GITHUB_SECRET],
+        ),
+        slack: HmacSignature::new(
+            &hmac_settings(Encoding::Hex, "v0=", Some("v0:{timestamp}:{body}")),
+            HeaderName::from_static("x-signature"),
+            [SLACK_SECRET],
+        ),
+        hmac_random: HmacSignature::new(
+            &hmac_settings(Encoding::Hex, "", None),
+            HeaderName::from_static("x-signature"),
+            [RANDOM_SECRET],
+        ),
     }
 });
 
@@ -495,6 +586,305 @@ pub fn abp_signature(data: &[u8]) {
     assert!(
         v.abp_random.verify(&headers, body).is_err(),
         "abp_signature: a random secret matched"
+    );
+}
+
+/// `standard`: the whole input is the body, sent with a fixed `webhook-id`.
+pub fn standard(data: &[u8]) {
+    let mut headers = HeaderMap::new();
+    headers.insert("webhook-id", HeaderValue::from_static(WEBHOOK_ID));
+    let body = Bytes::copy_from_slice(data);
+    let r = VERIFIERS.standard.parse(&headers, &body);
+    check_parsed("standard", data, &r);
+    if let Ok(p) = &r {
+        assert_eq!(
+            p.dedupe_key, WEBHOOK_ID,
+            "standard: the key is the webhook-id"
+        );
+        assert!(
+            data.trim_ascii_start().starts_with(b"{"),
+            "standard: accepted a body that is not an object"
+        );
+        if let Some(t) = &p.event_type {
+            assert!(!t.trim().is_empty(), "standard: an empty event type");
+        }
+    }
+    let without = VERIFIERS.standard.parse(&HeaderMap::new(), &body);
+    assert!(without.is_err(), "standard: accepted without a webhook-id");
+}
+
+/// `json_kind`: the whole input is the body; parsed by a source keyed by pointers (checked
+/// against serde_json's own `Value::pointer`), one keyed by headers and one by the digest.
+pub fn json_kind(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    let v = &*VERIFIERS;
+    let digest = v.json_digest.parse(&HeaderMap::new(), &body);
+    check_parsed("json_kind", data, &digest);
+    match &digest {
+        Ok(p) => assert_eq!(
+            p.dedupe_key,
+            format!("sha256:{}", hex::encode(Sha256::digest(data)))
+        ),
+        // `valid_json` skips strings without checking their UTF-8; the kind reads them (as RFC
+        // 8259 asks, and as every other parse of a stored body will), so invalid UTF-8 is a 400.
+        Err(e) => assert!(
+            depth_limited(e) || !valid_json(data) || std::str::from_utf8(data).is_err(),
+            "json_kind: refused valid JSON: {e:?}"
+        ),
+    }
+    let pointers = v.json_pointers.parse(&HeaderMap::new(), &body);
+    check_parsed("json_kind", data, &pointers);
+    // The hand-written walk finds what serde_json's own `Value::pointer` finds.
+    if let Some(value) = digest
+        .is_ok()
+        .then(|| serde_json::from_slice::<serde_json::Value>(data).ok())
+        .flatten()
+    {
+        use serde_json::Value;
+        let refused_at = |r: &Result<ParsedEvent, SourceError>, pointer: &str| matches!(r, Err(SourceError::Invalid { errors, .. }) if errors[0].pointer == pointer);
+        match value.pointer("/id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => match &pointers {
+                Ok(p) => assert_eq!(&p.dedupe_key, s, "json_kind: /id"),
+                Err(_) => assert!(
+                    refused_at(&pointers, "/a/0/~1b"),
+                    "json_kind: refused a body with an /id: {pointers:?}"
+                ),
+            },
+            Some(Value::Number(n)) => {
+                if let Ok(p) = &pointers {
+                    // Read back with serde_json's own float parser, which `n` came from (it may
+                    // round the last digit differently from `str::parse`).
+                    let written: Option<f64> = serde_json::from_str(&p.dedupe_key).ok();
+                    assert_eq!(written, n.as_f64(), "json_kind: /id as written");
+                }
+            }
+            _ => assert!(
+                refused_at(&pointers, "/id"),
+                "json_kind: no usable /id, yet {pointers:?}"
+            ),
+        }
+        if let Ok(p) = &pointers {
+            let want = match value.pointer("/a/0/~1b") {
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            assert_eq!(p.event_type, want, "json_kind: /a/0/~1b");
+        }
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("x-id", HeaderValue::from_static("delivery-1"));
+    let keyed = v.json_headers.parse(&headers, &body);
+    check_parsed("json_kind", data, &keyed);
+    assert_eq!(
+        keyed.is_ok(),
+        digest.is_ok(),
+        "json_kind: a header changed the answer"
+    );
+}
+
+/// Splits the first `n` lines off an input: each line is a header's values (`\r` between them;
+/// an empty line is no header), the rest is the body. `None` when a value is not a valid header
+/// value.
+fn header_lines(data: &[u8], n: usize) -> Option<(Vec<Vec<HeaderValue>>, &[u8])> {
+    let mut rest = data;
+    let mut lines = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (line, after) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        let values = if line.is_empty() {
+            Vec::new()
+        } else {
+            line.split(|b| *b == b'\r')
+                .map(HeaderValue::from_bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?
+        };
+        lines.push(values);
+        rest = after;
+    }
+    Some((lines, rest))
+}
+
+/// `standard_webhooks`: `webhook-id`, `webhook-timestamp`, `webhook-signature` lines, then the
+/// body.
+pub fn standard_webhooks(data: &[u8]) {
+    let Some((lines, body)) = header_lines(data, 3) else {
+        return;
+    };
+    let names = [
+        standard_webhooks::ID_HEADER,
+        standard_webhooks::TIMESTAMP_HEADER,
+        standard_webhooks::SIGNATURE_HEADER,
+    ];
+    let mut headers = HeaderMap::new();
+    for (name, values) in names.iter().zip(&lines) {
+        for v in values {
+            headers.append(HeaderName::from_static(name), v.clone());
+        }
+    }
+    let v = &*VERIFIERS;
+    let head = v.sw.check_headers(&headers, SW_NOW);
+    let r = v.sw.verify(&headers, body, SW_NOW);
+    if let Err(e) = head {
+        assert_eq!(
+            r,
+            Err(e),
+            "standard_webhooks: the header check and the whole check differ"
+        );
+    }
+    // The headers are read in order (id, timestamp, signature): a missing id is reported as
+    // such; a later missing header may come after an earlier malformed one.
+    if lines[0].is_empty() {
+        assert_eq!(r, Err(Failure::Missing), "standard_webhooks: no webhook-id");
+    }
+    if lines.iter().any(Vec::is_empty) {
+        assert!(
+            r.is_err(),
+            "standard_webhooks: accepted with a header missing"
+        );
+    }
+    if r.is_ok() {
+        let one = |i: usize| {
+            lines[i]
+                .first()
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default()
+        };
+        assert!(
+            lines.iter().all(|l| l.len() == 1),
+            "standard_webhooks: a repeated header"
+        );
+        let id = String::from_utf8_lossy(one(0));
+        let ts: i64 = std::str::from_utf8(one(1).trim_ascii())
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("standard_webhooks: accepted a timestamp that is no integer")
+            });
+        assert!(
+            (ts - SW_NOW).abs() <= TOLERANCE,
+            "standard_webhooks: outside the tolerance"
+        );
+        // Only valid UTF-8 ids can be compared as text: the signature is over the header's bytes.
+        if std::str::from_utf8(one(0)).is_ok() {
+            let want = standard_webhooks::sign(&SW_KEY, &id, ts, body);
+            assert!(
+                one(2)
+                    .split(|b| *b == b' ')
+                    .any(|entry| entry == want.as_bytes()),
+                "standard_webhooks: accepted without the signature of the known key"
+            );
+        }
+    }
+    assert!(
+        v.sw_random.verify(&headers, body, SW_NOW).is_err(),
+        "standard_webhooks: a random secret matched"
+    );
+}
+
+/// `hmac`: the signature header's line and the timestamp header's line, then the body.
+pub fn hmac(data: &[u8]) {
+    let Some((lines, body)) = header_lines(data, 2) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    for (name, values) in ["x-signature", "x-timestamp"].iter().zip(&lines) {
+        for v in values {
+            headers.append(HeaderName::from_static(name), v.clone());
+        }
+    }
+    let v = &*VERIFIERS;
+    let signature = lines[0].first().map(|h| h.as_bytes().trim_ascii());
+    let cases = [
+        (
+            "github",
+            &v.github,
+            GITHUB_SECRET,
+            Encoding::Hex,
+            "sha256=",
+            None,
+        ),
+        (
+            "shopify",
+            &v.shopify,
+            GITHUB_SECRET,
+            Encoding::Base64,
+            "",
+            None,
+        ),
+        (
+            "slack",
+            &v.slack,
+            SLACK_SECRET,
+            Encoding::Hex,
+            "v0=",
+            Some("v0:{timestamp}:{body}"),
+        ),
+    ];
+    for (name, verifier, secret, encoding, prefix, template) in cases {
+        let head = verifier.check_headers(&headers, SW_NOW);
+        let r = verifier.verify(&headers, body, SW_NOW);
+        if let Err(e) = head {
+            assert_eq!(
+                r,
+                Err(e),
+                "hmac {name}: the header check and the whole check differ"
+            );
+        }
+        // The signature header is read first: its absence or repetition is what is reported.
+        match lines[0].len() {
+            0 => assert_eq!(r, Err(Failure::Missing), "hmac {name}: no signature"),
+            1 => {}
+            _ => assert_eq!(r, Err(Failure::Repeated), "hmac {name}: several signatures"),
+        }
+        if r.is_ok() {
+            let timestamp = if template.is_some() {
+                assert_eq!(lines[1].len(), 1, "hmac {name}: timestamp not given once");
+                let t = lines[1][0].as_bytes().trim_ascii();
+                let ts: i64 = std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(|| {
+                        panic!("hmac {name}: accepted a timestamp that is no integer")
+                    });
+                assert!(
+                    (ts - SW_NOW).abs() <= TOLERANCE,
+                    "hmac {name}: outside the tolerance"
+                );
+                String::from_utf8_lossy(t).into_owned()
+            } else {
+                String::new()
+            };
+            let template = template
+                .and_then(|t| SignedTemplate::parse(t).ok())
+                .unwrap_or_default();
+            let want = hmac_scheme::sign(
+                HmacAlgorithm::Sha256,
+                encoding,
+                prefix,
+                &template,
+                secret,
+                &timestamp,
+                body,
+            );
+            let got = String::from_utf8_lossy(signature.unwrap_or_default()).into_owned();
+            // The prefix is matched whatever its case; hex whatever its case; base64 with or
+            // without its padding.
+            let same = match encoding {
+                Encoding::Hex => got.eq_ignore_ascii_case(&want),
+                Encoding::Base64 => got.trim_end_matches('=') == want.trim_end_matches('='),
+            };
+            assert!(
+                same,
+                "hmac {name}: accepted {got:?}, the signature is {want:?}"
+            );
+        }
+    }
+    assert!(
+        v.hmac_random.verify(&headers, body, SW_NOW).is_err(),
+        "hmac: a random secret matched"
     );
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hookgate::config::LoadOptions;
 use hookgate::shutdown::shutdown_signal;
-use hookgate::sign::{self, SignScheme};
+use hookgate::sign::{self, SignOptions, SignScheme};
 use hookgate::startup::{Application, check_config, load_settings};
 use hookgate::telemetry;
 
@@ -19,7 +19,8 @@ use hookgate::telemetry;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A webhook receiver for Ory Kratos, Hyperledger Identus and ASP.NET Boilerplate.
+/// A webhook receiver for Ory Kratos, Hyperledger Identus, ASP.NET Boilerplate, Standard Webhooks,
+/// HMAC-signing and other JSON senders.
 #[derive(Parser)]
 #[command(name = "hookgate", version, about)]
 struct Cli {
@@ -49,12 +50,34 @@ enum Command {
         /// The secret (or set HOOKGATE_SIGN_SECRET, which keeps it out of the process list).
         #[arg(long, env = "HOOKGATE_SIGN_SECRET", hide_env_values = true)]
         secret: String,
-        /// `api_key`: the header name.
-        #[arg(long, default_value = "X-Api-Key")]
-        header: String,
+        /// `api_key`: the header name (default X-Api-Key); `hmac`: the signature header.
+        #[arg(long)]
+        header: Option<String>,
         /// `api_key`: send the key in this cookie instead of a header.
         #[arg(long)]
         cookie: Option<String>,
+        /// `standard_webhooks`: the webhook-id (default: a fresh msg_… id).
+        #[arg(long)]
+        id: Option<String>,
+        /// `standard_webhooks`, and `hmac` templates with {timestamp}: Unix seconds (default:
+        /// now).
+        #[arg(long, allow_hyphen_values = true)]
+        timestamp: Option<i64>,
+        /// `hmac`: sha1, sha256 or sha512.
+        #[arg(long, default_value = "sha256")]
+        algorithm: String,
+        /// `hmac`: hex or base64.
+        #[arg(long, default_value = "hex")]
+        encoding: String,
+        /// `hmac`: text before the MAC (sha256=, v0=).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// `hmac`: what is signed, e.g. "v0:{timestamp}:{body}".
+        #[arg(long, default_value = "{body}")]
+        signed: String,
+        /// `hmac` templates with {timestamp}: the header that carries it.
+        #[arg(long)]
+        timestamp_header: Option<String>,
     },
     /// Copy every event (id, time, headers, exact bytes) and projection from one store to
     /// another (sqlite://PATH or postgres://…); idempotent and resumable. No configuration
@@ -80,16 +103,47 @@ fn main() -> ExitCode {
             secret,
             header,
             cookie,
+            id,
+            timestamp,
+            algorithm,
+            encoding,
+            prefix,
+            signed,
+            timestamp_header,
         } => {
+            let options = (|| -> Result<SignOptions, String> {
+                Ok(SignOptions {
+                    header,
+                    cookie,
+                    id,
+                    timestamp,
+                    algorithm: Some(sign::algorithm(&algorithm)?),
+                    encoding: Some(sign::encoding(&encoding)?),
+                    prefix,
+                    signed: Some(
+                        sign::SignedTemplate::parse(&signed)
+                            .map_err(|why| format!("--signed {why}"))?,
+                    ),
+                    timestamp_header,
+                })
+            })();
             let mut body = Vec::new();
             if let Err(e) = std::io::stdin().read_to_end(&mut body) {
                 eprintln!("hookgate sign: cannot read the body from standard input: {e}");
                 return ExitCode::from(2);
             }
-            for (name, value) in sign::headers(scheme, &secret, &body, &header, cookie.as_deref()) {
-                println!("{name}: {value}");
+            match options.and_then(|o| sign::headers_with(scheme, &secret, &body, &o)) {
+                Ok(headers) => {
+                    for (name, value) in headers {
+                        println!("{name}: {value}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("hookgate sign: {why}");
+                    ExitCode::from(2)
+                }
             }
-            ExitCode::SUCCESS
         }
         Command::CheckConfig { connect } => match check_config(&opts, connect) {
             Ok(s) => {

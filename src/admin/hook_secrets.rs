@@ -31,9 +31,7 @@ pub(super) fn hook_id() -> Result<String, getrandom::Error> {
 /// secret (`none`).
 ///
 /// **A new scheme is one arm here** (the match is exhaustive, so adding a [`Scheme`] variant
-/// does not compile until it has one). For the schemes to come: `standard_webhooks` is
-/// `whsec_` + base64 of 32 random bytes (`format!("whsec_{}", b64(&bytes))`), `hmac` a hex
-/// string of 32 random bytes (as `bearer`).
+/// does not compile until it has one).
 ///
 /// # Errors
 /// When the OS random source fails.
@@ -50,6 +48,14 @@ pub(super) fn generate(scheme: Scheme) -> Result<Option<SecretString>, getrandom
             "whs_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         ),
+        // Standard Webhooks' own form: `whsec_` + the standard base64 of the key bytes.
+        Scheme::StandardWebhooks => format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+        // GitHub, Shopify and Slack show their signing secrets as plain strings; the HMAC key
+        // is the string's UTF-8 bytes, so hex keeps it easy to paste anywhere.
+        Scheme::Hmac => hex::encode(bytes),
         Scheme::None => return Ok(None),
     };
     Ok(Some(SecretString::from(secret)))
@@ -80,6 +86,13 @@ mod tests {
         assert!(get(Scheme::Basic).starts_with("hookgate:"));
         let abp = get(Scheme::AbpSignature);
         assert!(abp.starts_with("whs_") && abp.len() == 4 + 43, "{abp}");
+        let sw = get(Scheme::StandardWebhooks);
+        let key = sw.strip_prefix("whsec_").expect("whsec_ prefix");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
+        assert_eq!(decoded.len(), SECRET_BYTES, "{sw}");
+        assert_eq!(get(Scheme::Hmac).len(), 64);
         assert!(generate(Scheme::None).unwrap().is_none());
     }
 }

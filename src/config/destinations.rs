@@ -423,8 +423,9 @@ impl fmt::Debug for Signing {
     }
 }
 
-/// The hash of an `hmac` signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The hash of an `hmac` signature (also a receiving `verify` block's `algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HmacAlgorithm {
     /// HMAC-SHA256.
     Sha256,
@@ -434,8 +435,9 @@ pub enum HmacAlgorithm {
     Sha512,
 }
 
-/// How an `hmac` signature is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an `hmac` signature is written (also a receiving `verify` block's `encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// Lower-case hex.
     Hex,

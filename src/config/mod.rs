@@ -35,4 +35,7 @@ pub use load::{
     Draft, LoadOptions, load, load_from_str, read, read_draft, read_draft_from_str, read_from_str,
 };
 pub use types::*;
-pub use verify::{KeyLocation, Scheme, SchemeSettings, VerifySettings};
+pub use verify::{
+    DEFAULT_TOLERANCE, HmacSettings, KeyLocation, Scheme, SchemeSettings, SignedPart,
+    SignedTemplate, TimestampSettings, VerifySettings, standard_webhooks_key,
+};

@@ -10,7 +10,7 @@ use http::HeaderName;
 use secrecy::ExposeSecret;
 
 use super::types::{ConfigErrors, ENV_NAME_VAR, Settings, SourceSettings};
-use super::verify::{Scheme, SchemeSettings, unused_reason};
+use super::verify::{Scheme, SchemeSettings, standard_webhooks_key, unused_reason};
 
 /// Words that mark a value as a development or example secret, refused whenever hookgate can be
 /// reached from elsewhere (a listener not on loopback) or `HOOKGATE_ENV=production`.
@@ -172,7 +172,7 @@ impl Settings {
         for (id, s) in &self.sources {
             if s.allow_short_secret && short_secrets_checked(s.verify.scheme.scheme()) {
                 for (i, secret) in s.verify.secrets.iter().enumerate() {
-                    let len = secret.expose_secret().len();
+                    let len = secret_bytes(s.verify.scheme.scheme(), secret.expose_secret());
                     if len < MIN_SECRET_BYTES {
                         w.push(format!(
                             "sources.{id}.verify.secrets[{i}] is {len} bytes, shorter than \
@@ -328,7 +328,11 @@ fn validate_path(f: &str, path: &str, e: &mut Vec<String>) {
 fn short_secrets_checked(scheme: Scheme) -> bool {
     matches!(
         scheme,
-        Scheme::ApiKey | Scheme::Bearer | Scheme::AbpSignature
+        Scheme::ApiKey
+            | Scheme::Bearer
+            | Scheme::AbpSignature
+            | Scheme::StandardWebhooks
+            | Scheme::Hmac
     )
 }
 
@@ -349,6 +353,64 @@ pub fn verify_block_problems(verify: &super::VerifySettings) -> Vec<String> {
     e.into_iter()
         .map(|p| p.strip_prefix('.').map(str::to_string).unwrap_or(p))
         .collect()
+}
+
+/// The bytes of key a secret gives: a `standard_webhooks` secret's decoded key (0 when it is not
+/// base64, which is reported on its own), else the secret's UTF-8 bytes.
+fn secret_bytes(scheme: Scheme, secret: &str) -> usize {
+    match scheme {
+        Scheme::StandardWebhooks => standard_webhooks_key(secret).map_or(0, |k| k.len()),
+        _ => secret.len(),
+    }
+}
+
+/// What only `standard_webhooks` and `hmac` check: their own keys.
+fn validate_signing_keys(f: &str, scheme: &SchemeSettings, e: &mut Vec<String>) {
+    let header_name = |e: &mut Vec<String>, field: &str, h: &str| {
+        if HeaderName::from_bytes(h.as_bytes()).is_err() {
+            e.push(format!("{f}.{field}: `{h}` is not a valid header name"));
+        }
+    };
+    match scheme {
+        SchemeSettings::StandardWebhooks { tolerance } if tolerance.is_zero() => {
+            e.push(format!(
+                "{f}.tolerance: must be more than 0 (default 5m, as the reference libraries)"
+            ));
+        }
+        SchemeSettings::Hmac(h) => {
+            match &h.header {
+                None => e.push(format!(
+                    "{f}.header: is required for `scheme: hmac`: the header that carries the \
+                     signature (e.g. X-Hub-Signature-256)"
+                )),
+                Some(name) => header_name(e, "header", name),
+            }
+            if h.prefix.chars().any(char::is_control) {
+                e.push(format!(
+                    "{f}.prefix: must not hold control characters (it is part of a header value)"
+                ));
+            }
+            match (&h.timestamp, h.signed.uses_timestamp()) {
+                (None, true) => e.push(format!(
+                    "{f}.timestamp: is required when `signed` holds `{{timestamp}}`: \
+                     {{ header: <the header with the Unix seconds signed>, tolerance: 5m }}"
+                )),
+                (Some(_), false) => e.push(format!(
+                    "{f}.timestamp: is used only when `signed` holds `{{timestamp}}` (e.g. \
+                     `signed: \"v0:{{timestamp}}:{{body}}\"`); a timestamp that is not signed \
+                     proves nothing"
+                )),
+                (Some(t), true) => {
+                    header_name(e, "timestamp.header", &t.header);
+                    if t.tolerance().is_zero() {
+                        e.push(format!("{f}.timestamp.tolerance: must be more than 0"));
+                    }
+                }
+                (None, false) => {}
+            }
+        }
+        _ => {}
+    }
 }
 
 fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>) {
@@ -374,6 +436,7 @@ fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>)
         }
         _ => {}
     }
+    validate_signing_keys(&f, &v.scheme, e);
     let scheme = v.scheme.scheme();
     if scheme == Scheme::None {
         if !v.secrets.is_empty() {
@@ -402,17 +465,196 @@ fn validate_verify(source: &str, settings: &SourceSettings, e: &mut Vec<String>)
                 "{f}.secrets[{i}]: must not hold control characters (it travels in a header)"
             ));
         }
-        if short_secrets_checked(scheme)
-            && s.len() < MIN_SECRET_BYTES
-            && !settings.allow_short_secret
-        {
+        if scheme == Scheme::StandardWebhooks {
+            if let Err(why) = standard_webhooks_key(s) {
+                e.push(format!("{f}.secrets[{i}]: {why}"));
+                continue;
+            }
+        }
+        let len = secret_bytes(scheme, s);
+        if short_secrets_checked(scheme) && len < MIN_SECRET_BYTES && !settings.allow_short_secret {
+            let unit = if scheme == Scheme::StandardWebhooks {
+                "bytes of key"
+            } else {
+                "bytes"
+            };
             e.push(format!(
-                "{f}.secrets[{i}]: is {} bytes; a secret of scheme `{}` needs at least {MIN_SECRET_BYTES} \
+                "{f}.secrets[{i}]: is {len} {unit}; a secret of scheme `{}` needs at least {MIN_SECRET_BYTES} \
                  (make one with `openssl rand -hex 32`), or set {source}.allow_short_secret: true \
                  for a sender that cannot send a longer one",
-                s.len(),
                 scheme.as_str()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::load_from_str;
+
+    /// A file with one source whose `verify` block is `verify` (YAML flow style) and whose extra
+    /// keys are `extra`.
+    fn with_verify(verify: &str, extra: &str) -> String {
+        format!(
+            "admin:\n  token: admin-token-1234567890\nstore:\n  url: sqlite://x.db\nsources:\n  \
+             s:\n    kind: standard\n    path: /s\n    verify: {verify}\n{extra}"
+        )
+    }
+
+    fn problems(verify: &str, extra: &str) -> Vec<String> {
+        match load_from_str(&with_verify(verify, extra), &HashMap::new()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn standard_webhooks_secrets_with_or_without_prefix_and_padding_are_accepted() {
+        for secret in [
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        ] {
+            let verify = format!("{{ scheme: standard_webhooks, secrets: [\"{secret}\"] }}");
+            assert_eq!(problems(&verify, ""), Vec::<String>::new(), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_standard_webhooks_secret_that_is_not_base64_is_named_without_being_echoed() {
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_not*base64!sekrit\"] }",
+            "",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("sources.s.verify.secrets[1]: is not `whsec_` followed by base64"),
+            "{e:?}"
+        );
+        assert!(!e[0].contains("sekrit"), "{e:?}");
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whpk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(e[0].contains("ed25519"), "{e:?}");
+        let e = problems(
+            "{ scheme: standard_webhooks, secrets: [\"whsec_AAAA\"] }",
+            "",
+        );
+        assert!(
+            e[0].starts_with("sources.s.verify.secrets[0]: is 3 bytes of key"),
+            "{e:?}"
+        );
+        assert!(problems("{ scheme: standard_webhooks }", "")[0].contains("at least one secret"));
+        let e = problems(
+            "{ scheme: standard_webhooks, tolerance: 0s, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(
+            e[0].starts_with("sources.s.verify.tolerance: must be more than 0"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn hmac_blocks_are_checked_naming_each_field() {
+        let secret = "secrets: [\"It's a Secret to Everybody\"]";
+        let ok = |v: &str| {
+            let p = problems(&format!("{{ scheme: hmac, {v}, {secret} }}"), "");
+            assert!(p.is_empty(), "{v}: {p:?}");
+        };
+        ok("header: X-Hub-Signature-256, prefix: \"sha256=\"");
+        ok("header: X-Shopify-Hmac-Sha256, encoding: base64");
+        ok(
+            "header: X-Slack-Signature, prefix: \"v0=\", signed: \"v0:{timestamp}:{body}\", \
+            timestamp: { header: X-Slack-Request-Timestamp, tolerance: 10m }",
+        );
+        let err = |v: &str, want: &str| {
+            let p = problems(&format!("{{ scheme: hmac, {v}, {secret} }}"), "");
+            assert!(p.iter().any(|e| e.starts_with(want)), "{v}: {p:?}");
+        };
+        err(
+            "prefix: \"sha256=\"",
+            "sources.s.verify.header: is required",
+        );
+        err(
+            "header: \"X Sig\"",
+            "sources.s.verify.header: `X Sig` is not a valid header name",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\"",
+            "sources.s.verify.timestamp: is required when `signed` holds `{timestamp}`",
+        );
+        err(
+            "header: X-Sig, timestamp: { header: X-Ts }",
+            "sources.s.verify.timestamp: is used only when",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\", timestamp: { header: \"X Ts\" }",
+            "sources.s.verify.timestamp.header: ",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}.{body}\", timestamp: { header: X-Ts, tolerance: 0 }",
+            "sources.s.verify.timestamp.tolerance: must be more than 0",
+        );
+        err(
+            "header: X-Sig, algorithm: md5",
+            "sources.s.verify.algorithm: unknown variant `md5`",
+        );
+        err(
+            "header: X-Sig, encoding: base32",
+            "sources.s.verify.encoding: unknown variant",
+        );
+        err(
+            "header: X-Sig, signed: \"{id}.{body}\"",
+            "sources.s.verify.signed: `{id}` is not a placeholder",
+        );
+        err(
+            "header: X-Sig, signed: \"{timestamp}\"",
+            "sources.s.verify.signed: must hold `{body}` exactly once",
+        );
+        err(
+            "header: X-Sig, signed: \"{body}\", timestamp: { header: X-Ts, tolernce: 1m }",
+            "sources.s.verify.timestamp.tolernce: unknown field",
+        );
+        let p = problems("{ scheme: hmac, header: X-Sig, secrets: [short] }", "");
+        assert!(
+            p[0].starts_with("sources.s.verify.secrets[0]: is 5 bytes"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn keys_of_another_scheme_are_named() {
+        let p = problems(
+            "{ scheme: bearer, algorithm: sha1, tolerance: 1m, secrets: [a-bearer-token-000001] }",
+            "",
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.starts_with("sources.s.verify.algorithm: only `hmac`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.starts_with("sources.s.verify.tolerance: only `standard_webhooks`")),
+            "{p:?}"
+        );
+        let p = problems(
+            "{ scheme: standard_webhooks, header: X, secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }",
+            "",
+        );
+        assert!(
+            p[0].starts_with("sources.s.verify.header: only `api_key`"),
+            "{p:?}"
+        );
+        let p = problems(
+            "{ scheme: hmac, header: X-Sig, tolerance: 1m, secrets: [a-bearer-token-000001] }",
+            "",
+        );
+        assert!(p[0].contains("`hmac` takes it under `timestamp`"), "{p:?}");
     }
 }

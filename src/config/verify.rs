@@ -8,14 +8,26 @@
 //! A key that exists but that the chosen scheme does not take (`header` under `bearer`) is kept in
 //! [`VerifySettings::unused`] instead of failing the read, so that validation reports it with
 //! every other mistake of the file in one run.
+//!
+//! Also here, because validation and the verifier both need them: how a receiving
+//! `standard_webhooks` secret gives its key ([`standard_webhooks_key`]), and the `hmac` scheme's
+//! `signed` template ([`SignedTemplate`]).
 
 use std::fmt;
+use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::de::secret_list;
+use super::de::{HumanDuration, secret_list};
+use super::destinations::{Encoding, HmacAlgorithm};
+
+/// How far a signed timestamp may be from now, either way, when `tolerance` is not set: the
+/// reference libraries' 5 minutes (PROTOCOLS.md §5.2), also Slack's.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// Verification schemes, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -29,6 +41,10 @@ pub enum Scheme {
     Bearer,
     /// `abp-webhook-signature: sha256=` HMAC-SHA256 of the body (ASP.NET Boilerplate).
     AbpSignature,
+    /// Standard Webhooks: `webhook-signature: v1,<base64>` over `{id}.{timestamp}.{body}`.
+    StandardWebhooks,
+    /// An HMAC of the body (or of a template around it) in one header: GitHub, Shopify, Slack…
+    Hmac,
     /// No verification at all (warned about at start).
     None,
 }
@@ -41,6 +57,8 @@ impl Scheme {
             Scheme::Basic => "basic",
             Scheme::Bearer => "bearer",
             Scheme::AbpSignature => "abp_signature",
+            Scheme::StandardWebhooks => "standard_webhooks",
+            Scheme::Hmac => "hmac",
             Scheme::None => "none",
         }
     }
@@ -70,8 +88,172 @@ pub enum SchemeSettings {
     Bearer,
     /// `abp_signature`.
     AbpSignature,
+    /// `standard_webhooks`, with how far `webhook-timestamp` may be from now either way.
+    StandardWebhooks {
+        /// `tolerance` (default [`DEFAULT_TOLERANCE`]).
+        tolerance: Duration,
+    },
+    /// `hmac`, with its keys.
+    Hmac(HmacSettings),
     /// `none`.
     None,
+}
+
+/// The keys of `scheme: hmac`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HmacSettings {
+    /// `header`: the header that carries the signature (required; validation says so).
+    pub header: Option<String>,
+    /// `algorithm`: `sha1`, `sha256` (default) or `sha512`.
+    pub algorithm: HmacAlgorithm,
+    /// `encoding`: `hex` (default; either case accepted) or `base64`.
+    pub encoding: Encoding,
+    /// `prefix`: the text before the signature in the header (`sha256=`, `v0=`); none by default.
+    pub prefix: String,
+    /// `signed`: what is signed, `{body}` by default.
+    pub signed: SignedTemplate,
+    /// `timestamp`: where the `{timestamp}` of the template comes from, and how far from now it
+    /// may be (required when the template uses it; validation says so).
+    pub timestamp: Option<TimestampSettings>,
+}
+
+/// `timestamp: {header, tolerance}` of `scheme: hmac`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampSettings {
+    /// The header with the Unix seconds the sender signed (`X-Slack-Request-Timestamp`).
+    pub header: String,
+    /// How far it may be from now, in the past or the future (default [`DEFAULT_TOLERANCE`]).
+    #[serde(default)]
+    pub tolerance: Option<HumanDuration>,
+}
+
+impl TimestampSettings {
+    /// The tolerance, with its default.
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance.map_or(DEFAULT_TOLERANCE, |t| t.0)
+    }
+}
+
+/// One piece of a [`SignedTemplate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedPart {
+    /// Text signed as it is written.
+    Text(String),
+    /// `{body}`: the exact body bytes.
+    Body,
+    /// `{timestamp}`: the timestamp header's value, as sent.
+    Timestamp,
+}
+
+/// The `signed` template of `scheme: hmac`: `{body}`, `{timestamp}.{body}`,
+/// `v0:{timestamp}:{body}`… `{body}` appears exactly once; `{timestamp}` at most once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTemplate(Vec<SignedPart>);
+
+impl Default for SignedTemplate {
+    fn default() -> Self {
+        Self(vec![SignedPart::Body])
+    }
+}
+
+impl SignedTemplate {
+    /// Reads a template.
+    ///
+    /// # Errors
+    /// Why it is not one, in words.
+    pub fn parse(template: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        let (mut bodies, mut timestamps) = (0, 0);
+        while !rest.is_empty() {
+            let next = rest.find(['{', '}']).unwrap_or(rest.len());
+            let (text, tail) = rest.split_at(next);
+            if !text.is_empty() {
+                parts.push(SignedPart::Text(text.to_string()));
+            }
+            if tail.is_empty() {
+                break;
+            }
+            let close = tail
+                .strip_prefix('{')
+                .and_then(|t| t.find('}').map(|i| (&t[..i], &t[i + 1..])));
+            let Some((name, after)) = close else {
+                return Err(
+                    "has a `{` or `}` that is not part of `{body}` or `{timestamp}`".to_string(),
+                );
+            };
+            match name {
+                "body" => {
+                    bodies += 1;
+                    parts.push(SignedPart::Body);
+                }
+                "timestamp" => {
+                    timestamps += 1;
+                    parts.push(SignedPart::Timestamp);
+                }
+                other => {
+                    return Err(format!(
+                        "`{{{other}}}` is not a placeholder; a template takes `{{body}}` and \
+                         `{{timestamp}}`"
+                    ));
+                }
+            }
+            rest = after;
+        }
+        if bodies != 1 {
+            return Err("must hold `{body}` exactly once (e.g. `v0:{timestamp}:{body}`)".into());
+        }
+        if timestamps > 1 {
+            return Err("holds `{timestamp}` more than once".into());
+        }
+        Ok(Self(parts))
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> &[SignedPart] {
+        &self.0
+    }
+
+    /// Whether the template signs a timestamp.
+    pub fn uses_timestamp(&self) -> bool {
+        self.0.contains(&SignedPart::Timestamp)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// The key of a receiving `standard_webhooks` secret: the base64 after `whsec_`, decoded. As the
+/// reference libraries, the prefix may be left out; as the Python one, the padding too.
+///
+/// # Errors
+/// Why the secret gives no key, in words that never quote it.
+pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, &'static str> {
+    /// Standard base64, with or without its `=` padding.
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let secret = secret.trim();
+    if secret.starts_with("whsk_") || secret.starts_with("whpk_") {
+        return Err(
+            "is an ed25519 key (`whsk_`/`whpk_`, signatures `v1a`); hookgate checks `v1` \
+                    (HMAC-SHA256) signatures: give the endpoint's `whsec_` secret",
+        );
+    }
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    match LENIENT.decode(b64) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(
+            "is not `whsec_` followed by base64 (copy the signing secret the sender shows \
+                  for this endpoint)",
+        ),
+    }
 }
 
 impl SchemeSettings {
@@ -82,6 +264,8 @@ impl SchemeSettings {
             SchemeSettings::Basic => Scheme::Basic,
             SchemeSettings::Bearer => Scheme::Bearer,
             SchemeSettings::AbpSignature => Scheme::AbpSignature,
+            SchemeSettings::StandardWebhooks { .. } => Scheme::StandardWebhooks,
+            SchemeSettings::Hmac(_) => Scheme::Hmac,
             SchemeSettings::None => Scheme::None,
         }
     }
@@ -100,14 +284,34 @@ pub struct VerifySettings {
 }
 
 /// Every key a `verify` block may hold, whatever its scheme.
-const KEYS: &[&str] = &["scheme", "secrets", "header", "in", "cookie"];
+const KEYS: &[&str] = &[
+    "scheme",
+    "secrets",
+    "header",
+    "in",
+    "cookie",
+    "tolerance",
+    "algorithm",
+    "encoding",
+    "prefix",
+    "signed",
+    "timestamp",
+];
 
 /// Why a key given under a scheme that does not take it is wrong, in words.
 pub fn unused_reason(key: &str) -> &'static str {
     match key {
         "header" => {
-            "only `api_key` with `in: header` uses a header name (when a later file or variable \
-             changes the scheme or `in`, set `header: null` there to drop the earlier file's header)"
+            "only `api_key` with `in: header` and `hmac` use a header name (when a later file or \
+             variable changes the scheme or `in`, set `header: null` there to drop the earlier \
+             file's header)"
+        }
+        "tolerance" => {
+            "only `standard_webhooks` takes `tolerance` (`hmac` takes it under `timestamp`; set \
+             `tolerance: null` when a later file changes the scheme)"
+        }
+        "algorithm" | "encoding" | "prefix" | "signed" | "timestamp" => {
+            "only `hmac` takes it (set it to null when a later file changes the scheme)"
         }
         "in" => "only `api_key` has `in` (set `in: null` when a later file changes the scheme)",
         "cookie" => {
@@ -173,6 +377,12 @@ impl<'de> Visitor<'de> for BlockVisitor {
         let mut header = None;
         let mut location = None;
         let mut cookie = None;
+        let mut tolerance = None;
+        let mut algorithm = None;
+        let mut encoding = None;
+        let mut prefix = None;
+        let mut signed = None;
+        let mut timestamp = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "scheme" => scheme = Some(map.next_value::<Scheme>()?),
@@ -180,6 +390,12 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 "header" => header = map.next_value::<Option<String>>()?,
                 "in" => location = map.next_value::<Option<KeyLocation>>()?,
                 "cookie" => cookie = map.next_value::<Option<String>>()?,
+                "tolerance" => tolerance = map.next_value::<Option<HumanDuration>>()?,
+                "algorithm" => algorithm = map.next_value::<Option<HmacAlgorithm>>()?,
+                "encoding" => encoding = map.next_value::<Option<Encoding>>()?,
+                "prefix" => prefix = map.next_value::<Option<String>>()?,
+                "signed" => signed = map.next_value::<Option<SignedTemplate>>()?,
+                "timestamp" => timestamp = map.next_value::<Option<TimestampSettings>>()?,
                 other => map.next_value_seed(UnknownKey(other))?,
             }
         }
@@ -191,6 +407,16 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 unused.push(key);
             }
         };
+        if scheme != Scheme::StandardWebhooks {
+            not_taken("tolerance", tolerance.is_some());
+        }
+        if scheme != Scheme::Hmac {
+            not_taken("algorithm", algorithm.is_some());
+            not_taken("encoding", encoding.is_some());
+            not_taken("prefix", prefix.is_some());
+            not_taken("signed", signed.is_some());
+            not_taken("timestamp", timestamp.is_some());
+        }
         let scheme = match scheme {
             Scheme::ApiKey => match location.unwrap_or_default() {
                 KeyLocation::Header => {
@@ -205,9 +431,24 @@ impl<'de> Visitor<'de> for BlockVisitor {
             Scheme::Basic => SchemeSettings::Basic,
             Scheme::Bearer => SchemeSettings::Bearer,
             Scheme::AbpSignature => SchemeSettings::AbpSignature,
+            Scheme::StandardWebhooks => SchemeSettings::StandardWebhooks {
+                tolerance: tolerance.map_or(DEFAULT_TOLERANCE, |t| t.0),
+            },
+            Scheme::Hmac => {
+                not_taken("in", given.1);
+                not_taken("cookie", given.2);
+                SchemeSettings::Hmac(HmacSettings {
+                    header,
+                    algorithm: algorithm.unwrap_or(HmacAlgorithm::Sha256),
+                    encoding: encoding.unwrap_or(Encoding::Hex),
+                    prefix: prefix.unwrap_or_default(),
+                    signed: signed.unwrap_or_default(),
+                    timestamp,
+                })
+            }
             Scheme::None => SchemeSettings::None,
         };
-        if scheme.scheme() != Scheme::ApiKey {
+        if !matches!(scheme.scheme(), Scheme::ApiKey | Scheme::Hmac) {
             not_taken("header", given.0);
             not_taken("in", given.1);
             not_taken("cookie", given.2);
@@ -280,6 +521,94 @@ mod tests {
         ] {
             let err = read(json).unwrap_err();
             assert!(err.starts_with(want), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn standard_webhooks_and_hmac_read_their_keys_with_defaults() {
+        let v =
+            read(r#"{"verify":{"scheme":"standard_webhooks","secrets":["whsec_AAAA"]}}"#).unwrap();
+        assert_eq!(
+            v.scheme,
+            SchemeSettings::StandardWebhooks {
+                tolerance: DEFAULT_TOLERANCE
+            }
+        );
+        let v = read(r#"{"verify":{"scheme":"standard_webhooks","tolerance":"30s"}}"#).unwrap();
+        assert_eq!(
+            v.scheme,
+            SchemeSettings::StandardWebhooks {
+                tolerance: Duration::from_secs(30)
+            }
+        );
+        let v = read(r#"{"verify":{"scheme":"hmac","header":"X-Sig"}}"#).unwrap();
+        let SchemeSettings::Hmac(h) = &v.scheme else {
+            panic!("{v:?}")
+        };
+        assert_eq!(h.header.as_deref(), Some("X-Sig"));
+        assert_eq!(h.algorithm, HmacAlgorithm::Sha256);
+        assert_eq!(h.encoding, Encoding::Hex);
+        assert_eq!(h.prefix, "");
+        assert_eq!(h.signed, SignedTemplate::default());
+        assert_eq!(h.timestamp, None);
+        let v = read(
+            r#"{"verify":{"scheme":"hmac","header":"X-Slack-Signature","algorithm":"sha512",
+               "encoding":"base64","prefix":"v0=","signed":"v0:{timestamp}:{body}",
+               "timestamp":{"header":"X-Slack-Request-Timestamp","tolerance":"1m"}}}"#,
+        )
+        .unwrap();
+        let SchemeSettings::Hmac(h) = &v.scheme else {
+            panic!("{v:?}")
+        };
+        assert_eq!(h.algorithm, HmacAlgorithm::Sha512);
+        assert_eq!(h.encoding, Encoding::Base64);
+        assert_eq!(
+            h.signed.parts(),
+            [
+                SignedPart::Text("v0:".into()),
+                SignedPart::Timestamp,
+                SignedPart::Text(":".into()),
+                SignedPart::Body
+            ]
+        );
+        let ts = h.timestamp.as_ref().unwrap();
+        assert_eq!(ts.header, "X-Slack-Request-Timestamp");
+        assert_eq!(ts.tolerance(), Duration::from_secs(60));
+        assert!(v.unused.is_empty());
+    }
+
+    #[test]
+    fn templates_take_body_once_and_timestamp_at_most_once() {
+        for bad in [
+            "{timestamp}",
+            "{body}{body}",
+            "{timestamp}{timestamp}{body}",
+            "{body",
+            "body}",
+            "{}{body}",
+            "{Body}",
+        ] {
+            assert!(SignedTemplate::parse(bad).is_err(), "{bad}");
+        }
+        let t = SignedTemplate::parse("{timestamp}.{body}").unwrap();
+        assert!(t.uses_timestamp());
+        assert!(!SignedTemplate::default().uses_timestamp());
+    }
+
+    #[test]
+    fn receiving_whsec_keys_decode_with_or_without_prefix_or_padding() {
+        let want: Vec<u8> = (0u8..32).collect();
+        for s in [
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            " whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= ",
+        ] {
+            assert_eq!(standard_webhooks_key(s).unwrap(), want, "{s}");
+        }
+        for bad in ["whsec_", "whsec_***", "whsec_AAECAw-_", "whsk_AAAA", ""] {
+            let why = standard_webhooks_key(bad).unwrap_err();
+            assert!(!why.contains("AAAA"), "{why}");
         }
     }
 

@@ -1,18 +1,14 @@
 //! The signature headers of an outgoing request, by the destination's `sign` scheme, made with
 //! the same code that checks them on receipt (`verify::standard_webhooks`,
-//! `verify::abp_signature`).
+//! `verify::abp_signature`, `verify::hmac`).
 //!
 //! Secrets are exposed only here, at the point of use, and never end up in a log or an error.
 
-use base64::Engine as _;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 use http::{HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
-use sha1::Sha1;
-use sha2::{Sha256, Sha512};
 
-use crate::config::destinations::{Encoding, HmacAlgorithm, Signing};
+use crate::config::destinations::Signing;
+use crate::verify::hmac::{self, SignedTemplate};
 use crate::verify::{abp_signature, standard_webhooks};
 
 /// The headers that sign `body` for `signing`: none for [`Signing::None`]; `webhook-id`,
@@ -56,17 +52,16 @@ pub fn signature_headers(
             prefix,
             secret,
         } => {
-            let key = secret.expose_secret().as_bytes();
-            let digest = match algorithm {
-                HmacAlgorithm::Sha256 => hmac::<Hmac<Sha256>>(key, body),
-                HmacAlgorithm::Sha1 => hmac::<Hmac<Sha1>>(key, body),
-                HmacAlgorithm::Sha512 => hmac::<Hmac<Sha512>>(key, body),
-            };
-            let encoded = match encoding {
-                Encoding::Hex => hex::encode(digest),
-                Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(digest),
-            };
-            if let Ok(mut value) = HeaderValue::from_str(&format!("{prefix}{encoded}")) {
+            let signature = hmac::sign(
+                *algorithm,
+                *encoding,
+                prefix,
+                &SignedTemplate::default(),
+                secret.expose_secret().as_bytes(),
+                "",
+                body,
+            );
+            if let Ok(mut value) = HeaderValue::from_str(&signature) {
                 value.set_sensitive(true);
                 out.push((header.clone(), value));
             }
@@ -84,19 +79,10 @@ fn push(out: &mut Vec<(HeaderName, HeaderValue)>, name: &'static str, value: &st
     }
 }
 
-/// The MAC of `body` keyed with `key`.
-fn hmac<M: Mac + KeyInit>(key: &[u8], body: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length, so this cannot fail.
-    let Ok(mut mac) = <M as Mac>::new_from_slice(key) else {
-        return Vec::new();
-    };
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::destinations::{Encoding, HmacAlgorithm};
     use secrecy::{SecretSlice, SecretString};
 
     fn keys(hex_keys: &[&str]) -> Signing {

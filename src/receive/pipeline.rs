@@ -6,9 +6,9 @@
 //! |---|------|----|------------|
 //! | 1 | count and label the request (source id in the span, in-flight gauge) | [`handle`] | — |
 //! | 2 | the method must be `POST` | [`verify`] | 405 with `Allow: POST` |
-//! | 3 | the credential in the headers (`api_key`, `basic`, `bearer`) | [`verify`] | 401 |
+//! | 3 | the credential in the headers (`api_key`, `basic`, `bearer`); for `standard_webhooks` and `hmac` with `timestamp`, the signature headers' presence and the timestamp's tolerance | [`verify`] | 401 |
 //! | 4 | read the body once, under the source's limit | [`verify`] ([`super::body`]) | 413, 400 (unreadable, bad `Content-Length`) |
-//! | 5 | the signature over the exact bytes (`abp_signature`) | [`verify`] | 401 |
+//! | 5 | the signature over the exact bytes (`abp_signature`, `standard_webhooks`, `hmac`) | [`verify`] | 401 |
 //! | 6 | the content type must be JSON | [`receive`] | 415 |
 //! | 7 | the kind parses and validates the body, finds its dedupe key | [`receive`] | 400 (not JSON), 422 (does not fit) |
 //! | 7b | the kind decides the answer before the store ([`crate::sources::Kind::decide`]): a Kratos `respond` rule interrupts the flow, unstored | [`receive`] | 400 (Kratos `messages`) |

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::error::SourceError;
-use super::json::{body_digest, check_depth, from_json};
+use super::parse::{body_digest, check_depth, from_json};
 use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration, read_options};
 use crate::config::de::lenient_bool_opt;
 

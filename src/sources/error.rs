@@ -1,6 +1,6 @@
 //! [`SourceError`]: why a request was refused before it was stored, and the problem+json answer
 //! a kind gives unless it answers in its sender's own language. (Its constructors from JSON
-//! parse errors are in [`super::json`].)
+//! parse errors are in [`super::parse`].)
 
 use axum::response::Response;
 use http::StatusCode;

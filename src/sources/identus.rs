@@ -14,7 +14,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
 use super::error::SourceError;
-use super::json::{check_depth, from_json, sub_range};
+use super::parse::{check_depth, from_json, sub_range};
 use super::kind::{Kind, ParsedEvent, Registration, without_options};
 use crate::store::Projection;
 

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::error::SourceError;
-use super::json::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
 use super::kind::{Decision, Kind, OptionError, Options, ParsedEvent, Registration};
+use super::parse::{body_digest, check_depth, from_json, require_object, sub_range, valid_json};
 use crate::http::problem::{FieldError, json_response};
 use crate::store::{EventId, Projection};
 use respond::{Outcome, Respond};

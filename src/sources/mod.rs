@@ -5,11 +5,12 @@
 //! - [`kind`]: [`Kind`], the one trait every kind implements (parse, accepted answer, refusal
 //!   answer), and [`Registration`], how a kind is listed.
 //! - this file: [`KINDS`], every kind by the name `kind:` takes, declared by one line,
-//!   `kinds!(kratos, identus, abp)`. **A new kind is one file here and its name in that line**:
+//!   `kinds!(kratos, identus, abp, standard, json)`. **A new kind is one file here and its name in that line**:
 //!   its options, checks, parser and answers live in its file. And [`build`], which makes a
 //!   source's kind from its block.
-//! - one file per kind: [`kratos`], [`identus`], [`abp`].
-//! - [`json`]: what every parser shares (depth limit, object check, field-naming errors).
+//! - one file per kind: [`kratos`], [`identus`], [`abp`], [`standard`] (any Standard Webhooks
+//!   sender), [`json`] (any JSON sender; dedupe key and event type from a header or a pointer).
+//! - [`parse`]: what every parser shares (depth limit, object check, field-naming errors).
 //! - [`error`]: [`SourceError`], why a request was refused, and the problem+json answer.
 //! - [`kratos::respond`] (`kratos/respond.rs`): a kratos source's `respond` block, the rules and
 //!   patch behind [`Kind::decide`]'s flow answers.
@@ -18,16 +19,16 @@
 //! type a parser fills in). The request path that calls a kind is `crate::receive`.
 
 pub mod error;
-pub mod json;
 pub mod kind;
+pub mod parse;
 
 use std::sync::Arc;
 
 use crate::config::{SOURCE_KEYS, Settings, SourceSettings};
 
 pub use error::SourceError;
-pub use json::{MAX_JSON_DEPTH, valid_json};
 pub use kind::{Builder, Kind, OptionError, Options, ParsedEvent, Registration, read_options};
+pub use parse::{MAX_JSON_DEPTH, valid_json};
 
 /// Declares each kind's module (`src/sources/{name}.rs`, which exports `KIND`) and lists it in
 /// [`KINDS`], in order.
@@ -40,7 +41,7 @@ macro_rules! kinds {
     };
 }
 
-kinds!(kratos, identus, abp);
+kinds!(kratos, identus, abp, standard, json);
 
 /// The registration of kind `name`.
 pub fn registration(name: &str) -> Option<&'static Registration> {

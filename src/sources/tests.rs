@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::json::{check_depth, sub_range};
+use super::parse::{check_depth, sub_range};
 use super::*;
 use crate::config::SourceSettings;
 
@@ -187,7 +187,7 @@ fn an_unknown_kind_is_named_with_the_known_ones() {
     assert_eq!(e[0].0, "kind");
     assert_eq!(
         e[0].1,
-        "unknown variant `github`, expected one of `kratos`, `identus`, `abp`"
+        "unknown variant `github`, expected one of `kratos`, `identus`, `abp`, `standard`, `json`"
     );
 }
 

@@ -18,6 +18,9 @@ pub enum Failure {
     Malformed(&'static str),
     /// The credential is well-formed and matches no configured secret.
     Mismatch,
+    /// The signed timestamp is further from now than the tolerance, in the past or the future
+    /// (a replay, or a sender's clock far off).
+    OutsideTolerance,
 }
 
 impl fmt::Display for Failure {
@@ -27,6 +30,9 @@ impl fmt::Display for Failure {
             Failure::Repeated => f.write_str("credential given more than once"),
             Failure::Malformed(why) => write!(f, "credential malformed: {why}"),
             Failure::Mismatch => f.write_str("credential matches no configured secret"),
+            Failure::OutsideTolerance => {
+                f.write_str("signed timestamp is further from now than the tolerance")
+            }
         }
     }
 }
@@ -71,6 +77,38 @@ impl fmt::Debug for SecretDigests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretDigests([{} redacted])", self.0.len())
     }
+}
+
+/// Now, in Unix seconds (0 if the clock is before 1970, which refuses every signed timestamp
+/// rather than panicking).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Reads a signed Unix-seconds timestamp header and checks it is within `tolerance` seconds of
+/// `now`, either way; gives the value as sent (some schemes sign its text).
+///
+/// # Errors
+/// Missing, repeated, not an integer, or outside the tolerance.
+pub fn timestamp<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    now: i64,
+    tolerance: i64,
+) -> Result<(&'a [u8], i64), Failure> {
+    let raw = single(headers, name)?.as_bytes().trim_ascii();
+    let ts = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or(Failure::Malformed(
+            "timestamp is not an integer of Unix seconds",
+        ))?;
+    if now.saturating_sub(ts) > tolerance || ts.saturating_sub(now) > tolerance {
+        return Err(Failure::OutsideTolerance);
+    }
+    Ok((raw, ts))
 }
 
 /// The single value of a header that must appear at most once.

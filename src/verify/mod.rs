@@ -6,10 +6,12 @@
 //!   block. Checking happens in two steps, so that nothing is read before the headers pass:
 //!   [`Verifier::check_headers`], then [`Verifier::check_body`] over the exact bytes, which gives
 //!   a [`VerifiedBody`]; nothing else can make one.
-//! - one file per scheme: [`api_key`], [`basic`], [`bearer`], [`abp_signature`].
-//! - [`standard_webhooks`]: Standard Webhooks' `v1` signature, made and checked over the exact
-//!   bytes (delivery signs with it; not yet a receiving scheme).
-//! - [`credential`]: what the schemes share ([`Failure`], [`SecretDigests`], header parsing).
+//! - one file per scheme: [`api_key`], [`basic`], [`bearer`], [`abp_signature`],
+//!   [`standard_webhooks`] (Standard Webhooks' `v1` signature and timestamp, made and checked
+//!   over the exact bytes; delivery signs with it too), [`hmac`] (a MAC in one header over the
+//!   body or a template around it: GitHub, Shopify, Slack…).
+//! - [`credential`]: what the schemes share ([`Failure`], [`SecretDigests`], header parsing,
+//!   signed timestamps).
 //!
 //! Every failure is answered with the same 401 body ([`Verifier::unauthorized`]); the caller
 //! logs the [`Failure`], which never holds the secret or the expected value.
@@ -21,6 +23,7 @@ pub mod api_key;
 pub mod basic;
 pub mod bearer;
 pub mod credential;
+pub mod hmac;
 pub mod standard_webhooks;
 pub mod verifier;
 

@@ -7,9 +7,9 @@ use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use secrecy::ExposeSecret;
 
-use super::credential::{Failure, SecretDigests};
-use super::{abp_signature, api_key, basic, bearer};
-use crate::config::{Scheme, SchemeSettings, VerifySettings};
+use super::credential::{Failure, SecretDigests, unix_now};
+use super::{abp_signature, api_key, basic, bearer, hmac, standard_webhooks};
+use crate::config::{Scheme, SchemeSettings, VerifySettings, standard_webhooks_key};
 use crate::http::problem::problem;
 
 /// The verifier of one source.
@@ -23,6 +23,10 @@ pub enum Verifier {
     Bearer(bearer::Bearer),
     /// ABP's HMAC-SHA256 body signature.
     AbpSignature(abp_signature::AbpSignature),
+    /// Standard Webhooks' `v1` signature and timestamp.
+    StandardWebhooks(standard_webhooks::StandardWebhooks),
+    /// An HMAC in a header, over the body or a template around it.
+    Hmac(hmac::HmacSignature),
     /// Nothing is checked (configured explicitly, warned about at start).
     None,
 }
@@ -50,6 +54,28 @@ impl Verifier {
                     v.secrets.iter().map(|s| s.expose_secret().as_bytes()),
                 ))
             }
+            SchemeSettings::StandardWebhooks { tolerance } => {
+                // Validation refuses a secret that gives no key.
+                let keys: Vec<Vec<u8>> = v
+                    .secrets
+                    .iter()
+                    .filter_map(|s| standard_webhooks_key(s.expose_secret()).ok())
+                    .collect();
+                Verifier::StandardWebhooks(standard_webhooks::StandardWebhooks::new(
+                    keys.iter().map(Vec::as_slice),
+                    *tolerance,
+                ))
+            }
+            SchemeSettings::Hmac(h) => Verifier::Hmac(hmac::HmacSignature::new(
+                h,
+                // Validation refuses a block without a valid header name; this stand-in is
+                // never reached from a checked configuration.
+                h.header
+                    .as_deref()
+                    .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                    .unwrap_or(HeaderName::from_static("x-signature")),
+                v.secrets.iter().map(|s| s.expose_secret().as_bytes()),
+            )),
             SchemeSettings::None => Verifier::None,
         }
     }
@@ -61,6 +87,8 @@ impl Verifier {
             Verifier::Basic(_) => Scheme::Basic.as_str(),
             Verifier::Bearer(_) => Scheme::Bearer.as_str(),
             Verifier::AbpSignature(_) => Scheme::AbpSignature.as_str(),
+            Verifier::StandardWebhooks(_) => Scheme::StandardWebhooks.as_str(),
+            Verifier::Hmac(_) => Scheme::Hmac.as_str(),
             Verifier::None => Scheme::None.as_str(),
         }
     }
@@ -75,12 +103,19 @@ impl Verifier {
             Verifier::AbpSignature(_) => {
                 format!("header {}: sha256=…", abp_signature::HEADER)
             }
+            Verifier::StandardWebhooks(_) => format!(
+                "headers {}, {}, {}: v1,…",
+                standard_webhooks::ID_HEADER,
+                standard_webhooks::TIMESTAMP_HEADER,
+                standard_webhooks::SIGNATURE_HEADER
+            ),
+            Verifier::Hmac(v) => v.expects(),
             Verifier::None => "nothing".into(),
         }
     }
 
-    /// Checks what can be checked from the headers alone (all but body signatures), before
-    /// the body is read.
+    /// Checks what can be checked from the headers alone (all but body signatures: presence,
+    /// format, signed timestamps), before the body is read.
     ///
     /// # Errors
     /// Why the request does not verify.
@@ -89,6 +124,8 @@ impl Verifier {
             Verifier::ApiKey(v) => v.verify(headers),
             Verifier::Basic(v) => v.verify(headers),
             Verifier::Bearer(v) => v.verify(headers),
+            Verifier::StandardWebhooks(v) => v.check_headers(headers, unix_now()),
+            Verifier::Hmac(v) => v.check_headers(headers, unix_now()),
             Verifier::AbpSignature(_) | Verifier::None => Ok(()),
         }
         .map(|()| HeadersChecked(()))
@@ -107,6 +144,8 @@ impl Verifier {
     ) -> Result<VerifiedBody, Failure> {
         match self {
             Verifier::AbpSignature(v) => v.verify(headers, &body)?,
+            Verifier::StandardWebhooks(v) => v.verify(headers, &body, unix_now())?,
+            Verifier::Hmac(v) => v.verify(headers, &body, unix_now())?,
             Verifier::ApiKey(_) | Verifier::Basic(_) | Verifier::Bearer(_) | Verifier::None => {}
         }
         Ok(VerifiedBody(body))
@@ -117,6 +156,10 @@ impl Verifier {
         match self {
             Verifier::ApiKey(v) => v.header_name().cloned(),
             Verifier::AbpSignature(_) => Some(HeaderName::from_static(abp_signature::HEADER)),
+            Verifier::StandardWebhooks(_) => {
+                Some(HeaderName::from_static(standard_webhooks::SIGNATURE_HEADER))
+            }
+            Verifier::Hmac(v) => Some(v.header().clone()),
             Verifier::Basic(_) | Verifier::Bearer(_) => Some(http::header::AUTHORIZATION),
             Verifier::None => None,
         }

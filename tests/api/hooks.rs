@@ -406,6 +406,71 @@ async fn a_generated_secret_is_shown_once_and_verifies_requests() {
     assert_eq!(send(other).await.unwrap().status(), 401);
     let unsigned = vec![("content-type".to_string(), "application/json".to_string())];
     assert_eq!(send(unsigned).await.unwrap().status(), 401);
+
+    // Standard Webhooks: a `whsec_` secret the reference library takes as it is.
+    let hook = registered(
+        &app,
+        json!({"kind": "standard", "verify": {"scheme": "standard_webhooks", "secrets": "generate"}}),
+    )
+    .await;
+    let secret = hook["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let path = hook["path"].as_str().unwrap();
+    let body = r#"{"type":"invoice.paid","data":{"n":1}}"#;
+    let now = time::OffsetDateTime::now_utc();
+    let signature = standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .sign("msg_hook1", now.unix_timestamp(), body.as_bytes())
+        .unwrap();
+    let ts = now.unix_timestamp().to_string();
+    let post = |sig: &str| {
+        app.client
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/json")
+            .header("webhook-id", "msg_hook1")
+            .header("webhook-timestamp", ts.as_str())
+            .header("webhook-signature", sig)
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(&signature).await.unwrap().status(), 200);
+    let forged = standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap()
+        .sign("msg_hook1", now.unix_timestamp(), body.as_bytes())
+        .unwrap();
+    assert_eq!(post(&forged).await.unwrap().status(), 401);
+
+    // HMAC in the registrant's header: the generated secret's UTF-8 bytes are the key.
+    let hook = registered(
+        &app,
+        json!({"kind": "json", "verify": {"scheme": "hmac", "header": "X-Signature",
+               "prefix": "sha256=", "secrets": "generate"}}),
+    )
+    .await;
+    let secret = hook["secret"].as_str().unwrap();
+    let path = hook["path"].as_str().unwrap();
+    let sign = |key: &str| {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let post = |sig: String| {
+        app.client
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/json")
+            .header("x-signature", sig)
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(sign(secret)).await.unwrap().status(), 200);
+    assert_eq!(
+        post(sign("another-secret-of-enough-bytes"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     app.stop().await;
 }
 

@@ -25,5 +25,6 @@ mod properties;
 mod replicas;
 mod retention;
 mod routes;
+mod senders;
 mod sink;
 mod verification;

@@ -60,14 +60,14 @@ fi
 # Payloads may be large; credentials travel in headers; a configuration file is in between.
 max_len() {
     case $1 in
-        kratos | kratos_respond | identus | abp_envelope | abp_bare) echo 65536 ;;
+        kratos | kratos_respond | identus | abp_envelope | abp_bare | standard | json_kind) echo 65536 ;;
         config_yaml) echo 16384 ;;
         *) echo 4096 ;;
     esac
 }
 dict() {
     case $1 in
-        kratos | kratos_respond | identus | abp_envelope | abp_bare) echo "$FUZZ_DIR/dict/json.dict" ;;
+        kratos | kratos_respond | identus | abp_envelope | abp_bare | standard | json_kind) echo "$FUZZ_DIR/dict/json.dict" ;;
         config_yaml) echo "$FUZZ_DIR/dict/yaml.dict" ;;
         *) echo "$FUZZ_DIR/dict/headers.dict" ;;
     esac
