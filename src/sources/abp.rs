@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::error::SourceError;
-use super::parse::{body_digest, check_depth, from_json};
 use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration, read_options};
+use super::parse::{body_digest, check_depth, from_json};
 use crate::config::de::lenient_bool_opt;
 
 /// `kind: abp`, with its options `events` and `envelope`.

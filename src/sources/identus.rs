@@ -14,8 +14,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
 use super::error::SourceError;
-use super::parse::{check_depth, from_json, sub_range};
 use super::kind::{Kind, ParsedEvent, Registration, without_options};
+use super::parse::{check_depth, from_json, sub_range};
 use crate::store::Projection;
 
 /// `kind: identus`. It takes no options.

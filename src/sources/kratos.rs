@@ -307,8 +307,9 @@ fn why_no_identity(body: &[u8]) -> Option<&'static str> {
         schema_id: Option<IgnoredAny>,
     }
     // `identity: null` reads as None too, so look for the key itself.
-    let has_identity_key = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
-        .is_ok_and(|m| m.contains_key("identity"));
+    let has_identity_key =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+            .is_ok_and(|m| m.contains_key("identity"));
     let keys: Keys = serde_json::from_slice(body).unwrap_or_default();
     if has_identity_key {
         None
@@ -392,10 +393,9 @@ pub fn error_response(e: SourceError) -> Response {
                 (MSG_IDENTITY_NULL | MSG_IDENTITY_ID_EMPTY, Some(f)) => {
                     (f.detail, hint.map(|h| serde_json::json!({ "hint": h })))
                 }
-                (MSG_IDENTITY_ID_NOT_UUID, Some(f)) => (
-                    f.detail,
-                    Some(serde_json::json!({ "pointer": f.pointer })),
-                ),
+                (MSG_IDENTITY_ID_NOT_UUID, Some(f)) => {
+                    (f.detail, Some(serde_json::json!({ "pointer": f.pointer })))
+                }
                 (_, Some(f)) => {
                     let text = if f.pointer.is_empty() {
                         f.detail.clone()
@@ -551,7 +551,10 @@ mod tests {
                 .map(|(_, v)| v.clone())
         };
         for (identity, want) in [
-            (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":"Ann@Example.COM"}}"#, Some("ann@example.com")),
+            (
+                r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":"Ann@Example.COM"}}"#,
+                Some("ann@example.com"),
+            ),
             (
                 r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"phone":"+1"},"verifiable_addresses":[{"value":"+1","via":"sms"},{"value":"B@x.io","via":"email"}]}"#,
                 Some("b@x.io"),
@@ -560,7 +563,10 @@ mod tests {
                 r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":"odd","recovery_addresses":[{"value":"C@x.io","via":"email"}]}"#,
                 Some("c@x.io"),
             ),
-            (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":7}}"#, None),
+            (
+                r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604","traits":{"email":7}}"#,
+                None,
+            ),
             (r#"{"id":"3a5293f1-f4d6-49f4-b34f-6da62c360604"}"#, None),
         ] {
             assert_eq!(email_of(identity).as_deref(), want, "{identity}");

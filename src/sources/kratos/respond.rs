@@ -227,9 +227,8 @@ impl Condition {
                 present.is_some() && !string(present).is_some_and(|s| re.is_match(&s))
             }
             // `equals: null` matches an explicit `null`, not an absent value.
-            Condition::Equals(want) => {
-                value.is_some_and(|v| serde_json::from_str::<Value>(v.get()).is_ok_and(|v| v == *want))
-            }
+            Condition::Equals(want) => value
+                .is_some_and(|v| serde_json::from_str::<Value>(v.get()).is_ok_and(|v| v == *want)),
             Condition::Missing(missing) => present.is_none() == *missing,
         }
     }
@@ -398,7 +397,10 @@ fn condition(
     match key {
         "matches" | "not_matches" => {
             let Some(pattern) = value.as_str() else {
-                errors.push((field.into(), "must be a regular expression (a string)".into()));
+                errors.push((
+                    field.into(),
+                    "must be a regular expression (a string)".into(),
+                ));
                 return None;
             };
             match RegexBuilder::new(pattern)
@@ -514,7 +516,11 @@ fn message(value: &Value, field: &str, errors: &mut Vec<OptionError>) -> Option<
     })
 }
 
-fn patch(value: &Value, field: &str, errors: &mut Vec<OptionError>) -> Vec<(&'static str, PatchValue)> {
+fn patch(
+    value: &Value,
+    field: &str,
+    errors: &mut Vec<OptionError>,
+) -> Vec<(&'static str, PatchValue)> {
     let Some(p) = value.as_object() else {
         errors.push((
             field.into(),
@@ -686,7 +692,10 @@ fn merge(out: &mut String, current: Option<&RawValue>, patch: &Map<String, Value
             Value::Object(p) => {
                 sep(out);
                 push_key(out, k);
-                let cur = last.get(k.as_str()).and_then(|i| entries.get(*i)).map(|e| e.1);
+                let cur = last
+                    .get(k.as_str())
+                    .and_then(|i| entries.get(*i))
+                    .map(|e| e.1);
                 merge(out, cur, p);
             }
             other => {
@@ -771,8 +780,10 @@ mod tests {
             {"pointer": "/identity/traits/a~1b~0c", "missing": false,
              "message": {"id": 11, "text": "odd key present"}},
         ]}));
-        let b = body(json!({"verifiable_addresses": [{"verified": true}, {"verified": false}],
-            "traits": {"a/b~c": 1}}));
+        let b = body(
+            json!({"verifiable_addresses": [{"verified": true}, {"verified": false}],
+            "traits": {"a/b~c": 1}}),
+        );
         assert_eq!(rule_of(&r, &b), Some(0));
         let b = body(json!({"verifiable_addresses": [{"verified": true}], "traits": {"a/b~c": 1}}));
         assert_eq!(rule_of(&r, &b), Some(1));
@@ -862,8 +873,10 @@ mod tests {
 
     #[test]
     fn rules_without_a_patch_store_as_before() {
-        let r = respond(json!({"rules": [{"pointer": "/identity/traits/email", "missing": true,
-            "message": {"id": 1, "text": "x"}}]}));
+        let r = respond(
+            json!({"rules": [{"pointer": "/identity/traits/email", "missing": true,
+            "message": {"id": 1, "text": "x"}}]}),
+        );
         assert!(matches!(
             r.evaluate(&body(json!({"traits": {"email": "a"}}))),
             Outcome::Store
