@@ -76,8 +76,11 @@ enum Chore {
 }
 
 /// What the probe commit writes: more than a batch of ordinary events needs, so a store with
-/// room for the probe (a disk that is not quite full) has room for events too.
-const PROBE_BYTES: i64 = 64 * 1024;
+/// room for the probe (a disk that is not quite full) has room for events too. A commit of one
+/// event writes ~25 pages (a leaf of each b-tree it enters, page 1, a pointer-map page), of 32
+/// events ~60: 256 KiB is 64 pages of overflow alone. At 64 KiB, `/readyz` said ready on a disk
+/// with room for the probe but not for one event (the full-disk test saw it).
+const PROBE_BYTES: i64 = 256 * 1024;
 
 /// What the writer thread owns.
 struct Writer<'a> {
