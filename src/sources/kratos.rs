@@ -229,38 +229,26 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     let identity: Identity = from_json(raw.get().as_bytes(), "/identity")?;
     let id = identity.id.as_deref().unwrap_or_default();
     if id.is_empty() {
-        return Err(SourceError::Invalid {
-            code: Some(MSG_IDENTITY_ID_EMPTY),
-            errors: vec![FieldError {
-                pointer: "/identity/id".into(),
-                detail: "identity.id is empty".into(),
-            }],
-            hint: None,
-        });
+        return Err(bad_identity_id(
+            MSG_IDENTITY_ID_EMPTY,
+            "identity.id is empty",
+        ));
     }
     // Kratos ids are UUIDs, and the .NET handlers read them as a `Guid`: anything else cannot
     // be a Kratos identity (and would break the consumers the event is handed to).
     let Ok(uuid) = uuid::Uuid::try_parse(id) else {
-        return Err(SourceError::Invalid {
-            code: Some(MSG_IDENTITY_ID_NOT_UUID),
-            errors: vec![FieldError {
-                pointer: "/identity/id".into(),
-                detail: "identity.id is not a UUID".into(),
-            }],
-            hint: None,
-        });
+        return Err(bad_identity_id(
+            MSG_IDENTITY_ID_NOT_UUID,
+            "identity.id is not a UUID",
+        ));
     };
     // The reference handler checks `identity.Id == default`: a `Guid`'s default is the nil UUID,
     // which it answers as an empty id.
     if uuid.is_nil() {
-        return Err(SourceError::Invalid {
-            code: Some(MSG_IDENTITY_ID_EMPTY),
-            errors: vec![FieldError {
-                pointer: "/identity/id".into(),
-                detail: "identity.id is empty".into(),
-            }],
-            hint: None,
-        });
+        return Err(bad_identity_id(
+            MSG_IDENTITY_ID_EMPTY,
+            "identity.id is empty",
+        ));
     }
     let attrs = search_email(&identity)
         .map(|e| (EMAIL_ATTR, e))
@@ -297,6 +285,19 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
 }
 
 /// Why a body has no identity, from the keys it has (read only on this refusal's path). None for
+
+/// The 422 for an `identity.id` that is not a usable id, with the reference handler's message
+/// `code`.
+fn bad_identity_id(code: u32, detail: &str) -> SourceError {
+    SourceError::Invalid {
+        code: Some(code),
+        errors: vec![FieldError {
+            pointer: "/identity/id".into(),
+            detail: detail.into(),
+        }],
+        hint: None,
+    }
+}
 /// `{"identity": null}`, which gets the reference handler's answer exactly.
 fn why_no_identity(body: &[u8]) -> Option<&'static str> {
     #[derive(Deserialize, Default)]
