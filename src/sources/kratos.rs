@@ -284,8 +284,6 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedEvent, SourceErr
     })
 }
 
-/// Why a body has no identity, from the keys it has (read only on this refusal's path). None for
-
 /// The 422 for an `identity.id` that is not a usable id, with the reference handler's message
 /// `code`.
 fn bad_identity_id(code: u32, detail: &str) -> SourceError {
@@ -298,6 +296,8 @@ fn bad_identity_id(code: u32, detail: &str) -> SourceError {
         hint: None,
     }
 }
+
+/// Why a body has no identity, from the keys it has (read only on this refusal's path). None for
 /// `{"identity": null}`, which gets the reference handler's answer exactly.
 fn why_no_identity(body: &[u8]) -> Option<&'static str> {
     #[derive(Deserialize, Default)]
