@@ -6,7 +6,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::state::{AdminState, bad_limit, bad_request, list_limit, not_found, store_error};
+use super::state::{AdminState, bad_request, list_query, not_found, store_error};
 use crate::config::Destination;
 use crate::http::problem::json_response;
 use crate::store::EventId;
@@ -284,13 +284,14 @@ pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(p)) = params else {
-        return bad_request(
-            "the query parameters of /admin/deliveries are destination, state, event_id, limit and after (each at most once)",
-        );
-    };
-    let Some(limit) = list_limit(p.limit.as_deref()) else {
-        return bad_limit();
+    let (p, limit) = match list_query(
+        params,
+        "/admin/deliveries",
+        "destination, state, event_id, limit and after",
+        |p| p.limit.as_deref(),
+    ) {
+        Ok(read) => read,
+        Err(why) => return bad_request(&why),
     };
     let delivery_state = match p.state.as_deref() {
         None => None,

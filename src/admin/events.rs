@@ -12,9 +12,7 @@ use serde_json::value::RawValue;
 
 use super::deliveries::{DeliveryView, delivery_view};
 use super::hooks::{EventHook, hooks_of};
-use super::state::{
-    AdminState, bad_limit, bad_request, list_limit, not_found, raw_json, store_error,
-};
+use super::state::{AdminState, bad_request, list_query, not_found, raw_json, store_error};
 use crate::http::problem::json_response;
 use crate::store::hooks::{hook_of_event, is_hook_id};
 use crate::store::outbox::DeliveryQuery;
@@ -84,13 +82,14 @@ pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(p)) = params else {
-        return bad_request(
-            "the query parameters of /admin/events are source, event_type, hook, limit, after and wait (each at most once)",
-        );
-    };
-    let Some(limit) = list_limit(p.limit.as_deref()) else {
-        return bad_limit();
+    let (p, limit) = match list_query(
+        params,
+        "/admin/events",
+        "source, event_type, hook, limit, after and wait",
+        |p| p.limit.as_deref(),
+    ) {
+        Ok(read) => read,
+        Err(why) => return bad_request(&why),
     };
     let Some(wait) = parse_wait(p.wait.as_deref()) else {
         return bad_request(&format!(

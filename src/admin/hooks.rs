@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::hook_secrets;
-use super::state::{AdminState, bad_limit, bad_request, list_limit, not_found, store_error};
+use super::state::{AdminState, bad_request, list_query, not_found, store_error};
 use crate::config::validate::verify_block_problems;
 use crate::config::{Scheme, VerifySettings};
 use crate::http::problem::{FieldError, json_response, problem_with};
@@ -423,13 +423,11 @@ pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(p)) = params else {
-        return bad_request(
-            "the query parameters of /admin/hooks are after and limit (each at most once)",
-        );
-    };
-    let Some(limit) = list_limit(p.limit.as_deref()) else {
-        return bad_limit();
+    let (p, limit) = match list_query(params, "/admin/hooks", "after and limit", |p| {
+        p.limit.as_deref()
+    }) {
+        Ok(read) => read,
+        Err(why) => return bad_request(&why),
     };
     let after = p.after.filter(|a| !a.is_empty());
     if after.as_deref().is_some_and(|a| !is_hook_id(a)) {

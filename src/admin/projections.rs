@@ -13,9 +13,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::state::{
-    AdminState, bad_limit, bad_request, list_limit, not_found, raw_json, store_error,
-};
+use super::state::{AdminState, bad_request, list_query, not_found, raw_json, store_error};
 use crate::http::problem::json_response;
 use crate::sources::{identus, kratos};
 use crate::store::{
@@ -194,13 +192,14 @@ pub(super) async fn kratos_identities(
     State(state): State<AdminState>,
     params: Result<Query<IdentityListParams>, QueryRejection>,
 ) -> Response {
-    let Ok(Query(p)) = params else {
-        return bad_request(
-            "the query parameters of /admin/kratos/identities are email, after and limit (each at most once)",
-        );
-    };
-    let Some(limit) = list_limit(p.limit.as_deref()) else {
-        return bad_limit();
+    let (p, limit) = match list_query(
+        params,
+        "/admin/kratos/identities",
+        "email, after and limit",
+        |p| p.limit.as_deref(),
+    ) {
+        Ok(read) => read,
+        Err(why) => return bad_request(&why),
     };
     let query = ProjectionQuery {
         view: kratos::VIEW,
@@ -239,13 +238,14 @@ pub(super) async fn identus_records(
     let Some(view) = identus_view(&kind) else {
         return unknown_kind();
     };
-    let Ok(Query(p)) = params else {
-        return bad_request(&format!(
-            "the query parameters of /admin/identus/{kind} are state, wallet_id, after and limit (each at most once)"
-        ));
-    };
-    let Some(limit) = list_limit(p.limit.as_deref()) else {
-        return bad_limit();
+    let (p, limit) = match list_query(
+        params,
+        format_args!("/admin/identus/{kind}"),
+        "state, wallet_id, after and limit",
+        |p| p.limit.as_deref(),
+    ) {
+        Ok(read) => read,
+        Err(why) => return bad_request(&why),
     };
     let query = ProjectionQuery {
         view,

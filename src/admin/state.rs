@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::response::Response;
 use http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -48,9 +50,27 @@ pub(super) fn list_limit(limit: Option<&str>) -> Option<u32> {
     }
 }
 
-/// The answer to a `limit=` that [`list_limit`] refused.
-pub(super) fn bad_limit() -> Response {
-    bad_request(&format!("limit must be a number from 1 to {MAX_LIMIT}"))
+/// The query string of list `path` read into `T`, with its `limit=` (read by `limit` from
+/// `T`); or the detail of the 400 for parameters that do not fit (unknown or repeated: it
+/// names the list's `parameters`) or for a bad limit.
+///
+/// # Errors
+/// The detail of the 400 answer ([`bad_request`]).
+pub(super) fn list_query<T>(
+    params: Result<Query<T>, QueryRejection>,
+    path: impl std::fmt::Display,
+    parameters: &str,
+    limit: impl FnOnce(&T) -> Option<&str>,
+) -> Result<(T, u32), String> {
+    let Ok(Query(p)) = params else {
+        return Err(format!(
+            "the query parameters of {path} are {parameters} (each at most once)"
+        ));
+    };
+    match list_limit(limit(&p)) {
+        Some(n) => Ok((p, n)),
+        None => Err(format!("limit must be a number from 1 to {MAX_LIMIT}")),
+    }
 }
 
 pub(super) fn bad_request(detail: &str) -> Response {

@@ -165,15 +165,7 @@ impl AmqpSender {
                         AMQPValue::LongString(LongString::from(v)),
                     );
                 };
-                put("Hookgate-Event-Id", &id);
-                put("Hookgate-Source", &out.source);
-                if let Some(t) = &out.event_type {
-                    put("Hookgate-Event-Type", t);
-                }
-                put("Hookgate-Attempt", &out.attempt.to_string());
-                if let Some(hook) = &out.hook {
-                    put("Hookgate-Hook-Id", hook);
-                }
+                out.hookgate_headers(&id, &mut put);
                 let properties = properties
                     .with_content_type(ShortString::from(out.content_type.as_str()))
                     .with_headers(headers);

@@ -31,6 +31,24 @@ pub struct Outgoing {
     pub attempt: u32,
 }
 
+impl Outgoing {
+    /// Hands each `Hookgate-*` header of this attempt to `put`, named as the brokers carry them
+    /// (RabbitMQ `raw` and NATS; HTTP sends the same, lower-case): `Hookgate-Event-Id` (the
+    /// caller's formatted `event_id`), `-Source`, `-Event-Type` and `-Hook-Id` when there is
+    /// one, `-Attempt`.
+    pub fn hookgate_headers(&self, event_id: &str, mut put: impl FnMut(&'static str, &str)) {
+        put("Hookgate-Event-Id", event_id);
+        put("Hookgate-Source", &self.source);
+        if let Some(t) = &self.event_type {
+            put("Hookgate-Event-Type", t);
+        }
+        put("Hookgate-Attempt", &self.attempt.to_string());
+        if let Some(hook) = &self.hook {
+            put("Hookgate-Hook-Id", hook);
+        }
+    }
+}
+
 /// Why an attempt failed before (or without) an HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -65,15 +65,7 @@ impl NatsSender {
         };
         let id = out.event_id.to_string();
         let mut headers = HeaderMap::new();
-        headers.insert("Hookgate-Event-Id", id.as_str());
-        headers.insert("Hookgate-Source", out.source.as_str());
-        if let Some(t) = &out.event_type {
-            headers.insert("Hookgate-Event-Type", t.as_str());
-        }
-        headers.insert("Hookgate-Attempt", out.attempt.to_string().as_str());
-        if let Some(hook) = &out.hook {
-            headers.insert("Hookgate-Hook-Id", hook.as_str());
-        }
+        out.hookgate_headers(&id, |name, value| headers.insert(name, value));
         headers.insert("Content-Type", out.content_type.as_str());
         let subject = fill(&self.target.subject, &out.source, out.event_type.as_deref());
         let publish = async {

@@ -85,23 +85,22 @@ impl Routes {
 /// the path was matched here, once.
 async fn dispatch(State(routes): State<Routes>, req: Request) -> Response {
     let path = req.uri().path();
-    match routes.find(path) {
-        Some(src) => pipeline::handle(&src, req).await,
-        None if path.starts_with(HOOKS_PREFIX) && routes.hooks.is_some() => {
-            let Some(hooks) = &routes.hooks else {
-                return hook_not_found();
-            };
-            match hooks.find(path).await {
-                Ok(Some(src)) => pipeline::handle(&src, req).await,
-                // Unknown, deleted, expired or not an id: one answer for all.
-                Ok(None) => hook_not_found(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a registered hook could not be looked up; answering 503");
-                    unavailable("the store cannot be read right now; retry shortly", 1)
-                }
+    let hooks = routes
+        .hooks
+        .as_ref()
+        .filter(|_| path.starts_with(HOOKS_PREFIX));
+    match (routes.find(path), hooks) {
+        (Some(src), _) => pipeline::handle(&src, req).await,
+        (None, Some(hooks)) => match hooks.find(path).await {
+            Ok(Some(src)) => pipeline::handle(&src, req).await,
+            // Unknown, deleted, expired or not an id: one answer for all.
+            Ok(None) => hook_not_found(),
+            Err(e) => {
+                tracing::warn!(error = %e, "a registered hook could not be looked up; answering 503");
+                unavailable("the store cannot be read right now; retry shortly", 1)
             }
-        }
-        None if is_admin_path(path) => {
+        },
+        (None, None) if is_admin_path(path) => {
             tracing::info!(path, "an admin path was asked of the public listener");
             problem(
                 StatusCode::NOT_FOUND,
@@ -110,7 +109,7 @@ async fn dispatch(State(routes): State<Routes>, req: Request) -> Response {
                  127.0.0.1:9090 by default), not on this public one",
             )
         }
-        None => {
+        (None, None) => {
             tracing::debug!(path, "no source is configured at this path");
             problem(
                 StatusCode::NOT_FOUND,

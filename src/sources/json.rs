@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 use super::error::SourceError;
 use super::kind::{Kind, OptionError, Options, ParsedEvent, Registration, read_options};
-use super::parse::{body_digest, check_depth};
+use super::parse::{body_digest, check_depth, pointer_tokens};
 
 /// `kind: json`, with its options `dedupe` and `event_type`.
 pub const KIND: Registration = Registration {
@@ -77,7 +77,9 @@ fn locator(field: &str, from: &FromSettings, errors: &mut Vec<OptionError>) -> O
                 None
             }
         },
-        (None, Some(p)) => match tokens(p) {
+        // `""` is the whole document (RFC 6901).
+        (None, Some(p)) if p.is_empty() => Some(Locator::Pointer(p.clone(), Vec::new())),
+        (None, Some(p)) => match pointer_tokens(p, "/data/id") {
             Ok(t) => Some(Locator::Pointer(p.clone(), t)),
             Err(why) => {
                 errors.push((format!("{field}.pointer"), why));
@@ -99,39 +101,6 @@ fn locator(field: &str, from: &FromSettings, errors: &mut Vec<OptionError>) -> O
             None
         }
     }
-}
-
-/// The reference tokens of an RFC 6901 pointer, unescaped.
-fn tokens(pointer: &str) -> Result<Vec<String>, String> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(format!(
-            "`{pointer}` is not a JSON pointer: it starts with `/` (e.g. `/data/id`)"
-        ));
-    };
-    rest.split('/')
-        .map(|t| {
-            let mut out = String::with_capacity(t.len());
-            let mut chars = t.chars();
-            while let Some(c) = chars.next() {
-                match (c, c == '~') {
-                    (_, false) => out.push(c),
-                    (_, true) => match chars.next() {
-                        Some('0') => out.push('~'),
-                        Some('1') => out.push('/'),
-                        _ => {
-                            return Err(format!(
-                                "`{pointer}`: `~` must be followed by 0 (for `~`) or 1 (for `/`)"
-                            ));
-                        }
-                    },
-                }
-            }
-            Ok(out)
-        })
-        .collect()
 }
 
 fn build(options: &Options) -> Result<Arc<dyn Kind>, Vec<OptionError>> {

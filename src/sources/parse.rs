@@ -89,6 +89,42 @@ pub fn valid_json(input: &[u8]) -> bool {
     serde_json::from_slice::<IgnoredAny>(input).is_ok()
 }
 
+/// The reference tokens of an RFC 6901 pointer, unescaped (`~1` → `/`, `~0` → `~`), for the
+/// pointers a configuration names (`kind: json`, Kratos `respond`). `example` is a pointer of
+/// the caller's kind, for the error of one without its leading `/`.
+///
+/// # Errors
+/// Why `pointer` is not one, in words naming it.
+pub fn pointer_tokens(pointer: &str, example: &str) -> Result<Vec<String>, String> {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(format!(
+            "`{pointer}` is not a JSON pointer: it must start with `/`, like {example}"
+        ));
+    };
+    rest.split('/')
+        .map(|token| {
+            let mut out = String::with_capacity(token.len());
+            let mut chars = token.chars();
+            while let Some(c) = chars.next() {
+                if c != '~' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('0') => out.push('~'),
+                    Some('1') => out.push('/'),
+                    _ => {
+                        return Err(format!(
+                            "`{pointer}` is not a JSON pointer: `~` must be followed by 0 (`~`) or 1 (`/`)"
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
 /// SHA-256 of the body, as a dedupe key for senders that give no id.
 pub fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))

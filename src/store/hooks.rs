@@ -23,6 +23,18 @@ use super::bulk::Imported;
 use super::error::StoreError;
 use crate::config::{Scheme, VerifySettings};
 
+/// `SELECT` of a [`HookRow`]'s columns, in its fields' order, followed by the rest of a query
+/// (both backends read rows so): `hook_select!("FROM hooks WHERE id = ?1")`, a `&'static str`.
+macro_rules! hook_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, label, kind, payload, verify, expires_at, created_at, deleted_at ",
+            $rest
+        )
+    };
+}
+pub(crate) use hook_select;
+
 /// The source id of every event received through a registered hook.
 pub const HOOKS_SOURCE: &str = "hooks";
 

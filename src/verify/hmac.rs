@@ -85,6 +85,9 @@ impl Keyed {
     }
 }
 
+/// Bytes of the longest MAC (SHA-512).
+const MAX_MAC: usize = 64;
+
 /// Bytes of a MAC of `algorithm`.
 fn mac_len(algorithm: HmacAlgorithm) -> usize {
     match algorithm {
@@ -194,8 +197,9 @@ impl HmacSignature {
         }
     }
 
-    /// The signature's bytes, decoded from the header.
-    fn signature(&self, headers: &HeaderMap) -> Result<Vec<u8>, Failure> {
+    /// The signature's bytes, decoded from the header into a buffer on the stack (no
+    /// allocation per request): `(buffer, length)`.
+    fn signature(&self, headers: &HeaderMap) -> Result<([u8; MAX_MAC], usize), Failure> {
         let value = single(headers, &self.header)?.as_bytes().trim_ascii();
         let encoded = match value.get(..self.prefix.len()) {
             Some(p) if p.eq_ignore_ascii_case(self.prefix.as_bytes()) => {
@@ -207,15 +211,21 @@ impl HmacSignature {
                 ));
             }
         };
-        let decoded = match self.encoding {
-            Encoding::Hex => hex::decode(encoded).ok(),
-            Encoding::Base64 => BASE64.decode(encoded).ok(),
+        let len = mac_len(self.algorithm);
+        let mut buf = [0u8; MAX_MAC];
+        let decoded = match (self.encoding, buf.get_mut(..len)) {
+            (Encoding::Hex, Some(out)) => hex::decode_to_slice(encoded, out).is_ok(),
+            // A decoded length other than the MAC's is refused below; one that does not fit the
+            // buffer fails to decode.
+            (Encoding::Base64, _) => BASE64.decode_slice(encoded, &mut buf) == Ok(len),
+            (Encoding::Hex, None) => false,
         };
-        match decoded {
-            Some(sig) if sig.len() == mac_len(self.algorithm) => Ok(sig),
-            _ => Err(Failure::Malformed(
+        if decoded {
+            Ok((buf, len))
+        } else {
+            Err(Failure::Malformed(
                 "signature is not a MAC of the configured algorithm and encoding",
-            )),
+            ))
         }
     }
 
@@ -244,12 +254,13 @@ impl HmacSignature {
     /// # Errors
     /// As [`Self::check_headers`]; [`Failure::Mismatch`] when no key gives the signature.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Failure> {
-        let signature = self.signature(headers)?;
+        let (buf, len) = self.signature(headers)?;
+        let signature = buf.get(..len).unwrap_or_default();
         let timestamp = self.timestamp(headers, now)?;
         let matched = self.keys.iter().fold(false, |matched, key| {
             let mut mac = key.clone();
             mac.feed(&self.template, timestamp, body);
-            mac.verify(&signature) | matched
+            mac.verify(signature) | matched
         });
         if matched {
             Ok(())

@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::sources::kind::OptionError;
+use crate::sources::parse::pointer_tokens;
 
 /// The most memory a rule's compiled regex may take (the `regex` crate's own default is 10 MiB).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -282,7 +283,7 @@ fn rule(item: &Value, field: &str, errors: &mut Vec<OptionError>) -> Option<Rule
         errors,
     );
     let pointer = match r.get("pointer") {
-        Some(Value::String(p)) => match tokens(p) {
+        Some(Value::String(p)) => match pointer_tokens(p, "/identity/traits/email") {
             Ok(t) => Some((p.clone(), t)),
             Err(why) => {
                 errors.push((format!("{field}.pointer"), why));
@@ -355,37 +356,6 @@ fn instance_ptr(pointer: &str) -> Option<String> {
     pointer
         .strip_prefix("/identity/")
         .map(|rest| format!("#/{rest}"))
-}
-
-/// The reference tokens of an RFC 6901 pointer, unescaped.
-fn tokens(pointer: &str) -> Result<Vec<String>, String> {
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(format!(
-            "`{pointer}` is not a JSON pointer: it must start with `/`, like /identity/traits/email"
-        ));
-    };
-    rest.split('/')
-        .map(|token| {
-            let mut out = String::with_capacity(token.len());
-            let mut chars = token.chars();
-            while let Some(c) = chars.next() {
-                if c != '~' {
-                    out.push(c);
-                    continue;
-                }
-                match chars.next() {
-                    Some('0') => out.push('~'),
-                    Some('1') => out.push('/'),
-                    _ => {
-                        return Err(format!(
-                            "`{pointer}` is not a JSON pointer: `~` must be followed by 0 (`~`) or 1 (`/`)"
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .collect()
 }
 
 fn condition(

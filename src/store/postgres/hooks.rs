@@ -12,9 +12,7 @@ use super::PostgresStore;
 use super::read::unavailable;
 use crate::store::bulk::Imported;
 use crate::store::error::StoreError;
-use crate::store::hooks::{HookRow, HookStore};
-
-const HOOK_COLUMNS: &str = "id, label, kind, payload, verify, expires_at, created_at, deleted_at";
+use crate::store::hooks::{HookRow, HookStore, hook_select};
 
 fn hook_from_row(r: &Row) -> Result<HookRow, tokio_postgres::Error> {
     Ok(HookRow {
@@ -64,16 +62,13 @@ impl HookStore for PostgresStore {
         let id = id.to_string();
         self.with_client(|c| {
             async move {
-                c.query_opt(
-                    &format!("SELECT {HOOK_COLUMNS} FROM hooks WHERE id = $1"),
-                    &[&id],
-                )
-                .await
-                .map_err(unavailable)?
-                .as_ref()
-                .map(hook_from_row)
-                .transpose()
-                .map_err(unavailable)
+                c.query_opt(hook_select!("FROM hooks WHERE id = $1"), &[&id])
+                    .await
+                    .map_err(unavailable)?
+                    .as_ref()
+                    .map(hook_from_row)
+                    .transpose()
+                    .map_err(unavailable)
             }
             .boxed()
         })
@@ -91,10 +86,9 @@ impl HookStore for PostgresStore {
         self.with_client(|c| {
             async move {
                 c.query(
-                    &format!(
-                        "SELECT {HOOK_COLUMNS} FROM hooks
-                         WHERE id > $1 AND ($2 OR deleted_at IS NULL) ORDER BY id LIMIT $3"
-                    ),
+                    hook_select!(
+                         "FROM hooks WHERE id > $1 AND ($2 OR deleted_at IS NULL) ORDER BY id LIMIT $3"
+                     ),
                     &[&after, &deleted, &limit],
                 )
                 .await

@@ -10,9 +10,7 @@ use super::read::unavailable;
 use super::writer::TxDone;
 use crate::store::bulk::Imported;
 use crate::store::error::StoreError;
-use crate::store::hooks::{HookRow, HookStore};
-
-const HOOK_COLUMNS: &str = "id, label, kind, payload, verify, expires_at, created_at, deleted_at";
+use crate::store::hooks::{HookRow, HookStore, hook_select};
 
 fn hook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HookRow> {
     Ok(HookRow {
@@ -54,9 +52,8 @@ fn list(
     limit: u32,
     deleted: bool,
 ) -> rusqlite::Result<Vec<HookRow>> {
-    c.prepare_cached(&format!(
-        "SELECT {HOOK_COLUMNS} FROM hooks
-         WHERE id > ?1 AND (?2 OR deleted_at IS NULL) ORDER BY id LIMIT ?3"
+    c.prepare_cached(hook_select!(
+        "FROM hooks WHERE id > ?1 AND (?2 OR deleted_at IS NULL) ORDER BY id LIMIT ?3"
     ))?
     .query_map(
         params![after.unwrap_or(""), deleted, i64::from(limit)],
@@ -79,7 +76,7 @@ impl HookStore for SqliteStore {
     async fn hook(&self, id: &str) -> Result<Option<HookRow>, StoreError> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {HOOK_COLUMNS} FROM hooks WHERE id = ?1"))
+            c.prepare_cached(hook_select!("FROM hooks WHERE id = ?1"))
                 .and_then(|mut s| s.query_row([&id], hook_from_row).optional())
                 .map_err(unavailable)
         })
