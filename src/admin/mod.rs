@@ -1,7 +1,10 @@
-//! The admin listener: the event and projection read API (bearer token) and `/metrics`.
+//! The admin listener: the event and projection read API (bearer token), `/metrics`, and the
+//! console (a web page over the API).
 //!
 //! # Layout
 //! - this file: the router, the token check, `/metrics`.
+//! - `console`: `/console`, the web page over this API (its files are built into the binary,
+//!   in `console/`; served without the token, which the page asks for).
 //! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
 //! - `deliveries`: `/admin/destinations` (state, backlog, pause, resume, replay) and
@@ -15,6 +18,7 @@
 //! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
 //! destinations, a hook's `verify` block), `sources` (a hook's kind).
 
+mod console;
 mod deliveries;
 mod events;
 mod hook_secrets;
@@ -69,6 +73,7 @@ pub fn router(state: AdminState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/metrics", get(metrics))
+        .merge(console::router())
         .merge(api)
         .fallback(|| async { not_found("no such admin route") })
         .with_state(state)
