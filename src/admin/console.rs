@@ -114,7 +114,10 @@ async fn css(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
 /// Whether the query names this very version (`v=<digest>`): only then may a cache keep the
 /// answer for good.
 fn is_current(query: Option<&str>, asset: &Asset) -> bool {
-    query.is_some_and(|q| q.split('&').any(|kv| kv.strip_prefix("v=") == Some(asset.version())))
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.strip_prefix("v=") == Some(asset.version()))
+    })
 }
 
 /// `asset` with the console's headers; 304 when the client has this version already.

@@ -16,8 +16,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app,
-    spawn_app_with,
+    ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app, spawn_app_with,
 };
 use crate::sink::{Mode, Sink};
 

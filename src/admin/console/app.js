@@ -445,7 +445,7 @@
     { label: 'Source' },
     { label: 'Kind', col: 'w-small' },
     { label: 'Path' },
-    { label: 'Events, last hour', cls: 'num', col: 'w-num' },
+    { label: 'Events, 1 h', cls: 'num', col: 'w-num' },
     { label: 'Last event', col: 'w-time' },
     { label: '2xx', cls: 'num', col: 'w-num' },
     { label: '4xx', cls: 'num', col: 'w-num' },
@@ -482,7 +482,7 @@
     return [
       link('#/destinations', d.id),
       d.kind || '',
-      badge(d.state),
+      stateCell(d),
       num(d.pending),
       age(d.oldest_pending_seconds),
       when(d.last_success_at),
@@ -588,7 +588,7 @@
       h('button', { type: 'button', class: 'quiet', onclick: () => go('/events', {}) }, 'Clear')));
 
     const openId = h('input', { autocomplete: 'off', placeholder: 'Hookgate-Event-Id' });
-    const openForm = h('form', { class: 'actions', onsubmit: (ev) => {
+    const openForm = h('form', { class: 'inline', 'aria-label': 'Open an event', onsubmit: (ev) => {
       ev.preventDefault();
       const id = openId.value.trim();
       if (id) go('/events/' + encodeURIComponent(id));
@@ -603,8 +603,7 @@
     add(main, [
       h('h1', {}, 'Events'),
       filters,
-      openForm,
-      h('div', { class: 'actions' }, tailButton, meta),
+      h('div', { class: 'toolbar' }, h('div', { class: 'inline' }, tailButton, meta), openForm),
       list.wrap,
       pager,
     ]);
@@ -873,9 +872,7 @@
 
   const DEST_FULL_COLUMNS = [
     { label: 'Destination' },
-    { label: 'Kind', col: 'w-small' },
     { label: 'State', col: 'w-small' },
-    { label: 'Why paused' },
     { label: 'Backlog', cls: 'num', col: 'w-num' },
     { label: 'Oldest pending', cls: 'num', col: 'w-small' },
     { label: 'Failed', cls: 'num', col: 'w-num' },
@@ -885,6 +882,13 @@
     { label: 'Action', col: 'w-act' },
   ];
 
+  /** The state, with the reason when paused. */
+  function stateCell(d) {
+    return d.paused_reason && d.state === 'paused'
+      ? h('span', { title: d.paused_reason }, badge(d.state), ' ', d.paused_reason)
+      : badge(d.state);
+  }
+
   function destinationsPage({ signal }) {
     setTitle('Destinations');
     const t = dataTable('Destinations', DEST_FULL_COLUMNS);
@@ -892,10 +896,8 @@
     const refreshed = h('p', { class: 'meta' }, 'Refreshed every 5 seconds.');
     let latest = [];
     const draw = () => syncRows(t.tbody, DEST_FULL_COLUMNS, latest, (d) => d.id, (d) => [
-      d.id,
-      d.kind || '',
-      badge(d.state),
-      d.paused_reason || '—',
+      h('span', { title: `${d.id} (${d.kind})` }, d.id, h('span', { class: 'muted' }, ` ${d.kind || ''}`)),
+      stateCell(d),
       num(d.pending),
       age(d.oldest_pending_seconds),
       num(d.failed),
@@ -1102,7 +1104,7 @@
       field('hk-kind', 'Kind', kind),
       field('hk-scheme', 'Verification', scheme),
       headerField,
-      field('hk-expires', 'Expires', expires, { text: '(optional, local time)' }),
+      field('hk-expires', 'Expires', expires, { text: '(optional)' }),
       field('hk-payload', 'Payload', payload, { text: '(optional JSON, given back with each event)', wide: true })),
     formError,
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Register')));
