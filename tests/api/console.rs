@@ -305,6 +305,19 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
         .eval("return document.querySelectorAll('main table tbody tr').length;")
         .await;
     assert_eq!(rows, json!(1), "only the Identus event matches");
+
+    // The live tail adds an event sent now, and only one that matches the filters.
+    b.click_button("main", "Live tail").await;
+    b.text_of("main .toolbar", "Live").await;
+    let res = app.kratos(&kratos_body(GUIDE_IDENTITY), &[]).await;
+    assert_eq!(res.status(), 200);
+    let tailed = identus_event(&app, "ConnectionRequestSent").await;
+    b.text_of("main table tbody", &tailed).await;
+    let rows = b
+        .eval("return document.querySelectorAll('main table tbody tr').length;")
+        .await;
+    assert_eq!(rows, json!(2), "the Kratos event is not tailed");
+    b.click_button("main", "Live tail").await;
     b.shoot("events").await;
 
     // Its page: the body pretty-printed beside the exact bytes, and its deliveries.

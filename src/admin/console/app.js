@@ -366,7 +366,7 @@
         return;
       }
       sessionStorage.setItem(TOKEN_KEY, value);
-      route(true);
+      route();
     } },
     h('h1', { tabindex: '-1' }, 'Sign in'),
     h('p', { id: 'token-hint', class: 'muted' }, 'The console calls the admin API with its token (admin.token in the configuration). It is kept for this browser tab only, until you sign out or close it.'),
@@ -406,10 +406,10 @@
   /** Sets the hash to `path` with `params` (a new history entry, so Back returns here). */
   function go(path, params) {
     const target = '#' + path + query(params || {});
-    if (location.hash === target) route(false); else location.hash = target;
+    if (location.hash === target) route(); else location.hash = target;
   }
 
-  function route(focus) {
+  function route() {
     if (!token()) { signInView(''); return; }
     const { path, params } = parseHash();
     nav.hidden = false;
@@ -427,9 +427,10 @@
     if (moved) clearNotice();
     main.replaceChildren();
     page({ signal, params, match: path.match(re) });
-    // A new page: move the focus to its heading, as a page load would (screen readers say it).
+    // A new page (or the same with new filters, built anew): the focus goes to its heading, as
+    // after a page load, so that screen readers say where they are and Tab starts from there.
     const heading = main.querySelector('h1');
-    if (heading && (moved || focus)) {
+    if (heading) {
       heading.setAttribute('tabindex', '-1');
       heading.focus({ preventScroll: false });
     }
@@ -652,7 +653,8 @@
           }
           pager.replaceChildren();
         }
-        meta.textContent = `Live: ${shown.length} event${shown.length === 1 ? '' : 's'} shown; waiting for new ones (${localText(new Date())}).`;
+        const text = `Live: ${shown.length} event${shown.length === 1 ? '' : 's'} shown; new ones are added at the end.`;
+        if (meta.textContent !== text) meta.textContent = text;
       }
     }
 
@@ -763,7 +765,7 @@
     const summary = h('div', { class: 'panel' }, h('p', { class: 'muted' }, 'Loading…'));
     const headers = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
     const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
-    const deliveries = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
+    const deliveries = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
     const replay = h('div');
     add(main, [
       back,
@@ -778,9 +780,13 @@
 
     let waitFor = null; // a retried delivery's id, until its first attempt shows
 
+    let drawn = null; // what the deliveries section shows, as JSON: redrawn only when it changes
     async function loadDeliveries(event) {
       const full = await Promise.all((event.deliveries || []).map((d) => api('/admin/deliveries/' + encodeURIComponent(d.id), { signal })));
       if (signal.aborted) return full;
+      const json = JSON.stringify(full);
+      if (json === drawn) return full;
+      drawn = json;
       const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-delivery]');
       deliveries.replaceChildren(...(full.length
         ? full.map((d) => deliveryBlock(d, retry))
@@ -1176,6 +1182,6 @@
     (heading || main).focus();
   });
 
-  window.addEventListener('hashchange', () => route(false));
-  route(false);
+  window.addEventListener('hashchange', () => route());
+  route();
 })();
