@@ -12,11 +12,13 @@
 //! - `hooks`: `/admin/hooks` (register, list, show, delete registered hooks), and the `hook`
 //!   of an event in the event views.
 //! - `hook_secrets`: hook ids and generated secrets, from the OS random source.
+//! - `sources`: `/admin/sources`: each source's events in the last hour and answers.
 //! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
 //!   thing, or a list of them searched by e-mail, state or wallet.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
-//! destinations, a hook's `verify` block), `sources` (a hook's kind).
+//! destinations, a hook's `verify` block), `sources` (a hook's kind), `receive` (a source's
+//! answer counts).
 
 mod console;
 mod deliveries;
@@ -24,8 +26,10 @@ mod events;
 mod hook_secrets;
 mod hooks;
 mod projections;
+mod sources;
 mod state;
 
+pub use sources::SourceSummary;
 pub use state::AdminState;
 use state::not_found;
 
@@ -42,6 +46,7 @@ use crate::http::problem::problem;
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
+        .route("/admin/sources", get(sources::list))
         .route("/admin/events", get(events::list))
         .route("/admin/events/{id}", get(events::get))
         .route("/admin/events/{id}/raw", get(events::raw))
