@@ -16,7 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app, spawn_app_with,
+    ADMIN_TOKEN, GUIDE_IDENTITY, IDENTUS_TOKEN, TestApp, connection_event, kratos_body, spawn_app,
+    spawn_app_with,
 };
 use crate::sink::{Mode, Sink};
 
@@ -241,7 +242,16 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     failing.set(Mode::Fail);
     let ok = Sink::start().await;
     let (failing_url, ok_url) = (failing.url("/app"), ok.url("/archive"));
+    // A source of this test's own for the overview's counts (kept per source id in the process).
+    let probe = format!(
+        "console-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let probe_path = format!("/{probe}/events");
     let app = spawn_app_with(|s| {
+        let mut source = s.sources.get("identus").unwrap().clone();
+        source.path = probe_path.clone();
+        s.sources.insert(probe.clone(), source);
         for (id, block) in [
             (
                 "app",
@@ -261,14 +271,31 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     assert_eq!(res.status(), 200);
     let wrong = app
         .post(
-            "/identus/events",
+            &probe_path,
             &[("authorization", "Bearer wrong-token-0000000")],
             "{}",
         )
         .await;
     assert_eq!(wrong.status(), 401);
+    let probe_event = connection_event(
+        &uuid::Uuid::new_v4().to_string(),
+        "probe",
+        "InvitationGenerated",
+        "2024-05-01T10:00:00Z",
+    );
+    let res = app
+        .post(
+            &probe_path,
+            &[
+                ("authorization", &format!("Bearer {IDENTUS_TOKEN}")),
+                ("content-type", "application/json"),
+            ],
+            probe_event,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     let id = identus_event(&app, "ConnectionResponseSent").await;
-    failing.wait_for(2, SHOW).await;
+    failing.wait_for(3, SHOW).await;
 
     // Act and assert: a wrong token is refused on the sign-in form.
     b.client
@@ -292,6 +319,18 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     assert_eq!(b.eval("return localStorage.length;").await, json!(0));
     b.text_of("main section:nth-of-type(2) tbody", "archive")
         .await;
+    // The test's own source: one event in the last hour, one answer 2xx and one 401.
+    let probe_row = b
+        .text_of(
+            &format!("main section:nth-of-type(1) tbody tr[data-key='{probe}']"),
+            &probe,
+        )
+        .await;
+    let words: Vec<&str> = probe_row.split_whitespace().collect();
+    assert!(
+        words.ends_with(&["1", "1", "1", "0"]) && probe_row.contains(&probe_path),
+        "events, …, 2xx, 4xx, 401, 5xx: {probe_row:?}"
+    );
     b.shoot("overview").await;
 
     // Events: filtered to the Identus source and the event type, the event sent a moment ago.
@@ -319,6 +358,19 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     assert_eq!(rows, json!(2), "the Kratos event is not tailed");
     b.click_button("main", "Live tail").await;
     b.shoot("events").await;
+
+    // "Last hour" keeps the filters and adds the time: both events are in it.
+    b.click_button("form[@role='search']", "Last hour").await;
+    b.until(
+        "the list is read again with a from time",
+        "location.hash.includes('from=') && document.querySelectorAll('main table tbody tr[data-key]').length === 2",
+    )
+    .await;
+    assert_eq!(
+        b.eval("return document.getElementById('f-source').value;")
+            .await,
+        json!("identus")
+    );
 
     // Its page: the body pretty-printed beside the exact bytes, and its deliveries.
     b.click(&format!("a[href='#/events/{id}']")).await;
@@ -362,7 +414,11 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
         ),
     )
     .await;
-    assert!(failing.requests().len() >= 3, "the retry was attempted");
+    let retried = app.admin_json(&format!("/admin/deliveries/{new_id}")).await;
+    assert_eq!(
+        retried["attempts"][0]["status"], 500,
+        "the retry was attempted"
+    );
 
     // Back returns to the filtered list.
     b.client.back().await.unwrap();

@@ -446,7 +446,7 @@
     { label: 'Source' },
     { label: 'Kind', col: 'w-small' },
     { label: 'Path' },
-    { label: 'Events, 1 h', cls: 'num', col: 'w-num' },
+    { label: 'Events, last hour', cls: 'num', col: 'w-small' },
     { label: 'Last event', col: 'w-time' },
     { label: '2xx', cls: 'num', col: 'w-num' },
     { label: '4xx', cls: 'num', col: 'w-num' },
@@ -468,8 +468,8 @@
     const r = s.responses || {};
     return [
       link('#/events' + query({ source: s.id }), s.id),
-      s.kind || '',
-      h('code', {}, s.path || ''),
+      s.kind || '—',
+      s.path ? h('code', {}, s.path) : '—',
       num(s.events_last_hour),
       when(s.last_event_at),
       num(r['2xx']),
@@ -558,8 +558,9 @@
   function sourceList(id, signal) {
     const list = h('datalist', { id });
     api('/admin/sources', { signal }).then((r) => {
-      add(list, (r.sources || []).map((s) => h('option', { value: s.id })));
-      list.append(h('option', { value: 'hooks' }));
+      const ids = new Set((r.sources || []).map((s) => s.id));
+      ids.add('hooks'); // registered hooks' events, whether or not any came lately
+      add(list, Array.from(ids, (id) => h('option', { value: id })));
     }).catch(() => {});
     return list;
   }
