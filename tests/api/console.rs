@@ -178,8 +178,8 @@ impl Browser {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         for width in WIDTHS {
+            // Reading the height lays the page out at the new width.
             self.client.set_window_size(width, 900).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(150)).await;
             let height = self
                 .eval("return document.documentElement.scrollHeight;")
                 .await
@@ -190,7 +190,8 @@ impl Browser {
                 .set_window_size(width, u32::try_from(height).unwrap())
                 .await
                 .unwrap();
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            // A frame for the paint.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{page}-{width}.png")), png).unwrap();
         }
