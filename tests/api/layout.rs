@@ -24,7 +24,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("deliver", &["config", "store", "verify"]),
     (
         "admin",
-        &["http", "store", "verify", "sources", "deliver", "config"],
+        &[
+            "http", "store", "verify", "sources", "receive", "deliver", "config",
+        ],
     ),
     (
         "startup",
