@@ -29,13 +29,16 @@ pub struct Outgoing {
     pub received_at: String,
     /// This attempt's number for the delivery, from 1.
     pub attempt: u32,
+    /// The W3C headers carrying the attempt span's trace context (`traceparent`, and
+    /// `tracestate` when the trace has one) to the destination; empty when traces are off.
+    pub trace: Vec<(&'static str, String)>,
 }
 
 impl Outgoing {
     /// Hands each `Hookgate-*` header of this attempt to `put`, named as the brokers carry them
     /// (RabbitMQ `raw` and NATS; HTTP sends the same, lower-case): `Hookgate-Event-Id` (the
     /// caller's formatted `event_id`), `-Source`, `-Event-Type` and `-Hook-Id` when there is
-    /// one, `-Attempt`.
+    /// one, `-Attempt`; then, with traces on, the W3C `traceparent` (and `tracestate`).
     pub fn hookgate_headers(&self, event_id: &str, mut put: impl FnMut(&'static str, &str)) {
         put("Hookgate-Event-Id", event_id);
         put("Hookgate-Source", &self.source);
@@ -45,6 +48,9 @@ impl Outgoing {
         put("Hookgate-Attempt", &self.attempt.to_string());
         if let Some(hook) = &self.hook {
             put("Hookgate-Hook-Id", hook);
+        }
+        for (name, value) in &self.trace {
+            put(name, value);
         }
     }
 }

@@ -133,6 +133,7 @@ fn event(source: &str, key: &str, body: &[u8]) -> NewEvent {
         body: Bytes::copy_from_slice(body),
         projection: None,
         deliveries: Default::default(),
+        trace_context: None,
     }
 }
 
