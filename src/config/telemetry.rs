@@ -124,20 +124,19 @@ impl TelemetrySettings {
         let f = "telemetry.otlp";
         if let Some(endpoint) = o.endpoint.as_deref().filter(|e| !e.trim().is_empty()) {
             let shown = redact_url(endpoint);
-            match o.traces_url().map(|u| u.parse::<http::Uri>()) {
-                Some(Ok(uri)) => {
-                    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-                        e.push(format!(
-                            "{f}.endpoint: `{shown}` must start with http:// or https:// \
-                             (the collector's OTLP/HTTP port, usually 4318)"
-                        ));
-                    } else if uri.host().is_none_or(str::is_empty) {
-                        e.push(format!("{f}.endpoint: `{shown}` names no host"));
-                    }
+            let lower = endpoint.trim().to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                e.push(format!(
+                    "{f}.endpoint: `{shown}` must start with http:// or https:// (the \
+                     collector's OTLP/HTTP base URL, e.g. http://collector:4318)"
+                ));
+            } else {
+                match o.traces_url().map(|u| u.parse::<http::Uri>()) {
+                    Some(Ok(uri)) if uri.host().is_some_and(|h| !h.is_empty()) => {}
+                    _ => e.push(format!(
+                        "{f}.endpoint: `{shown}` is not a URL like http://collector:4318"
+                    )),
                 }
-                _ => e.push(format!(
-                    "{f}.endpoint: `{shown}` is not a URL like http://collector:4318"
-                )),
             }
         } else {
             return e;
