@@ -2065,8 +2065,8 @@ async fn the_trace_context_comes_back_with_each_claim_of_the_events_deliveries()
     use super::outbox::{Next, now_ms};
     const CONTEXT: &str =
         r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
-    for target in targets("the_trace_context_comes_back_with_each_claim_of_the_events_deliveries")
-        .await
+    for target in
+        targets("the_trace_context_comes_back_with_each_claim_of_the_events_deliveries").await
     {
         let name = target.name();
         let store = target.open().await;
@@ -2098,10 +2098,7 @@ async fn the_trace_context_comes_back_with_each_claim_of_the_events_deliveries()
             }
         }
         // A retry is claimed with it too.
-        let traced = claimed
-            .iter()
-            .find(|c| c.trace_context.is_some())
-            .unwrap();
+        let traced = claimed.iter().find(|c| c.trace_context.is_some()).unwrap();
         store
             .finish(vec![finish(traced, Next::RetryAt(now_ms()), 500)], now_ms())
             .await

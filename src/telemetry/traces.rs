@@ -41,7 +41,6 @@ use secrecy::ExposeSecret as _;
 use tracing::{Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{OtlpSettings, redact_url};
@@ -151,9 +150,50 @@ where
         .with_target(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
-        .with_filter(filter_fn(|meta| {
-            meta.is_span() && meta.target().starts_with("hookgate")
-        }))
+        .with_filter(HookgateSpans)
+}
+
+/// The spans the traces layer takes: hookgate's, at info or above; no event, no other crate's
+/// span.
+///
+/// Its callsites are of interest "sometimes", never "always": then every span is decided by a
+/// call of `enabled`, which tracing-subscriber's per-layer filtering needs. An "always"
+/// callsite skips that call and reads the decision the previous one left on the thread; after
+/// an `enabled!` check (the receive path makes one) that is this layer's "no" for the check,
+/// and the span would be lost.
+struct HookgateSpans;
+
+impl HookgateSpans {
+    fn takes(meta: &tracing::Metadata<'_>) -> bool {
+        meta.is_span()
+            && *meta.level() <= tracing::Level::INFO
+            && meta.target().starts_with("hookgate")
+    }
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for HookgateSpans {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        Self::takes(meta)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if Self::takes(meta) {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
 }
 
 /// Marks traces on, once the layer is installed; keeps `provider` for [`shutdown`].
@@ -284,6 +324,62 @@ impl HttpClient for Export {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Keeps what it is given.
+    #[derive(Debug, Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Kept {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_child_span_made_after_an_enabled_check_is_exported_as_its_child() {
+        let kept = Kept::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(kept.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .boxed()
+                    .with_filter(tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with(layer(provider.tracer("t")));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request", hookgate.event_id = tracing::field::Empty);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                TRACEPARENT,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                    .parse()
+                    .unwrap(),
+            );
+            set_parent_from_headers(&request, &headers);
+            let _entered = request.enter();
+            let stored = stored_context(&request);
+            assert!(stored.is_some());
+            // As the receive path does just before its store commit span.
+            let _ = tracing::enabled!(tracing::Level::INFO);
+            let commit = tracing::info_span!("store commit", otel.kind = "internal");
+            drop(commit.enter());
+            commit.record("otel.kind", "internal");
+            drop(commit);
+        });
+        let spans = kept.0.lock().unwrap();
+        let names: Vec<&str> = spans.iter().map(|s| &*s.name).collect();
+        assert_eq!(names, ["store commit", "request"]);
+    }
 
     #[test]
     fn nothing_is_on_until_an_exporter_is_installed() {

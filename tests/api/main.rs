@@ -27,4 +27,5 @@ mod retention;
 mod routes;
 mod senders;
 mod sink;
+mod traces;
 mod verification;
