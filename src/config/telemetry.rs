@@ -277,4 +277,61 @@ mod tests {
             "{w:?}"
         );
     }
+
+    #[test]
+    fn the_block_is_read_from_yaml_and_environment_variables() {
+        use super::super::load::{load_from_str, tests::MINIMAL};
+        use std::collections::HashMap;
+        let yaml = format!(
+            "{MINIMAL}telemetry:\n  otlp:\n    endpoint: http://collector:4318\n    \
+             headers: {{ Authorization: \"Bearer ${{OTLP_TOKEN}}\" }}\n"
+        );
+        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let on = load_from_str(&yaml, &env(&[("OTLP_TOKEN", "s3cret-token")])).unwrap();
+        let otlp = &on.telemetry.otlp;
+        assert_eq!(
+            otlp.traces_url().as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            otlp.headers["Authorization"].expose_secret(),
+            "Bearer s3cret-token"
+        );
+        assert!(!format!("{on:?}").contains("s3cret-token"));
+        // An empty variable turns traces off; a ratio may come as text.
+        let off = load_from_str(
+            &yaml,
+            &env(&[
+                ("OTLP_TOKEN", "t"),
+                ("HOOKGATE__TELEMETRY__OTLP__ENDPOINT", ""),
+                ("HOOKGATE__TELEMETRY__OTLP__SAMPLE_RATIO", "0.25"),
+            ]),
+        )
+        .unwrap();
+        assert!(!off.telemetry.otlp.enabled());
+        assert_eq!(off.telemetry.otlp.sample_ratio, 0.25);
+        let errors = load_from_str(
+            &format!("{MINIMAL}telemetry:\n  otlp:\n    endpont: http://c:4318\n"),
+            &HashMap::new(),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            errors[0].starts_with("telemetry.otlp.endpont: unknown field"),
+            "{errors:?}"
+        );
+        assert!(
+            load_from_str(MINIMAL, &HashMap::new())
+                .unwrap()
+                .telemetry
+                .otlp
+                .endpoint
+                .is_none()
+        );
+    }
 }

@@ -244,9 +244,22 @@ pub fn stored_context(span: &Span) -> Option<String> {
     if !cx.span().span_context().is_valid() {
         return None;
     }
-    let mut carrier: HashMap<String, String> = HashMap::with_capacity(2);
+    let mut carrier = Outgoing(Vec::with_capacity(2));
     propagator().inject_context(&cx, &mut carrier);
-    serde_json::to_string(&carrier).ok()
+    // Written straight into one buffer (a JSON object of strings, as `events.headers` is).
+    let mut json = Vec::with_capacity(96);
+    json.push(b'{');
+    for (i, (name, value)) in carrier.0.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        // Writing a `&str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut json, name);
+        json.push(b':');
+        let _ = serde_json::to_writer(&mut json, value);
+    }
+    json.push(b'}');
+    String::from_utf8(json).ok()
 }
 
 /// Makes the context [`stored_context`] wrote the parent of `span` (not entered yet). A
@@ -272,11 +285,15 @@ pub fn propagation_headers(span: &Span) -> Vec<(&'static str, String)> {
     headers.0
 }
 
-/// Collects the propagator's headers under their static names.
+/// Collects the propagator's headers under their static names, leaving out empty ones.
 struct Outgoing(Vec<(&'static str, String)>);
 
 impl Injector for Outgoing {
     fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` says nothing: not sent, not stored.
+        if value.is_empty() {
+            return;
+        }
         let name = match key {
             TRACEPARENT => TRACEPARENT,
             TRACESTATE => TRACESTATE,
@@ -367,8 +384,24 @@ mod tests {
             );
             set_parent_from_headers(&request, &headers);
             let _entered = request.enter();
-            let stored = stored_context(&request);
-            assert!(stored.is_some());
+            let stored = stored_context(&request).expect("a context");
+            assert!(
+                stored.starts_with(r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-"#)
+                    && stored.ends_with(r#"-01"}"#),
+                "{stored}"
+            );
+            // An attempt, made later: a child of the request span, whatever is current.
+            let attempt = tracing::info_span!(parent: None, "delivery attempt");
+            set_stored_parent(&attempt, &stored);
+            let sent = propagation_headers(&attempt);
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            assert_eq!(sent[0].0, TRACEPARENT);
+            assert!(
+                sent[0]
+                    .1
+                    .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+            );
+            drop(attempt);
             // As the receive path does just before its store commit span.
             let _ = tracing::enabled!(tracing::Level::INFO);
             let commit = tracing::info_span!("store commit", otel.kind = "internal");
@@ -378,7 +411,25 @@ mod tests {
         });
         let spans = kept.0.lock().unwrap();
         let names: Vec<&str> = spans.iter().map(|s| &*s.name).collect();
-        assert_eq!(names, ["store commit", "request"]);
+        assert_eq!(names, ["delivery attempt", "store commit", "request"]);
+        let request = spans.iter().find(|s| s.name == "request").unwrap();
+        for child in spans.iter().filter(|s| s.name != "request") {
+            assert_eq!(
+                child.parent_span_id,
+                request.span_context.span_id(),
+                "{}",
+                child.name
+            );
+            assert_eq!(
+                child.span_context.trace_id(),
+                request.span_context.trace_id()
+            );
+        }
+        assert_eq!(
+            request.parent_span_id.to_string(),
+            "00f067aa0ba902b7",
+            "the sender's span"
+        );
     }
 
     #[test]

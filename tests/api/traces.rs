@@ -18,8 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 use prost::Message as _;
 
 use crate::helpers::{
-    IDENTUS_TOKEN, PgSchemaGuard, connection_event, pg_execute, postgres_base, spawn_app_with,
-    start_binary_with,
+    IDENTUS_TOKEN, PgSchemaGuard, connection_event, pg_execute, postgres_base, start_binary_with,
 };
 use crate::sink::{Mode, Received, Sink};
 
@@ -287,40 +286,41 @@ async fn one_event_is_one_trace_from_the_senders_request_to_each_delivery_attemp
     assert!(lines.iter().all(|l| !l.contains(OTLP_TOKEN)));
 }
 
-/// Without `telemetry.otlp.endpoint` (other `telemetry.otlp` settings change nothing): the
-/// incoming `traceparent` is not passed on, since hookgate, not tracing, is no hop of the
-/// sender's trace.
+/// With the endpoint emptied (`HOOKGATE__TELEMETRY__OTLP__ENDPOINT=`, over a file that sets
+/// it) traces are off: the destination gets no `traceparent`, not even the sender's (hookgate,
+/// not tracing, is no hop of the sender's trace), and nothing reaches the collector, not even
+/// at shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_an_endpoint_no_traceparent_is_sent_on() {
+async fn with_the_endpoint_emptied_nothing_is_exported_and_no_traceparent_is_sent_on() {
+    let test = "with_the_endpoint_emptied_nothing_is_exported_and_no_traceparent_is_sent_on";
+    let (_schema, mut env) = store_env(test);
+    env.push(("HOOKGATE__TELEMETRY__OTLP__ENDPOINT", String::new()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Sink::start().await;
     let destination = Sink::start().await;
-    let url = destination.url("/in");
-    let app = spawn_app_with(|s| {
-        s.destinations.insert(
-            "app".into(),
-            serde_json::from_value(serde_json::json!({"kind": "http", "url": url})).unwrap(),
-        );
-        // Settings without an endpoint: still off.
-        s.telemetry.otlp.service_name = "not-on".into();
-    })
-    .await;
+    let yaml = format!(
+        "telemetry:\n  otlp:\n    endpoint: {}\n\
+         destinations:\n  app:\n    kind: http\n    url: {}\n",
+        collector.url(""),
+        destination.url("/in")
+    );
+    let bin = start_binary_with(tmp.path(), &env, &[], &yaml);
     let body = connection_event(
         &uuid::Uuid::new_v4().to_string(),
         &uuid::Uuid::new_v4().to_string(),
         "ConnectionResponseSent",
         "2024-05-01T10:20:30.123456Z",
     );
-    let auth = format!("Bearer {IDENTUS_TOKEN}");
-    let res = app
-        .post(
-            "/identus/events",
-            &[
-                ("content-type", "application/json"),
-                ("authorization", &auth),
-                ("traceparent", &format!("00-{TRACE_ID}-{PARENT_ID}-01")),
-            ],
-            body,
-        )
-        .await;
+    let res = reqwest::Client::new()
+        .post(format!("http://{}/identus/events", bin.public))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {IDENTUS_TOKEN}"))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let delivered = destination.wait_for(1, Duration::from_secs(20)).await;
     let headers: HashMap<&str, &str> = delivered[0]
@@ -333,5 +333,11 @@ async fn without_an_endpoint_no_traceparent_is_sent_on() {
         !headers.contains_key("traceparent") && !headers.contains_key("tracestate"),
         "{headers:?}"
     );
-    app.stop().await;
+    bin.signal("TERM");
+    assert!(bin.wait().await.success());
+    assert!(
+        collector.requests().is_empty(),
+        "exported: {:?}",
+        collector.requests()
+    );
 }
