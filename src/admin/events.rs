@@ -74,6 +74,22 @@ pub(super) struct ListParams {
     limit: Option<String>,
     after: Option<String>,
     wait: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `from=` / `to=`: an RFC 3339 time, or none when empty; `Err` names the parameter.
+fn time_param(name: &str, text: Option<&str>) -> Result<Option<time::OffsetDateTime>, String> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "{name} must be an RFC 3339 time such as 2026-12-01T10:42:00Z (compared with received_at, inclusive)"
+            )
+        })
 }
 
 /// `GET /admin/events`: a page of the feed, after waiting up to `wait` for one when nothing is
@@ -85,7 +101,7 @@ pub(super) async fn list(
     let (p, limit) = match list_query(
         params,
         "/admin/events",
-        "source, event_type, hook, limit, after and wait",
+        "source, event_type, hook, from, to, limit, after and wait",
         |p| p.limit.as_deref(),
     ) {
         Ok(read) => read,
@@ -101,6 +117,13 @@ pub(super) async fn list(
     if hook.as_deref().is_some_and(|h| !is_hook_id(h)) {
         return bad_request("hook must be the id of a registered hook (32 hex digits)");
     }
+    let (from, to) = match (
+        time_param("from", p.from.as_deref()),
+        time_param("to", p.to.as_deref()),
+    ) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(why), _) | (_, Err(why)) => return bad_request(&why),
+    };
     let after = match resolve_after(&state, p.after).await {
         Ok(after) => after,
         Err(res) => return res,
@@ -111,6 +134,8 @@ pub(super) async fn list(
         hook,
         limit,
         after,
+        from,
+        to,
     };
     match long_poll(&state, query, wait).await {
         Ok(page) => {

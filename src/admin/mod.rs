@@ -1,7 +1,10 @@
-//! The admin listener: the event and projection read API (bearer token) and `/metrics`.
+//! The admin listener: the event and projection read API (bearer token), `/metrics`, and the
+//! console (a web page over the API).
 //!
 //! # Layout
 //! - this file: the router, the token check, `/metrics`.
+//! - `console`: `/console`, the web page over this API (its files are built into the binary,
+//!   in `console/`; served without the token, which the page asks for).
 //! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
 //! - `deliveries`: `/admin/destinations` (state, backlog, pause, resume, replay) and
@@ -9,19 +12,24 @@
 //! - `hooks`: `/admin/hooks` (register, list, show, delete registered hooks), and the `hook`
 //!   of an event in the event views.
 //! - `hook_secrets`: hook ids and generated secrets, from the OS random source.
+//! - `sources`: `/admin/sources`: each source's events in the last hour and answers.
 //! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
 //!   thing, or a list of them searched by e-mail, state or wallet.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
-//! destinations, a hook's `verify` block), `sources` (a hook's kind).
+//! destinations, a hook's `verify` block), `sources` (a hook's kind), `receive` (a source's
+//! answer counts).
 
+mod console;
 mod deliveries;
 mod events;
 mod hook_secrets;
 mod hooks;
 mod projections;
+mod sources;
 mod state;
 
+pub use sources::SourceSummary;
 pub use state::AdminState;
 use state::not_found;
 
@@ -38,6 +46,7 @@ use crate::http::problem::problem;
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
+        .route("/admin/sources", get(sources::list))
         .route("/admin/events", get(events::list))
         .route("/admin/events/{id}", get(events::get))
         .route("/admin/events/{id}/raw", get(events::raw))
@@ -69,6 +78,7 @@ pub fn router(state: AdminState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/metrics", get(metrics))
+        .merge(console::router())
         .merge(api)
         .fallback(|| async { not_found("no such admin route") })
         .with_state(state)
