@@ -166,6 +166,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_brokers_headers_carry_the_attempts_trace_context_when_there_is_one() {
+        let mut out = Outgoing {
+            event_id: EventId::new(),
+            source: "kratos".into(),
+            event_type: None,
+            hook: None,
+            content_type: "application/json".into(),
+            body: Bytes::from_static(b"{}"),
+            received_at: "2026-11-26T10:20:30.123Z".into(),
+            attempt: 2,
+            trace: Vec::new(),
+        };
+        let names = |out: &Outgoing| {
+            let mut names = Vec::new();
+            out.hookgate_headers("id", |name, _| names.push(name));
+            names
+        };
+        assert_eq!(
+            names(&out),
+            ["Hookgate-Event-Id", "Hookgate-Source", "Hookgate-Attempt"]
+        );
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        out.trace = vec![("traceparent", traceparent.into())];
+        let mut sent = Vec::new();
+        out.hookgate_headers("id", |name, value| sent.push((name, value.to_string())));
+        assert_eq!(sent.last(), Some(&("traceparent", traceparent.to_string())));
+    }
+
+    #[test]
     fn template_values_are_made_safe() {
         assert_eq!(
             fill(
