@@ -12,7 +12,7 @@
 //! | 6 | the content type must be JSON | [`receive`] | 415 |
 //! | 7 | the kind parses and validates the body, finds its dedupe key | [`receive`] | 400 (not JSON), 422 (does not fit) |
 //! | 7b | the kind decides the answer before the store ([`crate::sources::Kind::decide`]): a Kratos `respond` rule interrupts the flow, unstored | [`receive`] | 400 (Kratos `messages`) |
-//! | 8 | append to the store and wait for the commit (group commit) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
+//! | 8 | append to the store and wait for the commit (group commit; with traces on, in a `store commit` span, and the request span's trace context stored with the event) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
 //! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id): the kind's accepted answer, or the one it decided in 7b (a Kratos patch) | [`receive`] | 200 |
 //!
 //! A registered hook (`/hooks/{id}`, [`super::hooks`]) is a [`Source`] like any other, found by
