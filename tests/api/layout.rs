@@ -16,12 +16,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shutdown", &[]),
     ("telemetry", &["config"]),
     ("store", &["config"]),
-    ("http", &["config", "store"]),
+    ("http", &["config", "store", "telemetry"]),
     ("verify", &["config", "http"]),
     ("sign", &["verify"]),
     ("sources", &["config", "http", "store"]),
-    ("receive", &["config", "http", "verify", "sources", "store"]),
-    ("deliver", &["config", "store", "verify"]),
+    (
+        "receive",
+        &["config", "http", "verify", "sources", "store", "telemetry"],
+    ),
+    ("deliver", &["config", "store", "verify", "telemetry"]),
     (
         "admin",
         &[

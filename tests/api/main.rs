@@ -28,4 +28,5 @@ mod retention;
 mod routes;
 mod senders;
 mod sink;
+mod traces;
 mod verification;
