@@ -617,6 +617,76 @@ async fn migrations_run_twice_and_concurrently() {
     }
 }
 
+/// PostgreSQL rows stored before migration 0006 start their history with the event that set
+/// them (SQLite's migration 0011 has its own test in `sqlite/schema.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_stored_before_the_history_start_it_with_their_event() {
+    let test = "postgres_rows_stored_before_the_history_start_it_with_their_event";
+    for target in targets(test).await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        // The schema as migration 0005 left it, with a row whose event is stored and one whose
+        // event was pruned (its own copy of the JSON and the event's id).
+        client
+            .batch_execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY,
+                                              applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .unwrap();
+        for (version, (_, sql)) in (1..=5).zip(super::postgres::schema::MIGRATIONS) {
+            client.batch_execute(sql).await.unwrap();
+            client
+                .execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await
+                .unwrap();
+        }
+        let (stored, pruned) = (EventId::new(), EventId::new());
+        client
+            .execute(
+                "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+                 VALUES (1, $1, 'k', 'kratos', 'd', 't', '{}', '\\x5b7b7d5d')",
+                &[&stored.0],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq,
+                                          body_start, body_len, body, event_id, updated_at)
+                 VALUES ('kratos/identities', 'i-1', '', 'active', '{}', NULL, 1, 1, 2,
+                         NULL, NULL, NULL),
+                        ('kratos/identities', 'i-2', '', 'active', '{}', NULL, 7, 0, 2,
+                         '\\x7b7d', $1, 't0')",
+                &[&pruned.0],
+            )
+            .await
+            .unwrap();
+        let store = target.open().await;
+        for (key, id) in [("i-1", stored), ("i-2", pruned)] {
+            let row = store
+                .projection(ProjectionKey {
+                    view: "kratos/identities",
+                    key,
+                    scope: None,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((row.event_id, row.history), (id, vec![id]), "{key}");
+        }
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_paging_while_replicas_insert_misses_nothing_and_repeats_nothing() {
     for target in
