@@ -617,8 +617,8 @@ async fn migrations_run_twice_and_concurrently() {
     }
 }
 
-/// PostgreSQL rows stored before migration 0006 start their history with the event that set
-/// them (SQLite's migration 0011 has its own test in `sqlite/schema.rs`).
+/// PostgreSQL rows stored before migration 0007 start their history with the event that set
+/// them (SQLite's migration 0012 has its own test in `sqlite/schema.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_stored_before_the_history_start_it_with_their_event() {
     let test = "postgres_rows_stored_before_the_history_start_it_with_their_event";

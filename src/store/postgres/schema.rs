@@ -26,8 +26,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0005_hooks.sql", include_str!("migrations/0005_hooks.sql")),
     (
-        "0006_projection_history.sql",
-        include_str!("migrations/0006_projection_history.sql"),
+        "0007_projection_history.sql",
+        include_str!("migrations/0007_projection_history.sql"),
     ),
 ];
 

@@ -18,7 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_delivery.sql")),
     (9, include_str!("migrations/0009_fresh_deliveries.sql")),
     (10, include_str!("migrations/0010_hooks.sql")),
-    (11, include_str!("migrations/0011_projection_history.sql")),
+    (12, include_str!("migrations/0012_projection_history.sql")),
 ];
 
 /// The schema version this build writes.

@@ -401,7 +401,7 @@ const UPSERT_PROJECTION: &str = "INSERT INTO projections
 
 /// Points the projection row at this event, unless the row holds a newer state (`ord`). The
 /// row's own copy of the JSON (made when its previous event was pruned) is dropped: the event
-/// holds it now. The event's id goes first in the row's history (migration 0011: 16 bytes per
+/// holds it now. The event's id goes first in the row's history (migration 0012: 16 bytes per
 /// id, the newest [`crate::store::HISTORY_LEN`] kept), in the same statement; a refused update adds nothing.
 /// (`||` makes text of two blobs; the cast gives the bytes back as a blob, so `substr` counts
 /// bytes.)

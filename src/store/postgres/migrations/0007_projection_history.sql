@@ -1,5 +1,5 @@
 -- The events that set each projection row, newest first (the admin API's `events`), as on
--- SQLite (sqlite/migrations/0011_projection_history.sql): at most 50
+-- SQLite (sqlite/migrations/0012_projection_history.sql): at most 50
 -- (store::projections::HISTORY_LEN), 824 bytes at most, kept by the statement that upserts the
 -- row; an update the row refuses (an older `ord`) adds nothing. No index: only read with the
 -- row.
