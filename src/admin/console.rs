@@ -214,4 +214,10 @@ mod tests {
             assert!(!APP_JS.contains(sink), "app.js uses {sink}");
         }
     }
+
+    #[test]
+    fn the_script_says_how_many_events_a_projection_keeps() {
+        let line = format!("const HISTORY_LEN = {};", crate::store::HISTORY_LEN);
+        assert!(APP_JS.contains(&line), "app.js lacks {line}");
+    }
 }

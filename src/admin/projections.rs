@@ -2,7 +2,8 @@
 //! `GET /admin/identus/{kind}/{id}`), or a list of them, searched
 //! (`GET /admin/kratos/identities?email=&after=&limit=`,
 //! `GET /admin/identus/{kind}?state=&wallet_id=&after=&limit=`). A list's items are exactly what
-//! the single GET answers.
+//! the single GET answers. Each carries `events`: the ids of the events that set it, newest
+//! first (the last [`crate::store::HISTORY_LEN`]).
 
 use std::collections::HashMap;
 
@@ -37,6 +38,12 @@ fn attr(row: &ProjectionRow, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The events that set the row, newest first (`event_id` first; the last
+/// [`crate::store::HISTORY_LEN`], some perhaps deleted by retention since).
+fn events(row: &ProjectionRow) -> Vec<uuid::Uuid> {
+    row.events().into_iter().map(|id| id.0).collect()
+}
+
 /// A Kratos identity as the admin API shows it.
 #[derive(Serialize)]
 struct IdentityView<'a> {
@@ -44,6 +51,7 @@ struct IdentityView<'a> {
     state: Option<&'a str>,
     schema_id: Option<String>,
     event_id: uuid::Uuid,
+    events: Vec<uuid::Uuid>,
     updated_at: &'a str,
     identity: Option<&'a RawValue>,
 }
@@ -54,6 +62,7 @@ fn identity_view(row: &ProjectionRow) -> IdentityView<'_> {
         state: row.state.as_deref(),
         schema_id: attr(row, "schema_id"),
         event_id: row.event_id.0,
+        events: events(row),
         updated_at: &row.updated_at,
         identity: raw_json(&row.body),
     }
@@ -68,6 +77,7 @@ struct RecordView<'a> {
     state: Option<&'a str>,
     ts: Option<String>,
     event_id: uuid::Uuid,
+    events: Vec<uuid::Uuid>,
     data: Option<&'a RawValue>,
 }
 
@@ -79,6 +89,7 @@ fn record_view<'a>(kind: &'a str, row: &'a ProjectionRow) -> RecordView<'a> {
         state: row.state.as_deref(),
         ts: attr(row, "ts"),
         event_id: row.event_id.0,
+        events: events(row),
         data: raw_json(&row.body),
     }
 }

@@ -35,6 +35,8 @@ pub struct RawProjection {
     pub updated_at: Option<String>,
     /// Its JSON (from the event's body, or the row's own copy once the event was pruned).
     pub body: Option<Bytes>,
+    /// The events that set it, newest first (stored or not).
+    pub history: Vec<EventId>,
 }
 
 impl std::fmt::Debug for RawProjection {

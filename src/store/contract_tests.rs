@@ -379,6 +379,143 @@ async fn an_older_update_never_replaces_a_newer_projection() {
     }
 }
 
+/// One update of `key` in a Kratos-like view (no order: the later commit wins).
+fn identity_update(dedupe: &str, key: &str) -> NewEvent {
+    let mut ev = event("src", dedupe, b"[{}]");
+    ev.projection = Some(Projection {
+        view: "kratos/identities",
+        scope: String::new(),
+        key: key.into(),
+        state: Some("active".into()),
+        attrs: vec![],
+        order: None,
+        range: 1..3,
+    });
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_keeps_the_events_that_set_it_newest_first() {
+    let test = "a_projection_keeps_the_events_that_set_it_newest_first";
+    for target in targets(test).await {
+        let name = target.name();
+        let store = target.open().await;
+        let identity = |key: &'static str| ProjectionKey {
+            view: "kratos/identities",
+            key,
+            scope: None,
+        };
+        // Three updates of one identity, the first old enough to be pruned.
+        let mut updates = Vec::new();
+        for n in 0..3 {
+            let mut ev = identity_update(&format!("id-{n}"), "id-1");
+            if n == 0 {
+                ev.received_at = "2020-01-01T00:00:00.000Z".into();
+            }
+            updates.push(store.append(ev).await.unwrap().event_id);
+        }
+        updates.reverse();
+        let row = store.projection(identity("id-1")).await.unwrap().unwrap();
+        assert_eq!(row.history, updates, "{name}");
+        assert_eq!(row.events(), updates, "{name}");
+        // Retention deletes the first event; its id stays in the history.
+        store
+            .prune(time::macros::datetime!(2025-01-01 0:00 UTC), 10)
+            .await
+            .unwrap();
+        assert!(
+            store.get_event(updates[2]).await.unwrap().is_none(),
+            "{name}"
+        );
+        let row = store.projection(identity("id-1")).await.unwrap().unwrap();
+        assert_eq!(row.history, updates, "{name}: after pruning");
+
+        // Identus: an older `ts` arriving late does not set the row, so it is not added.
+        let five = store
+            .append(with_projection("c-5", b"[\"five\"]", Some(5), "Five"))
+            .await
+            .unwrap();
+        store
+            .append(with_projection("c-3", b"[\"three\"]", Some(3), "Three"))
+            .await
+            .unwrap();
+        let seven = store
+            .append(with_projection("c-7", b"[\"seven\"]", Some(7), "Seven"))
+            .await
+            .unwrap();
+        let connection = ProjectionKey {
+            view: "identus/connections",
+            key: "conn-1",
+            scope: Some("wallet-1"),
+        };
+        let row = store.projection(connection.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            row.history,
+            [seven.event_id, five.event_id],
+            "{name}: the older update is not in the history"
+        );
+
+        // The bound: 60 updates keep the newest 50.
+        let mut many = Vec::new();
+        for n in 0..60 {
+            let ev = identity_update(&format!("many-{n}"), "id-many");
+            many.push(store.append(ev).await.unwrap().event_id);
+        }
+        many.reverse();
+        let row = store
+            .projection(identity("id-many"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.history.len(), super::HISTORY_LEN, "{name}");
+        assert_eq!(row.history, many[..super::HISTORY_LEN], "{name}");
+        assert_eq!(row.event_id, many[0], "{name}");
+        // And a list shows the same history as the single read.
+        let page = store
+            .list_projections(ProjectionQuery {
+                view: "kratos/identities",
+                state: None,
+                scope: None,
+                attr: None,
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        let listed: Vec<_> = page.rows.iter().map(|r| r.history.clone()).collect();
+        assert_eq!(
+            listed,
+            [updates.clone(), many[..super::HISTORY_LEN].to_vec()],
+            "{name}"
+        );
+
+        // copy-store carries the histories, to either backend.
+        for dest_target in targets(test).await {
+            let to = format!("{name} to {}", dest_target.name());
+            let dest = dest_target.open().await;
+            super::copy::copy(store.as_ref(), dest.as_ref(), |_| {})
+                .await
+                .unwrap();
+            for key in [identity("id-1"), identity("id-many"), connection.clone()] {
+                let here = store.projection(key.clone()).await.unwrap().unwrap();
+                let there = dest.projection(key).await.unwrap().unwrap();
+                assert_eq!(there.history, here.history, "{to}: {}", here.key);
+            }
+            // The next update there goes on top of the copied history.
+            let next = dest
+                .append(identity_update("id-after-copy", "id-1"))
+                .await
+                .unwrap();
+            let row = dest.projection(identity("id-1")).await.unwrap().unwrap();
+            let mut expected = vec![next.event_id];
+            expected.extend(&updates);
+            assert_eq!(row.history, expected, "{to}");
+            dest.close().await;
+        }
+        store.close().await;
+    }
+}
+
 /// Appends sent at the same moment share batches: one thing updated many times in a batch,
 /// and copies of one event in a batch, end as they would one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,6 +615,76 @@ async fn migrations_run_twice_and_concurrently() {
             .unwrap()
             .get(0);
         assert_eq!(versions, i64::from(super::postgres::schema::latest()));
+    }
+}
+
+/// PostgreSQL rows stored before migration 0007 start their history with the event that set
+/// them (SQLite's migration 0012 has its own test in `sqlite/schema.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_stored_before_the_history_start_it_with_their_event() {
+    let test = "postgres_rows_stored_before_the_history_start_it_with_their_event";
+    for target in targets(test).await {
+        let Target::Postgres(pg) = &target else {
+            continue;
+        };
+        let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        // The schema as migration 0005 left it, with a row whose event is stored and one whose
+        // event was pruned (its own copy of the JSON and the event's id).
+        client
+            .batch_execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY,
+                                              applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .unwrap();
+        for (version, (_, sql)) in (1..=5).zip(super::postgres::schema::MIGRATIONS) {
+            client.batch_execute(sql).await.unwrap();
+            client
+                .execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await
+                .unwrap();
+        }
+        let (stored, pruned) = (EventId::new(), EventId::new());
+        client
+            .execute(
+                "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+                 VALUES (1, $1, 'k', 'kratos', 'd', 't', '{}', '\\x5b7b7d5d')",
+                &[&stored.0],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq,
+                                          body_start, body_len, body, event_id, updated_at)
+                 VALUES ('kratos/identities', 'i-1', '', 'active', '{}', NULL, 1, 1, 2,
+                         NULL, NULL, NULL),
+                        ('kratos/identities', 'i-2', '', 'active', '{}', NULL, 7, 0, 2,
+                         '\\x7b7d', $1, 't0')",
+                &[&pruned.0],
+            )
+            .await
+            .unwrap();
+        let store = target.open().await;
+        for (key, id) in [("i-1", stored), ("i-2", pruned)] {
+            let row = store
+                .projection(ProjectionKey {
+                    view: "kratos/identities",
+                    key,
+                    scope: None,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((row.event_id, row.history), (id, vec![id]), "{key}");
+        }
+        store.close().await;
     }
 }
 

@@ -58,8 +58,8 @@ pub use hooks::{HOOKS_SOURCE, HookRow, HookStore};
 pub use ids::{Cursor, EventId};
 pub use outbox::OutboxStore;
 pub use projections::{
-    Projection, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
-    SEARCHABLE_ATTRS,
+    HISTORY_LEN, Projection, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow,
+    ProjectionStore, SEARCHABLE_ATTRS,
 };
 pub use recent::RecentKeys;
 pub use retention::{Pruned, RetentionStore};

@@ -46,10 +46,44 @@ pub struct ProjectionRow {
     pub attrs: String,
     /// The event that set it.
     pub event_id: EventId,
+    /// The events that set it, newest first (`event_id` first), at most [`HISTORY_LEN`]; older
+    /// ones are dropped. An id may name an event retention has deleted since.
+    pub history: Vec<EventId>,
     /// When that event was received (RFC 3339).
     pub updated_at: String,
     /// The thing's JSON, as received.
     pub body: Bytes,
+}
+
+/// How many of the events that set a row it keeps the ids of ([`ProjectionRow::history`]).
+pub const HISTORY_LEN: usize = 50;
+
+impl ProjectionRow {
+    /// The events that set it, newest first, starting with `event_id` (a row whose history
+    /// does not start with it, which no write makes, still shows it first).
+    pub fn events(&self) -> Vec<EventId> {
+        if self.history.first() == Some(&self.event_id) {
+            return self.history.clone();
+        }
+        let mut events = Vec::with_capacity(self.history.len() + 1);
+        events.push(self.event_id);
+        events.extend(self.history.iter().filter(|&&id| id != self.event_id));
+        events.truncate(HISTORY_LEN);
+        events
+    }
+}
+
+/// A history as SQLite stores it: the ids' 16 bytes one after the other.
+pub fn history_bytes(history: &[EventId]) -> Vec<u8> {
+    history.iter().flat_map(|id| *id.0.as_bytes()).collect()
+}
+
+/// A history from [`history_bytes`]; a trailing partial id (none is written) is skipped.
+pub fn history_from_bytes(bytes: &[u8]) -> Vec<EventId> {
+    bytes
+        .chunks_exact(16)
+        .filter_map(|id| uuid::Uuid::from_slice(id).ok().map(EventId))
+        .collect()
 }
 
 /// Which row to read.
@@ -124,4 +158,42 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// [`StoreError::InvalidCursor`] when `after` is not a position this store made,
     /// [`StoreError::Unavailable`] when the store cannot be read.
     async fn list_projections(&self, query: ProjectionQuery) -> Result<ProjectionPage, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> EventId {
+        EventId(uuid::Uuid::from_u128(n))
+    }
+
+    fn row(event_id: EventId, history: Vec<EventId>) -> ProjectionRow {
+        ProjectionRow {
+            scope: String::new(),
+            key: "k".into(),
+            state: None,
+            attrs: "{}".into(),
+            event_id,
+            history,
+            updated_at: String::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_history_reads_back_from_its_bytes() {
+        let history = vec![id(3), id(2), id(1)];
+        let bytes = history_bytes(&history);
+        assert_eq!(bytes.len(), 48);
+        assert_eq!(history_from_bytes(&bytes), history);
+        assert_eq!(history_from_bytes(&bytes[..40]), history[..2]);
+    }
+
+    #[test]
+    fn the_events_start_with_the_event_that_set_the_row() {
+        assert_eq!(row(id(2), vec![id(2), id(1)]).events(), [id(2), id(1)]);
+        assert_eq!(row(id(2), vec![]).events(), [id(2)]);
+        assert_eq!(row(id(3), vec![id(2), id(3)]).events(), [id(3), id(2)]);
+    }
 }

@@ -271,6 +271,10 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     };
     let res = app.kratos(&kratos_body(GUIDE_IDENTITY), &[]).await;
     assert_eq!(res.status(), 200);
+    let registered = res.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let wrong = app
         .post(
             &probe_path,
@@ -470,13 +474,48 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
         .as_str()
         .unwrap()
         .to_string();
+    // The identity changes once more: its page lists both events, newest first.
+    let deactivated = app
+        .kratos(
+            &kratos_body(
+                &GUIDE_IDENTITY.replace("\"state\": \"active\"", "\"state\": \"inactive\""),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(deactivated.status(), 200);
+    let deactivated = deactivated.headers()["hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     b.click("nav a[data-page=projections]").await;
     b.type_into("pj-kratos", &identity_id).await;
     b.click_button("form[@aria-label='Kratos identity']", "Look up")
         .await;
     b.text_of("#pj-result + .panel", &identity_id).await;
     b.text_of("#pj-result + .panel", "Made by").await;
+    let events = "section[aria-labelledby=pj-events] tbody";
+    b.until(
+        "both events listed, each with its time",
+        &format!("document.querySelectorAll('{events} tr[data-key] time').length === 2"),
+    )
+    .await;
+    assert_eq!(
+        b.eval(&format!(
+            "return Array.from(document.querySelectorAll('{events} tr[data-key]'), (tr) => tr.dataset.key);"
+        ))
+        .await,
+        json!([deactivated, registered])
+    );
+    let listed = b.text_of(events, &deactivated).await;
+    let first = app.admin_json(&format!("/admin/events/{registered}")).await;
+    let event_type = first["event_type"].as_str().unwrap_or("—");
+    assert!(listed.contains(event_type), "{listed}");
     b.shoot("projections").await;
+    // Each links to its event's page.
+    b.click(&format!("{events} a[href='#/events/{registered}']"))
+        .await;
+    b.text_of("main h1", &registered).await;
 
     // A hook: registered with a generated secret, shown once, then deleted.
     b.click("nav a[data-page=hooks]").await;
@@ -678,4 +717,69 @@ async fn the_console_is_served_without_the_token_under_a_strict_policy() {
         .await
         .unwrap();
     assert_eq!(api.status(), 401);
+}
+
+#[tokio::test]
+async fn a_projections_events_deleted_by_retention_are_listed_as_no_longer_stored() {
+    // Arrange: events older than 4 s are deleted.
+    let app = spawn_app_with(|s| {
+        s.store.retention = hookgate::config::HumanDuration(Duration::from_secs(4));
+    })
+    .await;
+    let Some(b) = browser("console: a projection's pruned event").await else {
+        return;
+    };
+    signed_in(&b, &app).await;
+    let send = |state: &'static str| {
+        let body = kratos_body(
+            &GUIDE_IDENTITY.replace("\"state\": \"active\"", &format!("\"state\": \"{state}\"")),
+        );
+        let app = &app;
+        async move {
+            let res = app.kratos(&body, &[]).await;
+            assert_eq!(res.status(), 200);
+            res.headers()["hookgate-event-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let old = send("active").await;
+    let deadline = Instant::now() + SHOW;
+    while app
+        .admin_get(&format!("/admin/events/{old}"))
+        .await
+        .status()
+        != 404
+    {
+        assert!(Instant::now() < deadline, "the old event was never pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = send("inactive").await;
+    let identity_id = serde_json::from_str::<Value>(GUIDE_IDENTITY).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Act
+    b.client
+        .goto(&format!(
+            "{}/console#/projections?kratos={identity_id}",
+            app.admin
+        ))
+        .await
+        .unwrap();
+
+    // Assert: both listed, newest first; the pruned one says so and links nowhere.
+    let events = "section[aria-labelledby=pj-events] tbody";
+    let text = b.text_of(events, "no longer stored").await;
+    assert!(text.contains(&new) && text.contains(&old), "{text}");
+    assert_eq!(
+        b.eval(&format!(
+            "return Array.from(document.querySelectorAll('{events} tr[data-key]'), (tr) => [tr.dataset.key, tr.querySelectorAll('a').length, tr.querySelectorAll('time').length]);"
+        ))
+        .await,
+        json!([[new, 1, 1], [old, 0, 0]])
+    );
+    b.close().await;
 }

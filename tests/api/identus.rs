@@ -163,6 +163,11 @@ async fn an_older_event_arriving_late_never_overwrites_a_newer_state() {
     assert_eq!(record["state"], "SomeFutureState");
     assert_eq!(record["event_id"], latest_id.as_str());
     assert_eq!(
+        record["events"],
+        serde_json::json!([latest_id, newer_id]),
+        "the events that set the record, newest first; the two late ones did not"
+    );
+    assert_eq!(
         app.all_events().await.len(),
         4,
         "every event is stored, whatever its order"

@@ -81,6 +81,46 @@ async fn the_latest_identity_replaces_the_previous_one() {
 }
 
 #[tokio::test]
+async fn an_identity_lists_the_events_that_made_it_newest_first() {
+    // Arrange: three webhooks for one identity (registered, deactivated, reactivated).
+    let app = spawn_app().await;
+    let mut sent = Vec::new();
+    for (n, state) in ["active", "inactive", "active"].into_iter().enumerate() {
+        let body = kratos_body(
+            &GUIDE_IDENTITY.replace("\"state\": \"active\"", &format!("\"state\": \"{state}\"")),
+        );
+        let res = app
+            .kratos(&body, &[("ory-webhook-trigger-id", &format!("t-{n}"))])
+            .await;
+        assert_eq!(res.status(), 200);
+        sent.push(
+            res.headers()["hookgate-event-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    sent.reverse();
+
+    // Act
+    let identity = app
+        .admin_json("/admin/kratos/identities/3a5293f1-f4d6-49f4-b34f-6da62c360604")
+        .await;
+    let list = app.admin_json("/admin/kratos/identities").await;
+
+    // Assert: newest first, the current event first; the list shows the same.
+    assert_eq!(identity["events"], serde_json::json!(sent));
+    assert_eq!(identity["event_id"], sent[0].as_str());
+    assert_eq!(list["identities"][0]["events"], serde_json::json!(sent));
+    // Each is an event the admin API finds.
+    for id in &sent {
+        let event = app.admin_json(&format!("/admin/events/{id}")).await;
+        assert_eq!(event["id"], id.as_str());
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn retries_are_stored_once_by_trigger_id_or_by_body() {
     let app = spawn_app().await;
     let body = kratos_body(GUIDE_IDENTITY);

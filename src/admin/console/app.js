@@ -942,6 +942,15 @@
 
   // ---- Projections ----
 
+  /** How many of the events that set a projection it keeps (store::HISTORY_LEN). */
+  const HISTORY_LEN = 50;
+
+  const PROJECTION_EVENT_COLUMNS = [
+    { label: 'Received', col: 'w-time' },
+    { label: 'Event type' },
+    { label: 'Event id', col: 'w-id' },
+  ];
+
   function projectionsPage({ signal, params }) {
     setTitle('Projections');
     const kid = h('input', { value: params.get('kratos') || '', autocomplete: 'off' });
@@ -979,10 +988,35 @@
 
     const madeBy = (eventId) => ['Made by', h('span', {}, link(eventHref(eventId), eventId, { class: 'mono' }), h('span', { class: 'hint' }, ' (the latest event that changed it)'))];
 
-    const show = (title, pairs, json) => {
+    const show = (title, pairs, json, r) => {
       const pretty = json === null || json === undefined ? null : prettyJson(JSON.stringify(json));
       result.replaceChildren(h('h2', { id: 'pj-result' }, title), h('div', { class: 'panel' }, facts(pairs),
+        madeOf(Array.isArray(r.events) && r.events.length ? r.events : [r.event_id]),
         pretty ? h('pre', { class: 'code', tabindex: '0' }, pretty) : null));
+    };
+
+    // The events that set it, newest first, each read for its time and type; one retention
+    // deleted since answers 404 and is shown as no longer stored.
+    const madeOf = (ids) => {
+      const t = dataTable('The events that made it, newest first', PROJECTION_EVENT_COLUMNS);
+      const rows = ids.map((id) => ({ id, event: null, gone: false, error: null }));
+      const render = () => syncRows(t.tbody, PROJECTION_EVENT_COLUMNS, rows, (x) => x.id, (x) => [
+        x.event ? when(x.event.received_at) : h('span', { class: 'muted' }, x.gone ? '—' : x.error ? 'not read' : 'Loading…'),
+        x.event ? (x.event.event_type || '—') : h('span', { class: 'muted' }, x.gone ? 'no longer stored' : x.error || ''),
+        x.gone ? h('code', { class: 'mono' }, x.id) : link(eventHref(x.id), x.id, { class: 'mono' }),
+      ]);
+      render();
+      for (const x of rows) {
+        api('/admin/events/' + encodeURIComponent(x.id), { signal }).then((e) => { x.event = e; }, (e) => {
+          if (e instanceof SignedOut || (e && e.name === 'AbortError')) return;
+          if (e instanceof ApiError && e.status === 404) x.gone = true;
+          else x.error = e.message || String(e);
+        }).then(render);
+      }
+      return h('section', { class: 'made-of', 'aria-labelledby': 'pj-events' },
+        h('h3', { id: 'pj-events' }, 'Events that made it'),
+        h('p', { class: 'hint' }, `Newest first; the last ${HISTORY_LEN} are kept. One deleted by retention since is shown as no longer stored.`),
+        t.wrap);
     };
     const fail = (e, what) => {
       if (e instanceof SignedOut || (e && e.name === 'AbortError')) return;
@@ -998,7 +1032,7 @@
         ['Schema', r.schema_id || '—'],
         ['Updated', when(r.updated_at)],
         madeBy(r.event_id),
-      ], r.identity)).catch((e) => fail(e, 'identity'));
+      ], r.identity, r)).catch((e) => fail(e, 'identity'));
     } else if (params.get('email')) {
       const t = dataTable('Identities with this e-mail address', [{ label: 'Identity id', col: 'w-id' }, { label: 'State', col: 'w-small' }, { label: 'Schema' }, { label: 'Updated', col: 'w-time' }]);
       loadingRow(t.tbody, t.table.columns);
@@ -1019,7 +1053,7 @@
         ['State', r.state ? badge(r.state) : '—'],
         ['As of', when(r.ts)],
         madeBy(r.event_id),
-      ], r.data)).catch((e) => fail(e, 'record of this kind'));
+      ], r.data, r)).catch((e) => fail(e, 'record of this kind'));
     }
   }
 

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::errors::describe;
-use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row};
+use super::read::{DELIVERY_COLUMNS, attempts_of, delivery_from_row, history};
 use super::text::{dec, dec_opt, enc, enc_opt};
 use super::writer::CHANNEL;
 use crate::store::bulk::{
@@ -109,7 +109,8 @@ pub(super) async fn export_projections(
         .query(
             "SELECT p.view, p.key, p.scope, p.state, p.attrs, p.ord, p.body_start, p.body_len,
                     coalesce(p.event_id, e.id), coalesce(p.updated_at, e.received_at),
-                    coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len))
+                    coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len)),
+                    p.history
              FROM projections p LEFT JOIN events e ON e.seq = p.event_seq
              WHERE $1::text IS NULL OR (p.view, p.key, p.scope) > ($1::text, $2::text, $3::text)
              ORDER BY p.view, p.key, p.scope LIMIT $4",
@@ -131,6 +132,7 @@ pub(super) async fn export_projections(
                 event_id: r.try_get::<_, Option<uuid::Uuid>>(8)?.map(EventId),
                 updated_at: r.try_get(9)?,
                 body: r.try_get::<_, Option<Vec<u8>>>(10)?.map(Bytes::from),
+                history: history(r, 11)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()
@@ -142,25 +144,28 @@ pub(super) async fn export_projections(
 /// the JSON (`$10`), and `event_seq` 0, no event's.
 const IMPORT_PROJECTION: &str =
     "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start,
-                         body_len, body, event_id, updated_at)
+                         body_len, body, event_id, updated_at, history)
 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, coalesce(e.seq, 0),
        $8::integer, $9::integer,
        CASE WHEN e.seq IS NULL THEN $10::bytea END,
        CASE WHEN e.seq IS NULL THEN $11::uuid END,
-       CASE WHEN e.seq IS NULL THEN $12::text END
+       CASE WHEN e.seq IS NULL THEN $12::text END,
+       $13::uuid[]
 FROM (SELECT 1) one LEFT JOIN events e ON e.id = $7::uuid
 WHERE e.seq IS NOT NULL OR $10::bytea IS NOT NULL
 ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state,
   attrs = excluded.attrs, ord = excluded.ord, event_seq = excluded.event_seq,
   body_start = excluded.body_start, body_len = excluded.body_len,
-  body = excluded.body, event_id = excluded.event_id, updated_at = excluded.updated_at
+  body = excluded.body, event_id = excluded.event_id, updated_at = excluded.updated_at,
+  history = excluded.history
 WHERE (excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord >= projections.ord)
   AND (projections.state, projections.attrs, projections.ord, projections.event_seq,
        projections.body_start, projections.body_len, projections.body, projections.event_id,
-       projections.updated_at)
+       projections.updated_at, projections.history)
       IS DISTINCT FROM
       (excluded.state, excluded.attrs, excluded.ord, excluded.event_seq, excluded.body_start,
-       excluded.body_len, excluded.body, excluded.event_id, excluded.updated_at)";
+       excluded.body_len, excluded.body, excluded.event_id, excluded.updated_at,
+       excluded.history)";
 
 /// Writes each row unless the stored one is the same or has a higher `ord`: pointing at its
 /// event when the event is here, with its own copy of the JSON otherwise.
@@ -188,15 +193,16 @@ pub(super) async fn import_projections(
             enc(&row.scope),
             enc_opt(row.state.as_deref()),
         );
-        prepared.push((row, text, start, len, row.body.as_deref()));
+        let history: Vec<uuid::Uuid> = row.history.iter().map(|id| id.0).collect();
+        prepared.push((row, text, start, len, row.body.as_deref(), history));
     }
     let counts = try_join_all(prepared.iter().map(
-        |(row, (key, scope, state), start, len, body)| {
+        |(row, (key, scope, state), start, len, body, history)| {
             let id = row.event_id.map(|id| id.0);
             let upsert = &upsert;
             let tx = &tx;
             async move {
-                let params: [&(dyn ToSql + Sync); 12] = [
+                let params: [&(dyn ToSql + Sync); 13] = [
                     &row.view,
                     key,
                     scope,
@@ -209,6 +215,7 @@ pub(super) async fn import_projections(
                     body,
                     &id,
                     &row.updated_at,
+                    history,
                 ];
                 tx.execute(upsert, &params).await
             }

@@ -277,7 +277,8 @@ pub(super) async fn get_event(c: &Client, id: EventId) -> Result<Option<StoredEv
 const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, \
      coalesce(p.event_id, e.id), \
      coalesce(p.updated_at, e.received_at), \
-     coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len)) \
+     coalesce(p.body, substring(e.body FROM p.body_start + 1 FOR p.body_len)), \
+     p.history \
      FROM projections p LEFT JOIN events e ON e.seq = p.event_seq";
 
 fn projection_from_row(r: &Row) -> Result<ProjectionRow, tokio_postgres::Error> {
@@ -289,7 +290,17 @@ fn projection_from_row(r: &Row) -> Result<ProjectionRow, tokio_postgres::Error> 
         event_id: EventId(r.try_get(4)?),
         updated_at: r.try_get(5)?,
         body: Bytes::from(r.try_get::<_, Vec<u8>>(6)?),
+        history: history(r, 7)?,
     })
+}
+
+/// A row's history (`uuid[]`; none before a write set it).
+pub(super) fn history(r: &Row, i: usize) -> Result<Vec<EventId>, tokio_postgres::Error> {
+    Ok(r.try_get::<_, Option<Vec<uuid::Uuid>>>(i)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(EventId)
+        .collect())
 }
 
 pub(super) async fn projection(

@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_trace_context.sql",
         include_str!("migrations/0006_trace_context.sql"),
     ),
+    (
+        "0007_projection_history.sql",
+        include_str!("migrations/0007_projection_history.sql"),
+    ),
 ];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,

@@ -217,7 +217,9 @@ const FIRST_COPY: &str = "SELECT seq, id FROM events WHERE source = $1 AND dedup
 /// Points each projection row at its event unless the row holds a newer state (`ord`), exactly
 /// as `sqlite/writer.rs` does, for the events that were inserted (their id, `$7`, is in
 /// `events`; a duplicate's is not); the row's own copy of the JSON (made when its previous
-/// event was pruned) is dropped: the event holds it now. One statement for many rows, in lock
+/// event was pruned) is dropped: the event holds it now. The event's id goes first in the row's
+/// history, which keeps the newest 50 ([`crate::store::HISTORY_LEN`]; a test below checks); a
+/// refused update adds nothing. One statement for many rows, in lock
 /// order; a statement may not update one row twice, so the caller sends each thing at most
 /// once per statement.
 const UPSERT_PROJECTIONS: &str = "WITH u AS MATERIALIZED (
@@ -225,13 +227,15 @@ const UPSERT_PROJECTIONS: &str = "WITH u AS MATERIALIZED (
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
                 $7::uuid[], $8::int4[], $9::int4[]) WITH ORDINALITY
         AS u(view, key, scope, state, attrs, ord, event_id, body_start, body_len, n))
-INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
-SELECT view, key, scope, state, attrs, ord, seq, body_start, body_len
+INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len,
+                         history)
+SELECT view, key, scope, state, attrs, ord, seq, body_start, body_len, ARRAY[event_id]
 FROM u WHERE seq IS NOT NULL ORDER BY n
 ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
   ord = excluded.ord, event_seq = excluded.event_seq,
   body_start = excluded.body_start, body_len = excluded.body_len,
-  body = NULL, event_id = NULL, updated_at = NULL
+  body = NULL, event_id = NULL, updated_at = NULL,
+  history = (excluded.history || projections.history)[1:50]
 WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord";
 
 /// Ends a batch's transaction: its id (NULL when it wrote nothing, i.e. every event was a
@@ -556,4 +560,16 @@ async fn write_batch(
         })
         .collect();
     Ok((results, xid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HISTORY_LEN;
+
+    #[test]
+    fn the_upsert_keeps_history_len_ids() {
+        let bound = format!("projections.history)[1:{HISTORY_LEN}]");
+        assert!(UPSERT_PROJECTIONS.contains(&bound), "{bound}");
+    }
 }

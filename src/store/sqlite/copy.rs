@@ -11,6 +11,7 @@ use crate::store::bulk::{
     Imported, ProjectionPosition, RawDelivery, RawDestination, RawProjection,
 };
 use crate::store::events::StoredEvent;
+use crate::store::projections::{history_bytes, history_from_bytes};
 
 /// Inserts the events in order in one transaction, skipping any whose id or
 /// `(source, dedupe_key)` is stored.
@@ -65,7 +66,7 @@ pub(super) fn export_projections(
     let mut stmt = c.prepare_cached(
         "SELECT p.view, p.key, p.scope, p.state, p.attrs, p.ord, p.body_start, p.body_len,
                 coalesce(p.event_id, e.id), coalesce(p.updated_at, e.received_at),
-                coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len))
+                coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len)), p.history
          FROM projections p LEFT JOIN events e ON e.seq = p.event_seq
          WHERE ?1 IS NULL OR (p.view, p.key, p.scope) > (?1, ?2, ?3)
          ORDER BY p.view, p.key, p.scope LIMIT ?4",
@@ -85,6 +86,10 @@ pub(super) fn export_projections(
             event_id,
             updated_at: r.get(9)?,
             body: r.get::<_, Option<Vec<u8>>>(10)?.map(Bytes::from),
+            history: r
+                .get::<_, Option<Vec<u8>>>(11)?
+                .map(|b| history_from_bytes(&b))
+                .unwrap_or_default(),
         })
     })?;
     rows.collect()
@@ -102,21 +107,24 @@ pub(super) fn import_projections(
         let mut find = tx.prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start,
-                                      body_len, body, event_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                      body_len, body, event_id, updated_at, history)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state,
                attrs = excluded.attrs, ord = excluded.ord, event_seq = excluded.event_seq,
                body_start = excluded.body_start, body_len = excluded.body_len,
-               body = excluded.body, event_id = excluded.event_id, updated_at = excluded.updated_at
+               body = excluded.body, event_id = excluded.event_id, updated_at = excluded.updated_at,
+               history = excluded.history
              WHERE (excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord >= projections.ord)
                AND (projections.state IS NOT excluded.state OR projections.attrs IS NOT excluded.attrs
                  OR projections.ord IS NOT excluded.ord OR projections.event_seq IS NOT excluded.event_seq
                  OR projections.body_start IS NOT excluded.body_start
                  OR projections.body_len IS NOT excluded.body_len
                  OR projections.body IS NOT excluded.body OR projections.event_id IS NOT excluded.event_id
-                 OR projections.updated_at IS NOT excluded.updated_at)",
+                 OR projections.updated_at IS NOT excluded.updated_at
+                 OR projections.history IS NOT excluded.history)",
         )?;
         for row in rows {
+            let history = history_bytes(&row.history);
             let mut buf = Uuid::encode_buffer();
             let id = row
                 .event_id
@@ -140,6 +148,7 @@ pub(super) fn import_projections(
                     None::<Vec<u8>>,
                     None::<String>,
                     None::<String>,
+                    history,
                 ])?,
                 // Its event is not here (pruned in the source): the row's own copy. `event_seq`
                 // 0 is no event's (sequence numbers start at 1).
@@ -157,6 +166,7 @@ pub(super) fn import_projections(
                         &body[..],
                         id,
                         row.updated_at,
+                        history,
                     ])?,
                     // Neither event nor copy in the source: nothing to point at.
                     None => 0,

@@ -20,6 +20,7 @@ use crate::store::ids::{Cursor, EventId};
 use crate::store::outbox::{AttemptRecord, DeliveryRow, DeliveryState};
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
+    history_from_bytes,
 };
 
 /// Idle read connections kept open.
@@ -242,7 +243,8 @@ pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEven
 pub(super) const PROJECTION_SELECT: &str = "SELECT p.scope, p.key, p.state, p.attrs, \
      coalesce(p.event_id, e.id), \
      coalesce(p.updated_at, e.received_at), \
-     coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len)) \
+     coalesce(p.body, substr(e.body, p.body_start + 1, p.body_len)), \
+     p.history \
      FROM projections p LEFT JOIN events e ON e.seq = p.event_seq";
 
 fn projection_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRow> {
@@ -254,6 +256,10 @@ fn projection_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRow>
         event_id: parse_id(4, r.get(4)?)?,
         updated_at: r.get(5)?,
         body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+        history: r
+            .get::<_, Option<Vec<u8>>>(7)?
+            .map(|b| history_from_bytes(&b))
+            .unwrap_or_default(),
     })
 }
 

@@ -19,10 +19,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_fresh_deliveries.sql")),
     (10, include_str!("migrations/0010_hooks.sql")),
     (11, include_str!("migrations/0011_trace_context.sql")),
+    (12, include_str!("migrations/0012_projection_history.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// Applies every migration the database has not had.
 ///
@@ -173,6 +174,51 @@ mod tests {
                 r#"{"email":"bo@x.io"}"#,
                 r#"{"email":"c@x.io"}"#,
                 "{}",
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_stored_before_the_history_start_it_with_the_event_that_set_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (n, sql) in MIGRATIONS.iter().take_while(|(n, _)| *n <= 10) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", n).unwrap();
+        }
+        // One row whose event is stored, one whose event was pruned (its own copy and id).
+        conn.execute_batch(
+            "INSERT INTO events (seq, id, source, kind, dedupe_key, received_at, headers, body)
+               VALUES (1, '0190f0a0-0000-7000-8000-00000000000a', 'k', 'kratos', 'd1', 't1', '{}', x'7b7d');
+             INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
+               VALUES ('kratos/identities', 'i-1', '', 'active', '{}', NULL, 1, 0, 2);
+             INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len,
+                                      body, event_id, updated_at)
+               VALUES ('kratos/identities', 'i-2', '', 'active', '{}', NULL, 7, 0, 2, x'7b7d',
+                       '0190f0a0-0000-7000-8000-00000000000b', 't0');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let histories: Vec<Vec<u8>> = conn
+            .prepare("SELECT history FROM projections ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let ids: Vec<Vec<String>> = histories
+            .iter()
+            .map(|h| {
+                crate::store::projections::history_from_bytes(h)
+                    .iter()
+                    .map(|id| id.0.to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ["0190f0a0-0000-7000-8000-00000000000a"],
+                ["0190f0a0-0000-7000-8000-00000000000b"]
             ]
         );
     }

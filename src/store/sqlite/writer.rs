@@ -366,7 +366,7 @@ fn insert_event(
     }
     let seq = tx.last_insert_rowid();
     if let Some(p) = &ev.projection {
-        upsert_projection(tx, p, seq)?;
+        upsert_projection(tx, p, seq, ev.id)?;
     }
     if !ev.deliveries.is_empty() {
         // Fresh: due from now (`next_attempt_at` NULL), found by id rather than by an index
@@ -388,26 +388,33 @@ fn insert_event(
     ))
 }
 
+/// The statement of [`upsert_projection`]; `800` is [`crate::store::HISTORY_LEN`] ids of 16 bytes (a test
+/// below checks).
+const UPSERT_PROJECTION: &str = "INSERT INTO projections
+    (view, key, scope, state, attrs, ord, event_seq, body_start, body_len, history)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
+      ord = excluded.ord, event_seq = excluded.event_seq,
+      body_start = excluded.body_start, body_len = excluded.body_len,
+      body = NULL, event_id = NULL, updated_at = NULL,
+      history = substr(CAST(excluded.history || coalesce(projections.history, x'') AS BLOB), 1, 800)
+    WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord";
+
 /// Points the projection row at this event, unless the row holds a newer state (`ord`). The
 /// row's own copy of the JSON (made when its previous event was pruned) is dropped: the event
-/// holds it now.
+/// holds it now. The event's id goes first in the row's history (migration 0012: 16 bytes per
+/// id, the newest [`crate::store::HISTORY_LEN`] kept), in the same statement; a refused update adds nothing.
+/// (`||` makes text of two blobs; the cast gives the bytes back as a blob, so `substr` counts
+/// bytes.)
 fn upsert_projection(
     tx: &rusqlite::Transaction<'_>,
     p: &Projection,
     seq: i64,
+    event_id: EventId,
 ) -> rusqlite::Result<()> {
     let start = i64::try_from(p.range.start).map_err(conversion)?;
     let len = i64::try_from(p.range.len()).map_err(conversion)?;
-    tx.prepare_cached(
-        "INSERT INTO projections (view, key, scope, state, attrs, ord, event_seq, body_start, body_len)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (view, key, scope) DO UPDATE SET state = excluded.state, attrs = excluded.attrs,
-           ord = excluded.ord, event_seq = excluded.event_seq,
-           body_start = excluded.body_start, body_len = excluded.body_len,
-           body = NULL, event_id = NULL, updated_at = NULL
-         WHERE excluded.ord IS NULL OR projections.ord IS NULL OR excluded.ord > projections.ord",
-    )?
-    .execute(params![
+    tx.prepare_cached(UPSERT_PROJECTION)?.execute(params![
         p.view,
         p.key,
         p.scope,
@@ -416,7 +423,8 @@ fn upsert_projection(
         p.order,
         seq,
         start,
-        len
+        len,
+        &event_id.0.as_bytes()[..],
     ])?;
     Ok(())
 }
@@ -429,6 +437,13 @@ fn attrs_json(attrs: &[(&'static str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::HISTORY_LEN;
+
+    #[test]
+    fn the_upsert_keeps_history_len_ids() {
+        let bound = format!("AS BLOB), 1, {})", HISTORY_LEN * 16);
+        assert!(UPSERT_PROJECTION.contains(&bound), "{bound}");
+    }
 
     #[test]
     fn attrs_are_written_as_a_json_object() {
