@@ -300,7 +300,7 @@ fn valid_time(t: Option<&str>) -> bool {
     operation_id = "replay_to_destination",
     tag = "deliveries",
     params(("id" = String, Path, description = "The destination's id")),
-    request_body(content = ReplayBody, description = "Filters (all optional; the body may be empty)"),
+    request_body(content = Option<ReplayBody>, description = "Filters (all optional; the body may be empty)"),
     security(("admin_token" = [])),
     responses(
         (status = 202, description = "Queued", body = Queued),
@@ -321,8 +321,9 @@ pub(super) async fn replay(
     let b: ReplayBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReplayBody::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
+        // `null`, like an empty body, sets no filter.
+        match serde_json::from_slice::<Option<ReplayBody>>(&body) {
+            Ok(b) => b.unwrap_or_default(),
             Err(e) => {
                 return bad_request(&format!(
                     "the body must be a JSON object with any of source, event_type, from, to ({e})"
