@@ -527,3 +527,50 @@ async fn real_answers_validate_against_the_schemas_of_the_description() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn odd_inputs_the_description_allows_get_the_answers_it_gives() {
+    let app = spawn_app_with(|s| {
+        s.destinations.insert(
+            "app".into(),
+            serde_json::from_value(json!({"kind": "http", "url": "http://127.0.0.1:9/refused"}))
+                .unwrap(),
+        );
+    })
+    .await;
+    let check = Checker {
+        spec: description(&app).await,
+        client: app.client.clone(),
+        admin: app.admin.clone(),
+    };
+
+    // A replay body of `null` (the description's body is optional, and nullable) sets no filter,
+    // as an empty body does (schemathesis found it answered 400).
+    let (status, body) = check
+        .call(
+            "post",
+            "/admin/destinations/{id}/replay",
+            "/admin/destinations/app/replay",
+            Some(Value::Null),
+            true,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+
+    // A repeated `wallet_id` is a problem answer naming it (it was axum's plain-text 400).
+    let (status, body) = check
+        .call(
+            "get",
+            "/admin/identus/{kind}/{id}",
+            "/admin/identus/connections/c-1?wallet_id=a&wallet_id=b",
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["detail"].as_str().unwrap().contains("wallet_id"),
+        "{body}"
+    );
+    app.stop().await;
+}
