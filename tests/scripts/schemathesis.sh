@@ -19,7 +19,7 @@ schemathesis_version=4.32.5
 target=${CARGO_TARGET_DIR:-$root/target}
 out=$target/schemathesis
 mkdir -p "$out"
-rm -f "$out"/junit-*.xml
+rm -f "$out"/junit-*.xml "$out"/json-*.json "$out"/ndjson-*.ndjson
 
 # schemathesis, pinned, in its own virtualenv.
 venv=$target/schemathesis-venv
@@ -174,7 +174,7 @@ set +e
     --generation-database none \
     --seed 14 \
     --no-color \
-    --report junit --report-dir "$out" \
+    --report junit,json,ndjson --report-dir "$out" \
     2>&1 | tee "$out/run.log"
 status=${PIPESTATUS[0]}
 set -e
@@ -185,5 +185,26 @@ set -e
     echo "Command: \`tests/scripts/schemathesis.sh $max_examples\`"
     echo
     sed -n '/SUMMARY/,$p' "$out/run.log"
+    echo
+    # Each check's outcomes, and the answers by status, from the event log of the run.
+    python3 - "$out"/ndjson-*.ndjson <<'PY'
+import collections, json, sys
+checks, statuses = collections.Counter(), collections.Counter()
+for line in open(sys.argv[1]):
+    event = json.loads(line).get("ScenarioFinished")
+    if not event:
+        continue
+    for results in event["recorder"].get("checks", {}).values():
+        for check in results:
+            checks[(check["name"], check["status"])] += 1
+    for interaction in event["recorder"].get("interactions", {}).values():
+        if interaction.get("response"):
+            statuses[interaction["response"]["status_code"]] += 1
+print("Checks (name: outcome count):")
+for (name, status), n in sorted(checks.items()):
+    print(f"- {name}: {status} {n}")
+print()
+print("Answers by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+PY
 } >"$out/summary.md"
 exit "$status"
