@@ -201,7 +201,7 @@ pub(super) async fn destinations(State(state): State<AdminState>) -> Response {
     }
 }
 
-/// `POST /admin/destinations/{id}/pause`: its deliveries wait until `resume`.
+/// `POST /admin/destinations/{id}/pause`: pauses it; its deliveries wait until `resume`.
 #[utoipa::path(
     post,
     path = "/admin/destinations/{id}/pause",
@@ -220,7 +220,7 @@ pub(super) async fn pause(State(state): State<AdminState>, Path(id): Path<String
     set_paused(state, id, true).await
 }
 
-/// `POST /admin/destinations/{id}/resume`: its pending deliveries are due now.
+/// `POST /admin/destinations/{id}/resume`: resumes it; its pending deliveries are due now.
 #[utoipa::path(
     post,
     path = "/admin/destinations/{id}/resume",
@@ -481,7 +481,7 @@ struct Retried {
     delivery_id: i64,
 }
 
-/// `GET /admin/deliveries`: newest first; `next` (an id) asks for the page after.
+/// `GET /admin/deliveries`: deliveries, newest first; `next` (an id) asks for the page after.
 #[utoipa::path(
     get,
     path = "/admin/deliveries",

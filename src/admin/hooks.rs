@@ -304,7 +304,7 @@ fn read_verify(
     ))
 }
 
-/// `POST /admin/hooks`: registers a hook → 201 with its id and path (and its generated secret,
+/// `POST /admin/hooks`: registers a hook; 201 with its id and path (and its generated secret,
 /// this once).
 #[utoipa::path(
     post,
@@ -576,7 +576,7 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
     }
 }
 
-/// `DELETE /admin/hooks/{id}` → 204: requests to it get 404 from now on (on every replica
+/// `DELETE /admin/hooks/{id}`: deletes it (204); requests to it get 404 from now on (on every replica
 /// within a second), its secrets are erased; its events stay.
 #[utoipa::path(
     delete,

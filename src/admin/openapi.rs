@@ -54,7 +54,7 @@ use crate::http::problem::{FieldError, Problem};
         schemas(Problem, FieldError),
         responses(Unauthorized, Unavailable)
     ),
-    modifiers(&AdminToken),
+    modifiers(&AdminToken, &Summaries),
     tags(
         (name = "events", description = "The stored events: the feed, one event, its exact bytes"),
         (name = "deliveries", description = "Destinations (state, backlog, pause, resume, replay) and deliveries (attempts, retry)"),
@@ -64,6 +64,39 @@ use crate::http::problem::{FieldError, Problem};
     )
 )]
 struct AdminApi;
+
+/// Summaries without the route they repeat: each handler's doc comment opens with its route
+/// ("`GET /admin/events`: a page of the feed…"), which a reader of the description sees beside
+/// the summary anyway.
+struct Summaries;
+
+impl Modify for Summaries {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.delete];
+            for op in operations.into_iter().flatten() {
+                if let Some(summary) = op.summary.as_mut() {
+                    *summary = without_route(summary);
+                }
+            }
+        }
+    }
+}
+
+/// "`GET /admin/events`: a page of the feed, …" → "A page of the feed, …" (on one line).
+fn without_route(summary: &str) -> String {
+    let text = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = text
+        .strip_prefix('`')
+        .and_then(|t| t.split_once('`'))
+        .map_or(text.as_str(), |(_, rest)| {
+            rest.trim_start_matches([':', ' '])
+        });
+    let mut chars = rest.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
 
 /// Adds the bearer scheme every `/admin/` route names.
 struct AdminToken;
@@ -122,5 +155,23 @@ pub(super) async fn spec() -> Response {
             "Internal Server Error",
             "the OpenAPI description could not be built",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_drop_the_route_they_repeat() {
+        assert_eq!(
+            without_route("`GET /admin/events`: a page of the feed, after\nwaiting."),
+            "A page of the feed, after waiting."
+        );
+        assert_eq!(
+            without_route("`DELETE /admin/hooks/{id}`: deletes it (204)."),
+            "Deletes it (204)."
+        );
+        assert_eq!(without_route("No route here."), "No route here.");
     }
 }
