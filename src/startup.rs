@@ -173,6 +173,17 @@ impl Application {
             metrics,
             stop: stop.clone(),
             destinations: Arc::new(destinations),
+            sources: Arc::new(
+                settings
+                    .sources
+                    .iter()
+                    .map(|(id, s)| admin::SourceSummary {
+                        id: id.clone(),
+                        kind: s.kind.clone(),
+                        path: s.path.clone(),
+                    })
+                    .collect(),
+            ),
             links,
             forget_hook: Arc::new(move |id| hooks.forget(id)),
         }));

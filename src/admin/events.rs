@@ -106,6 +106,26 @@ pub(super) struct ListParams {
     /// `10s`, `500ms`, or plain seconds (`10`); at most 30s. Left out: answer at once.
     #[param(example = "10s")]
     wait: Option<String>,
+    /// Only events received at or after this time (RFC 3339, compared with `received_at`).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Only events received at or before this time (RFC 3339, compared with `received_at`).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+}
+
+/// `from=` / `to=`: an RFC 3339 time, or none when empty; `Err` names the parameter.
+fn time_param(name: &str, text: Option<&str>) -> Result<Option<time::OffsetDateTime>, String> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "{name} must be an RFC 3339 time such as 2026-12-01T10:42:00Z (compared with received_at, inclusive)"
+            )
+        })
 }
 
 /// A page of the feed.
@@ -145,7 +165,7 @@ pub(super) struct WithDeliveries<'a> {
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "A page of the feed (empty when nothing is new by the end of `wait`)", body = FeedPage),
-        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit`, `wait`, `hook` or `after`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit`, `wait`, `hook`, `from`, `to` or `after`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, response = super::state::Unauthorized),
         (status = 503, response = super::state::Unavailable),
     ),
@@ -157,7 +177,7 @@ pub(super) async fn list(
     let (p, limit) = match list_query(
         params,
         "/admin/events",
-        "source, event_type, hook, limit, after and wait",
+        "source, event_type, hook, from, to, limit, after and wait",
         |p| p.limit.as_deref(),
     ) {
         Ok(read) => read,
@@ -173,6 +193,13 @@ pub(super) async fn list(
     if hook.as_deref().is_some_and(|h| !is_hook_id(h)) {
         return bad_request("hook must be the id of a registered hook (32 hex digits)");
     }
+    let (from, to) = match (
+        time_param("from", p.from.as_deref()),
+        time_param("to", p.to.as_deref()),
+    ) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(why), _) | (_, Err(why)) => return bad_request(&why),
+    };
     let after = match resolve_after(&state, p.after).await {
         Ok(after) => after,
         Err(res) => return res,
@@ -183,6 +210,8 @@ pub(super) async fn list(
         hook,
         limit,
         after,
+        from,
+        to,
     };
     match long_poll(&state, query, wait).await {
         Ok(page) => {

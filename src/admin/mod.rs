@@ -1,11 +1,13 @@
-//! The admin listener: the event and projection read API (bearer token), `/metrics`, and the
-//! API's OpenAPI description.
+//! The admin listener: the event and projection read API (bearer token), `/metrics`, the API's
+//! OpenAPI description, and the console (a web page over the API).
 //!
 //! # Layout
 //! - this file: the router, the token check.
 //! - `metrics`: `/metrics` (no token).
-//! - `openapi`: `/admin/openapi.json`, the OpenAPI 3.1 description of every route here,
-//!   generated from the handlers' attributes and the views' types.
+//! - `openapi`: `/admin/openapi.json`, the OpenAPI 3.1 description of every route of the API
+//!   (no token), generated from the handlers' attributes and the views' types.
+//! - `console`: `/console`, the web page over this API (its files are built into the binary,
+//!   in `console/`; served without the token, which the page asks for).
 //! - `state`: what every route shares ([`AdminState`], the common answers).
 //! - `events`: `/admin/events`, `/admin/events/{id}`, `/admin/events/{id}/raw`.
 //! - `deliveries`: `/admin/destinations` (state, backlog, pause, resume, replay) and
@@ -13,12 +15,15 @@
 //! - `hooks`: `/admin/hooks` (register, list, show, delete registered hooks), and the `hook`
 //!   of an event in the event views.
 //! - `hook_secrets`: hook ids and generated secrets, from the OS random source.
+//! - `sources`: `/admin/sources`: each source's events in the last hour and answers.
 //! - `projections`: `/admin/kratos/identities[/{id}]`, `/admin/identus/{kind}[/{id}]`: one
 //!   thing, or a list of them searched by e-mail, state or wallet.
 //!
 //! May call: `http`, `store`, `verify` (the token is a bearer credential), `config` (the
-//! destinations, a hook's `verify` block), `sources` (a hook's kind).
+//! destinations, a hook's `verify` block), `sources` (a hook's kind), `receive` (a source's
+//! answer counts).
 
+mod console;
 mod deliveries;
 mod events;
 mod hook_secrets;
@@ -26,8 +31,10 @@ mod hooks;
 mod metrics;
 mod openapi;
 mod projections;
+mod sources;
 mod state;
 
+pub use sources::SourceSummary;
 pub use state::AdminState;
 use state::not_found;
 
@@ -44,6 +51,7 @@ use crate::http::problem::problem;
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
+        .route("/admin/sources", get(sources::list))
         .route("/admin/events", get(events::list))
         .route("/admin/events/{id}", get(events::get))
         .route("/admin/events/{id}/raw", get(events::raw))
@@ -76,6 +84,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/admin/openapi.json", get(openapi::spec))
+        .merge(console::router())
         .merge(api)
         .fallback(|| async { not_found("no such admin route") })
         .with_state(state)

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::state::{Unauthorized, Unavailable};
-use super::{deliveries, events, hooks, metrics, projections};
+use super::{deliveries, events, hooks, metrics, projections, sources};
 use crate::http::problem::{FieldError, Problem};
 
 /// The description: every admin route, with the schemas of what it takes and answers.
@@ -29,6 +29,7 @@ use crate::http::problem::{FieldError, Problem};
             errors are RFC 9457 problems (`application/problem+json`)."
     ),
     paths(
+        sources::list,
         events::list,
         events::get,
         events::raw,
@@ -56,7 +57,7 @@ use crate::http::problem::{FieldError, Problem};
     ),
     modifiers(&AdminToken, &Summaries),
     tags(
-        (name = "events", description = "The stored events: the feed, one event, its exact bytes"),
+        (name = "events", description = "The sources at a glance, and the stored events: the feed, one event, its exact bytes"),
         (name = "deliveries", description = "Destinations (state, backlog, pause, resume, replay) and deliveries (attempts, retry)"),
         (name = "hooks", description = "Registered hooks: URLs handed to external systems"),
         (name = "projections", description = "The latest Kratos identities and Identus records, by id"),

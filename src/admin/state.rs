@@ -36,6 +36,8 @@ pub struct AdminState {
     pub stop: CancellationToken,
     /// The configured destinations.
     pub destinations: Arc<Vec<Destination>>,
+    /// The configured sources, in their order (`/admin/sources`).
+    pub sources: Arc<Vec<super::sources::SourceSummary>>,
     /// Their broker connections.
     pub links: Arc<crate::deliver::Links>,
     /// Drops what this process's public listener knows of a registered hook (called when the

@@ -138,11 +138,9 @@ fn event(source: &str, key: &str, body: &[u8]) -> NewEvent {
 
 fn query(limit: u32, after: Option<Cursor>) -> EventQuery {
     EventQuery {
-        source: None,
-        event_type: None,
-        hook: None,
         limit,
         after,
+        ..EventQuery::default()
     }
 }
 
@@ -2052,5 +2050,107 @@ async fn copy_store_carries_hooks() {
             dest.close().await;
         }
         source.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_range_reads_exactly_the_events_received_in_it() {
+    use time::format_description::well_known::Rfc3339;
+    let base = time::macros::datetime!(2026-03-04 10:00:00 UTC);
+    // 150 events 53 s apart (about 2 h 12 min), every third at a whole second (no fraction, as
+    // RFC 3339 writes it), from two sources.
+    let at = |i: i64| {
+        let t = base + time::Duration::seconds(53 * i);
+        if i % 3 == 0 {
+            t
+        } else {
+            t + time::Duration::milliseconds(250 * (i % 4))
+        }
+    };
+    for target in targets("a_time_range_reads_exactly_the_events_received_in_it").await {
+        let name = target.name();
+        let store = target.open().await;
+        let mut ids = Vec::new();
+        for i in 0..150 {
+            let source = if i % 2 == 0 { "even" } else { "odd" };
+            let mut ev = event(source, &format!("t-{i}"), b"{}");
+            ev.received_at = at(i).format(&Rfc3339).unwrap();
+            store.append(ev.clone()).await.unwrap();
+            ids.push(ev.id);
+        }
+        let read_all = |q: EventQuery| {
+            let store = store.clone();
+            async move {
+                let mut got = Vec::new();
+                let mut q = EventQuery { limit: 7, ..q };
+                loop {
+                    let page = store.list_events(q.clone()).await.unwrap();
+                    got.extend(page.events.iter().map(|e| e.id));
+                    if !page.more {
+                        return got;
+                    }
+                    q.after = Some(page.next);
+                }
+            }
+        };
+        // Inclusive at both ends, to the millisecond, whole seconds and fractions alike.
+        for (lo, hi) in [(30, 90), (31, 32), (0, 149), (149, 149), (60, 60)] {
+            let got = read_all(EventQuery {
+                from: Some(at(lo)),
+                to: Some(at(hi)),
+                ..EventQuery::default()
+            })
+            .await;
+            assert_eq!(got, ids[lo as usize..=hi as usize], "{name} {lo}..={hi}");
+        }
+        // Open at either end, with another filter.
+        let from = read_all(EventQuery {
+            from: Some(at(140) + time::Duration::milliseconds(1)),
+            ..EventQuery::default()
+        })
+        .await;
+        assert_eq!(from, ids[141..], "{name}");
+        let to = read_all(EventQuery {
+            to: Some(at(10) - time::Duration::milliseconds(1)),
+            source: Some("odd".into()),
+            ..EventQuery::default()
+        })
+        .await;
+        assert_eq!(to, [ids[1], ids[3], ids[5], ids[7], ids[9]], "{name}");
+        // Before the first and after the last: nothing.
+        let none = read_all(EventQuery {
+            to: Some(base - time::Duration::seconds(1)),
+            ..EventQuery::default()
+        })
+        .await;
+        assert!(none.is_empty(), "{name}");
+        let none = read_all(EventQuery {
+            from: Some(at(149) + time::Duration::seconds(1)),
+            ..EventQuery::default()
+        })
+        .await;
+        assert!(none.is_empty(), "{name}");
+
+        // What each source stored since a time, and its newest event's time.
+        let since = store.source_activity(at(100)).await.unwrap();
+        let expect = |source: &str, events: u64, newest: i64| crate::store::SourceActivity {
+            source: source.into(),
+            events,
+            last_received_at: at(newest).format(&Rfc3339).unwrap(),
+        };
+        assert_eq!(
+            since,
+            [expect("even", 25, 148), expect("odd", 25, 149)],
+            "{name}"
+        );
+        assert!(
+            store
+                .source_activity(at(149) + time::Duration::seconds(1))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        store.close().await;
     }
 }

@@ -143,6 +143,29 @@ pub struct EventQuery {
     pub limit: u32,
     /// Only events after this position.
     pub after: Option<Cursor>,
+    /// Only events received at or after this time.
+    pub from: Option<time::OffsetDateTime>,
+    /// Only events received at or before this time.
+    pub to: Option<time::OffsetDateTime>,
+}
+
+/// How far apart, at most, the order events are committed in and the order they were received
+/// in can be: an event is committed within its request's time (`server.request_timeout`,
+/// seconds) of being received, and replicas' clocks agree to well within this. A time filter
+/// looks for its first and last `seq` with this much slack (see [`crate::store::retention::OldEnd`]),
+/// then compares each event's `received_at` exactly.
+pub const RECEIVED_ORDER_SLACK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What one source stored since a time: how many events, and when the newest of them was
+/// received (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceActivity {
+    /// The source id.
+    pub source: String,
+    /// Events received at or after the time asked about.
+    pub events: u64,
+    /// When the newest of them was received.
+    pub last_received_at: String,
 }
 
 /// One page of events, oldest first.
@@ -200,4 +223,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// feed, and waits for the next change only when the read found nothing: so no commit
     /// between the read and the wait is missed, and nobody polls the database while waiting.
     fn commits(&self) -> watch::Receiver<u64>;
+
+    /// Each source with an event received at or after `since`: how many, and the newest one's
+    /// time. Sources with none are not listed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn source_activity(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<SourceActivity>, StoreError>;
 }

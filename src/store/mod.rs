@@ -51,8 +51,8 @@ pub use backend::Store;
 pub use connect::connect;
 pub use error::StoreError;
 pub use events::{
-    Appended, EventPage, EventQuery, EventStore, NewEvent, StoredEvent, stored_content_type,
-    string_object,
+    Appended, EventPage, EventQuery, EventStore, NewEvent, RECEIVED_ORDER_SLACK, SourceActivity,
+    StoredEvent, stored_content_type, string_object,
 };
 pub use hooks::{HOOKS_SOURCE, HookRow, HookStore};
 pub use ids::{Cursor, EventId};

@@ -363,3 +363,125 @@ async fn identus_records_are_listed_by_id_and_wallet_and_found_by_state_and_wall
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sources_overview_counts_the_last_hours_events_and_each_answer_class() {
+    // A source id of this test's own: answer counts are kept per source id in the process.
+    let id = format!(
+        "overview-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let path = format!("/{id}/events");
+    let app = spawn_app_with(|s| {
+        let mut source = s.sources.get("identus").unwrap().clone();
+        source.path = path.clone();
+        s.sources.insert(id.clone(), source);
+    })
+    .await;
+    let auth = format!("Bearer {IDENTUS_TOKEN}");
+    let send = |body: String, auth: String| {
+        let (app, path) = (&app, &path);
+        async move {
+            app.post(
+                path,
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    for i in 0..3 {
+        let body = connection_event(
+            &uuid::Uuid::new_v4().to_string(),
+            &format!("ov-{i}"),
+            "InvitationGenerated",
+            "2024-05-01T10:00:00Z",
+        );
+        accepted(send(body, auth.clone()).await).await;
+    }
+    let wrong = send(IDENTUS_DID.to_string(), "Bearer not-the-token".into()).await;
+    assert_eq!(wrong.status(), 401);
+    let broken = send("{not json".into(), auth.clone()).await;
+    assert_eq!(broken.status(), 400);
+
+    let overview = app.admin_json("/admin/sources").await;
+    let rows = overview["sources"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["id"] == id.as_str()).unwrap();
+    let events = app.admin_json(&format!("/admin/events?source={id}")).await;
+    let newest = events["events"][2]["received_at"].clone();
+    assert_eq!(
+        row,
+        &serde_json::json!({
+            "id": id, "kind": "identus", "path": path, "events_last_hour": 3,
+            "last_event_at": newest,
+            "responses": {"2xx": 3, "401": 1, "4xx": 2, "5xx": 0},
+        })
+    );
+    // Every configured source is listed, quiet ones too.
+    let kratos = rows.iter().find(|r| r["id"] == "kratos").unwrap();
+    assert_eq!(kratos["kind"], "kratos");
+    assert_eq!(kratos["path"], "/kratos/sync-identity");
+    assert_eq!(kratos["events_last_hour"], 0);
+    assert_eq!(kratos["last_event_at"], serde_json::Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_are_found_by_when_they_were_received() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let body = connection_event(
+            &uuid::Uuid::new_v4().to_string(),
+            &format!("when-{i}"),
+            "InvitationGenerated",
+            "2024-05-01T10:00:00Z",
+        );
+        ids.push(accepted(app.identus(&body).await).await.0);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let all = app.admin_json("/admin/events?source=identus").await;
+    let at: Vec<String> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["received_at"].as_str().unwrap().to_string())
+        .collect();
+    let found = |query: String| {
+        let app = &app;
+        async move {
+            let page = app.admin_json(&format!("/admin/events?{query}")).await;
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let enc = |t: &str| t.replace('+', "%2B");
+    // Inclusive at both ends.
+    assert_eq!(
+        found(format!("from={}&to={}", enc(&at[1]), enc(&at[2]))).await,
+        ids[1..3]
+    );
+    assert_eq!(found(format!("from={}", enc(&at[3]))).await, ids[3..]);
+    assert_eq!(found(format!("to={}", enc(&at[0]))).await, ids[..1]);
+    for bad in ["from=yesterday", "to=2026-13-01T00:00:00Z"] {
+        let res = app.admin_get(&format!("/admin/events?{bad}")).await;
+        assert_eq!(res.status(), 400, "{bad}");
+        let detail = res.json::<serde_json::Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let name = bad.split('=').next().unwrap();
+        assert!(
+            detail.starts_with(&format!("{name} must be an RFC 3339 time")),
+            "{detail}"
+        );
+    }
+    app.stop().await;
+}

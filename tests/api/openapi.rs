@@ -15,9 +15,11 @@ use crate::helpers::{
 };
 
 /// What a user can call on the admin listener: (method, path as the description writes it).
+/// (The console, `/console` in `src/admin/console.rs`, is a page over this API, not part of it.)
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/admin/openapi.json"),
+    ("get", "/admin/sources"),
     ("get", "/admin/events"),
     ("get", "/admin/events/{id}"),
     ("get", "/admin/events/{id}/raw"),
@@ -379,6 +381,32 @@ async fn real_answers_validate_against_the_schemas_of_the_description() {
     .await;
 
     // Act and assert: every list, every single thing, and the errors.
+    let sources = check.get("/admin/sources", "/admin/sources").await;
+    assert!(
+        sources["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "hooks" && s["events_last_hour"] == 1),
+        "{sources}"
+    );
+    let since = check
+        .get(
+            "/admin/events",
+            "/admin/events?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(since["events"].as_array().unwrap().len(), 3);
+    let (status, _) = check
+        .call(
+            "get",
+            "/admin/events",
+            "/admin/events?from=yesterday",
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(status, 400);
     let events = check.get("/admin/events", "/admin/events?limit=10").await;
     let ids: Vec<&str> = events["events"]
         .as_array()

@@ -398,6 +398,14 @@ impl EventStore for PostgresStore {
     fn commits(&self) -> watch::Receiver<u64> {
         self.shared.commits.subscribe()
     }
+
+    async fn source_activity(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<crate::store::SourceActivity>, StoreError> {
+        self.with_client(|c| Box::pin(read::source_activity(c, since)))
+            .await
+    }
 }
 
 #[async_trait]
@@ -420,7 +428,7 @@ impl ProjectionStore for PostgresStore {
 
 /// The cutoff as text `received_at` can be compared with, exactly as SQLite's
 /// (`sqlite/prune.rs`, `cutoff_text`: to the second, without fraction or `Z`).
-fn cutoff_text(cutoff: OffsetDateTime) -> String {
+pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
     cutoff
         .to_offset(time::UtcOffset::UTC)
         .format(format_description!(
@@ -435,7 +443,10 @@ const PROBE: &str = "SELECT seq, received_at < $2 FROM events WHERE seq >= $1 OR
 
 /// The largest `seq` received before `cutoff` (text, [`cutoff_text`]; see [`OldEnd`]), or `None`
 /// when the oldest event is not old.
-async fn last_before(c: &tokio_postgres::Client, cutoff: &str) -> Result<Option<i64>, StoreError> {
+pub(super) async fn last_before(
+    c: &tokio_postgres::Client,
+    cutoff: &str,
+) -> Result<Option<i64>, StoreError> {
     let probe = |seq: i64| async move {
         c.query_opt(PROBE, &[&seq, &cutoff])
             .await

@@ -5,13 +5,17 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use super::text::{dec, dec_opt, enc, enc_opt};
+use super::{cutoff_text, last_before};
 use crate::store::error::StoreError;
-use crate::store::events::{EventPage, EventQuery, StoredEvent};
+use crate::store::events::{
+    EventPage, EventQuery, RECEIVED_ORDER_SLACK, SourceActivity, StoredEvent,
+};
 use crate::store::ids::{Cursor, EventId};
 use crate::store::outbox::{AttemptRecord, DeliveryRow, DeliveryState};
 use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
 };
+use time::OffsetDateTime;
 
 /// A failed read: the store cannot be read right now.
 pub(super) fn unavailable(e: tokio_postgres::Error) -> StoreError {
@@ -99,6 +103,8 @@ pub(super) async fn list_events(
     let limit = i64::from(q.limit.clamp(1, 1000));
     let fetch = limit + 1;
     let event_type = enc_opt(q.event_type.as_deref());
+    let (floor, ceiling) = time_bounds(c, q.from, q.to).await?;
+    let (from, to) = (q.from.map(rfc3339), q.to.map(rfc3339));
     let rows = c
         .query(
             &format!(
@@ -109,11 +115,27 @@ pub(super) async fn list_events(
                    AND ($4::text IS NULL OR event_type = $4)
                    AND ($7::text IS NULL
                         OR (source = 'hooks' AND dedupe_key > $7 || ':' AND dedupe_key < $7 || ';'))
+                   AND seq > $8
+                   AND ($9::bigint IS NULL OR seq <= $9)
+                   AND ($10::text IS NULL OR received_at::timestamptz >= $10::timestamptz)
+                   AND ($11::text IS NULL OR received_at::timestamptz <= $11::timestamptz)
                  ORDER BY xid, seq LIMIT $5"
             ),
             // A hook's events have dedupe keys `{hook id}:{key}` (`store::hooks`; hex and `:`
             // are never escaped by `enc`), which sort between `{id}:` and `{id};`.
-            &[&xid, &seq, &q.source, &event_type, &fetch, &xmin, &q.hook],
+            &[
+                &xid,
+                &seq,
+                &q.source,
+                &event_type,
+                &fetch,
+                &xmin,
+                &q.hook,
+                &floor,
+                &ceiling,
+                &from,
+                &to,
+            ],
         )
         .await
         .map_err(unavailable)?;
@@ -124,6 +146,72 @@ pub(super) async fn list_events(
         .map_err(unavailable)?;
     // Always a cursor: past the last event returned, else where the caller already was.
     Ok(EventPage::from_read(events, limit, feed_cursor(xid, seq)))
+}
+
+/// A time as PostgreSQL reads a `timestamptz` (RFC 3339).
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The `seq` range that can hold events received from `from` to `to`, as SQLite's
+/// (`sqlite/read.rs`, `time_bounds`): a floor (every event at or below it was received before
+/// `from`) and a ceiling (every event above it after `to`; `i64::MIN` when none was received by
+/// `to`), found by binary search on the primary key.
+async fn time_bounds(
+    c: &Client,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+) -> Result<(i64, Option<i64>), StoreError> {
+    let floor = match from {
+        Some(from) => last_before(c, &cutoff_text(from - RECEIVED_ORDER_SLACK))
+            .await?
+            .unwrap_or(i64::MIN),
+        None => i64::MIN,
+    };
+    let ceiling = match to {
+        // The cutoff is to the second: one more covers the rest of `to`'s second.
+        Some(to) => Some(
+            last_before(
+                c,
+                &cutoff_text(to + RECEIVED_ORDER_SLACK + std::time::Duration::from_secs(1)),
+            )
+            .await?
+            .unwrap_or(i64::MIN),
+        ),
+        None => None,
+    };
+    Ok((floor, ceiling))
+}
+
+/// Each source's events received at or after `since`, and its newest one's time.
+pub(super) async fn source_activity(
+    c: &Client,
+    since: OffsetDateTime,
+) -> Result<Vec<SourceActivity>, StoreError> {
+    let (floor, _) = time_bounds(c, Some(since), None).await?;
+    let rows = c
+        .query(
+            "SELECT a.source, a.n, e.received_at FROM
+               (SELECT source, count(*) AS n, max(seq) AS newest FROM events
+                WHERE seq > $1 AND received_at::timestamptz >= $2::text::timestamptz
+                GROUP BY source) a
+             JOIN events e ON e.seq = a.newest
+             ORDER BY a.source",
+            &[&floor, &rfc3339(since)],
+        )
+        .await
+        .map_err(unavailable)?;
+    rows.iter()
+        .map(|r| {
+            Ok(SourceActivity {
+                source: r.try_get(0)?,
+                events: u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0),
+                last_received_at: r.try_get(2)?,
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(unavailable)
 }
 
 pub(super) async fn get_event(c: &Client, id: EventId) -> Result<Option<StoredEvent>, StoreError> {

@@ -268,6 +268,13 @@ impl EventStore for SqliteStore {
     fn commits(&self) -> watch::Receiver<u64> {
         self.shared.commits.subscribe()
     }
+
+    async fn source_activity(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<crate::store::SourceActivity>, StoreError> {
+        self.read(move |c| read::source_activity(c, since)).await
+    }
 }
 
 #[async_trait]

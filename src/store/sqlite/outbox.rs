@@ -377,9 +377,9 @@ fn json_list(list: Option<&Vec<String>>) -> Option<String> {
 }
 
 /// An RFC 3339 time as Unix seconds (with fractions), for comparing with `received_at`.
-fn epoch(t: Option<&str>) -> Option<f64> {
+fn epoch(t: Option<&str>, up: bool) -> Option<f64> {
     let t = time::OffsetDateTime::parse(t?, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(t.unix_timestamp_nanos() as f64 / 1e9)
+    Some(super::read::epoch_seconds(t, up))
 }
 
 #[async_trait]
@@ -543,8 +543,8 @@ impl OutboxStore for SqliteStore {
         };
         let sources = json_list(filter.sources.as_ref());
         let types = json_list(filter.event_types.as_ref());
-        let from = epoch(filter.from.as_deref());
-        let to = epoch(filter.to.as_deref());
+        let from = epoch(filter.from.as_deref(), false);
+        let to = epoch(filter.to.as_deref(), true);
         let mut queued = 0u64;
         let mut start = lo;
         while start <= hi {

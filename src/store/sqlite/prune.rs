@@ -118,7 +118,7 @@ pub(super) fn prune_batch(
 
 /// The largest `seq` received before `cutoff` ([`OldEnd`]), or `None` when the oldest event is
 /// not old.
-fn last_before(tx: &rusqlite::Transaction<'_>, cutoff: &str) -> rusqlite::Result<Option<i64>> {
+pub(super) fn last_before(tx: &Connection, cutoff: &str) -> rusqlite::Result<Option<i64>> {
     // The first event at or after `seq`, with whether it is older than the cutoff.
     let mut at = tx.prepare_cached(
         "SELECT seq, received_at < ?2 FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",

@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::prune::{cutoff_text, last_before};
 use crate::store::error::StoreError;
-use crate::store::events::{EventPage, EventQuery, StoredEvent};
+use crate::store::events::{
+    EventPage, EventQuery, RECEIVED_ORDER_SLACK, SourceActivity, StoredEvent,
+};
 use crate::store::ids::{Cursor, EventId};
 use crate::store::outbox::{AttemptRecord, DeliveryRow, DeliveryState};
 use crate::store::projections::{
@@ -118,13 +122,17 @@ fn seq_of(cursor: &Cursor) -> Result<i64, StoreError> {
 }
 
 pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, StoreError> {
-    let after = q.after.as_ref().map(seq_of).transpose()?.unwrap_or(0);
+    let given = q.after.as_ref().map(seq_of).transpose()?.unwrap_or(0);
     let limit = i64::from(q.limit.clamp(1, 1000));
+    let (floor, ceiling) = time_bounds(c, q.from, q.to).map_err(unavailable)?;
     let mut stmt = c
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
              WHERE seq > ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR event_type = ?3)
                AND (?5 IS NULL OR (source = 'hooks' AND dedupe_key > ?5 || ':' AND dedupe_key < ?5 || ';'))
+               AND (?6 IS NULL OR seq <= ?6)
+               AND (?7 IS NULL OR unixepoch(received_at, 'subsec') >= ?7)
+               AND (?8 IS NULL OR unixepoch(received_at, 'subsec') <= ?8)
              ORDER BY seq LIMIT ?4"
         ))
         .map_err(unavailable)?;
@@ -132,13 +140,92 @@ pub(super) fn list_events(c: &Connection, q: &EventQuery) -> Result<EventPage, S
     // `{id}:` and `{id};`.
     let events = stmt
         .query_map(
-            params![after, q.source, q.event_type, limit + 1, q.hook],
+            params![
+                given.max(floor),
+                q.source,
+                q.event_type,
+                limit + 1,
+                q.hook,
+                ceiling,
+                q.from.map(|t| epoch_seconds(t, false)),
+                q.to.map(|t| epoch_seconds(t, true))
+            ],
             event_from_row,
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(unavailable)?;
     // Always a cursor: past the last event returned, else where the caller already was.
-    Ok(EventPage::from_read(events, limit, seq_cursor(after)))
+    Ok(EventPage::from_read(events, limit, seq_cursor(given)))
+}
+
+/// A time as `unixepoch(received_at, 'subsec')` gives it: SQLite keeps times to the
+/// millisecond and divides those by 1000.0, so the same arithmetic makes equal times compare
+/// equal (nanoseconds divided by 1e9 can differ in the last bit). A bound of a range is taken
+/// outward to the millisecond (`up` for an upper bound), since `received_at` has nanoseconds
+/// SQLite rounds: every event of the range is in, and at most one millisecond more.
+pub(super) fn epoch_seconds(t: OffsetDateTime, up: bool) -> f64 {
+    let nanos = t.unix_timestamp_nanos();
+    let ms = if up {
+        nanos.div_euclid(1_000_000) + i128::from(nanos.rem_euclid(1_000_000) != 0)
+    } else {
+        nanos.div_euclid(1_000_000)
+    };
+    i64::try_from(ms).unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+/// The `seq` range that can hold events received from `from` to `to`: every event at or below
+/// the floor was received before `from`, every event above the ceiling after `to` (with
+/// [`RECEIVED_ORDER_SLACK`] between commit order and time order). Found by binary search on the
+/// primary key, as retention finds its end, so a time filter does not read the feed from its
+/// start. A ceiling of `i64::MIN`: nothing was received by `to`.
+fn time_bounds(
+    c: &Connection,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+) -> rusqlite::Result<(i64, Option<i64>)> {
+    let floor = match from {
+        Some(from) => last_before(c, &cutoff_text(from - RECEIVED_ORDER_SLACK))?.unwrap_or(0),
+        None => 0,
+    };
+    let ceiling = match to {
+        // The cutoff is to the second: one more covers the rest of `to`'s second.
+        Some(to) => Some(
+            last_before(
+                c,
+                &cutoff_text(to + RECEIVED_ORDER_SLACK + std::time::Duration::from_secs(1)),
+            )?
+            .unwrap_or(i64::MIN),
+        ),
+        None => None,
+    };
+    Ok((floor, ceiling))
+}
+
+/// Each source's events received at or after `since`, and its newest one's time.
+pub(super) fn source_activity(
+    c: &Connection,
+    since: OffsetDateTime,
+) -> Result<Vec<SourceActivity>, StoreError> {
+    let (floor, _) = time_bounds(c, Some(since), None).map_err(unavailable)?;
+    c.prepare_cached(
+        "SELECT a.source, a.n, e.received_at FROM
+           (SELECT source, count(*) AS n, max(seq) AS newest FROM events
+            WHERE seq > ?1 AND unixepoch(received_at, 'subsec') >= ?2
+            GROUP BY source) a
+         JOIN events e ON e.seq = a.newest
+         ORDER BY a.source",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![floor, epoch_seconds(since, false)], |r| {
+            Ok(SourceActivity {
+                source: r.get(0)?,
+                events: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                last_received_at: r.get(2)?,
+            })
+        })?
+        .collect()
+    })
+    .map_err(unavailable)
 }
 
 pub(super) fn get_event(c: &Connection, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
