@@ -9,6 +9,7 @@
 //! cargo bench --bench receive -- --quick      # 2 s per measurement, for a smoke run
 //! cargo bench --bench receive -- --out DIR    # where bench.json and bench.svg go (default target/bench)
 //! cargo bench --bench receive -- --postgres [URL]   # + identus rows on PostgreSQL (URL or $HOOKGATE_TEST_POSTGRES_URL)
+//! cargo bench --bench receive -- --traces     # + a hookgate-traced row per closed-loop scenario
 //! ```
 //!
 //! It starts, as separate processes so that CPU time and memory are their own:
@@ -19,6 +20,9 @@
 //!   PostgreSQL, in a schema of its own created before the run and dropped after, chosen with
 //!   `options=-csearch_path%3D<schema>`) and **hookgate-pg×2** (two hookgate processes on that
 //!   schema, the connections spread over both; they share the cores with everything else);
+//! - with `--traces`: **hookgate-traced** (hookgate on SQLite with `telemetry.otlp.endpoint` set,
+//!   every trace sampled) and, as its collector, a second bare server (it reads each OTLP export
+//!   and answers 200), so that the cost of traces is hookgate's own;
 //! - if installed, **adnanh/webhook** (Debian's `webhook`) with a `payload-hmac-sha256` rule.
 //!
 //! The load generator is its own tokio/hyper client in this process, on the same cores:
@@ -99,12 +103,14 @@ fn main() {
             .or_else(|| std::env::var("HOOKGATE_TEST_POSTGRES_URL").ok())
             .expect("--postgres needs a URL or HOOKGATE_TEST_POSTGRES_URL")
     });
+    // `--traces`: also hookgate with traces on, exporting to a local collector that drops them.
+    let traces = args.iter().any(|a| a == "--traces");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(quick, repeats, only.as_deref(), postgres, &out));
+    rt.block_on(run(quick, repeats, only.as_deref(), postgres, traces, &out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,8 +369,9 @@ async fn pg_execute(url: &str, sql: &str) {
     let _ = conn.await;
 }
 
-/// hookgate on SQLite in a temporary folder, or on `store` (a PostgreSQL URL) when given.
-async fn start_hookgate(store: Option<&str>, name: &'static str) -> Server {
+/// hookgate on SQLite in a temporary folder, or on `store` (a PostgreSQL URL) when given; with
+/// traces exported to `otlp` (`host:port` of a collector) when given.
+async fn start_hookgate(store: Option<&str>, name: &'static str, otlp: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = store.map_or_else(
         || format!("sqlite://{}", dir.path().join("hookgate.db").display()),
@@ -398,6 +405,12 @@ sources:
     verify: {{ scheme: abp_signature, secrets: ["{ABP_SECRET}"] }}
 "#,
     );
+    let config = match otlp {
+        Some(collector) => {
+            config + &format!("telemetry:\n  otlp:\n    endpoint: http://{collector}\n")
+        }
+        None => config,
+    };
     let file = dir.path().join("bench.yaml");
     std::fs::write(&file, config).unwrap();
     let started = Instant::now();
@@ -932,6 +945,7 @@ async fn run(
     repeats: usize,
     only: Option<&str>,
     postgres: Option<String>,
+    traces: bool,
     out: &Path,
 ) {
     let (warmup, dur) = if quick {
@@ -941,7 +955,17 @@ async fn run(
     };
     eprintln!("starting servers");
     let bare = start_bare().await;
-    let hookgate = start_hookgate(None, "hookgate").await;
+    let hookgate = start_hookgate(None, "hookgate", None).await;
+    // `--traces`: the collector (a bare server: reads each export, answers 200) and hookgate
+    // exporting every span to it.
+    let traced = if traces {
+        let collector = start_bare().await;
+        let traced = start_hookgate(None, "hookgate-traced", Some(collector.addr.as_str())).await;
+        eprintln!("  ready: hookgate-traced {:.1} ms", traced.ready_ms);
+        Some((collector, traced))
+    } else {
+        None
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = hookgate.rss_mib();
     eprintln!(
@@ -970,8 +994,8 @@ async fn run(
             pg_execute(base, &format!("CREATE SCHEMA {schema}")).await;
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-            let first = start_hookgate(Some(&url), "hookgate-pg").await;
-            let second = start_hookgate(Some(&url), "hookgate-pg").await;
+            let first = start_hookgate(Some(&url), "hookgate-pg", None).await;
+            let second = start_hookgate(Some(&url), "hookgate-pg", None).await;
             eprintln!(
                 "  ready: hookgate-pg {:.1} ms and {:.1} ms (schema {schema})",
                 first.ready_ms, second.ready_ms
@@ -1001,17 +1025,26 @@ async fn run(
         let maker = Maker::new(kind, body);
         if kind == Kind::Duplicate {
             // The one event exists before the measurement starts.
-            drive(
-                &[&hookgate.addr],
-                &maker,
-                Load::Closed { connections: 1 },
-                Duration::ZERO,
-                Duration::from_millis(100),
-            )
-            .await;
+            let mut stores = vec![hookgate.addr.as_str()];
+            if let Some((_, traced)) = &traced {
+                stores.push(traced.addr.as_str());
+            }
+            for addr in stores {
+                drive(
+                    &[addr],
+                    &maker,
+                    Load::Closed { connections: 1 },
+                    Duration::ZERO,
+                    Duration::from_millis(100),
+                )
+                .await;
+            }
         }
         let mut targets: Vec<(&str, Vec<&Server>)> =
             vec![("bare", vec![&bare]), ("hookgate", vec![&hookgate])];
+        if let Some((_, traced)) = &traced {
+            targets.push(("hookgate-traced", vec![traced]));
+        }
         if let Some((_, _, first, second)) = pg.as_ref().filter(|_| name == "identus") {
             targets.push(("hookgate-pg", vec![first]));
             targets.push(("hookgate-pg×2", vec![first, second]));
@@ -1237,6 +1270,12 @@ fn table(report: &Report) -> String {
             r.errors
         );
     }
+    if report.rows.iter().any(|r| r.server == "hookgate-traced") {
+        let _ = writeln!(
+            s,
+            "\nhookgate-traced: hookgate on SQLite with traces on (`telemetry.otlp.endpoint`, every trace sampled: a request span and a store commit span per request), exporting to a local collector that reads each export and drops it (its CPU is not counted in the rows)."
+        );
+    }
     if report
         .rows
         .iter()
@@ -1275,9 +1314,9 @@ fn svg(report: &Report) -> String {
     let label_w = 230.0;
     let chart_w = 330.0;
     let mut legend = vec!["bare", "hookgate", "webhook"];
-    for pg in ["hookgate-pg", "hookgate-pg×2"] {
-        if report.rows.iter().any(|r| r.server == pg) {
-            legend.push(pg);
+    for extra in ["hookgate-pg", "hookgate-pg×2", "hookgate-traced"] {
+        if report.rows.iter().any(|r| r.server == extra) {
+            legend.push(extra);
         }
     }
     // Room below the titles for a legend longer than three entries.
@@ -1290,6 +1329,7 @@ fn svg(report: &Report) -> String {
         "hookgate" => "#2f6fde",
         "hookgate-pg" => "#1f9e89",
         "hookgate-pg×2" => "#6a3d9a",
+        "hookgate-traced" => "#c0392b",
         _ => "#e07b39",
     };
     let max_rps = report

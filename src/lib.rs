@@ -19,7 +19,9 @@
 //! - [`sign`]: `hookgate sign`, the headers a sender would send.
 //! - [`http`]: the accept loop, the layer stack, health routes, problem+json answers.
 //! - [`store`]: the store traits (events, projections) and the SQLite backend.
-//! - [`telemetry`]: logging (pretty or JSON) and the Prometheus recorder.
+//! - [`telemetry`]: logging (pretty or JSON), the Prometheus recorder, and traces
+//!   (OpenTelemetry over OTLP/HTTP, `telemetry.otlp`): `http`, `receive` and `deliver` ask it
+//!   whether traces are on and carry the W3C trace context through it.
 //! - [`shutdown`]: the signals that stop hookgate, and the one that must not (SIGXFSZ).
 //! - [`config`]: the `Settings` tree: types, loading, validation. It calls nothing.
 //! - `fuzz` (with the `fuzzing` feature only): the entry points of the fuzz targets.

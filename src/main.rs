@@ -181,7 +181,6 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            telemetry::init(&settings.log);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -192,6 +191,15 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Inside the runtime: traces, when on, are exported from it.
+            let started = {
+                let _runtime = runtime.enter();
+                telemetry::init_with_traces(&settings.log, &settings.telemetry)
+            };
+            if let Err(e) = started {
+                eprintln!("hookgate: {e}");
+                return ExitCode::FAILURE;
+            }
             let result = runtime.block_on(async {
                 let app = Application::build(settings).await?;
                 app.run_until_stopped(shutdown_signal()).await

@@ -324,6 +324,8 @@ impl Application {
         // The pruner stops between two batches (each commits whole); then the store closes.
         let _ = pruner.await;
         self.store.close().await;
+        // The last spans (delivery attempts cut off above included) go to the collector.
+        telemetry::traces::shutdown().await;
         tracing::info!("all pending writes committed; stopped");
         match failure {
             Some(f) => Err(anyhow::anyhow!(f)),

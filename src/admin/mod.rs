@@ -34,9 +34,8 @@ mod projections;
 mod sources;
 mod state;
 
-pub use sources::SourceSummary;
-pub use state::AdminState;
 use state::not_found;
+pub use state::{AdminState, SourceSummary};
 
 use axum::Router;
 use axum::extract::{Request, State};

@@ -12,17 +12,6 @@ use crate::http::problem::json_response;
 use crate::receive::metrics::{Answers, answer_counts};
 use crate::store::{HOOKS_SOURCE, SourceActivity};
 
-/// A configured source, as the overview names it.
-#[derive(Debug, Clone)]
-pub struct SourceSummary {
-    /// The source id.
-    pub id: String,
-    /// Its kind.
-    pub kind: String,
-    /// The path senders POST to.
-    pub path: String,
-}
-
 /// The window of `events_last_hour`.
 const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -37,12 +37,23 @@ pub struct AdminState {
     /// The configured destinations.
     pub destinations: Arc<Vec<Destination>>,
     /// The configured sources, in their order (`/admin/sources`).
-    pub sources: Arc<Vec<super::sources::SourceSummary>>,
+    pub sources: Arc<Vec<SourceSummary>>,
     /// Their broker connections.
     pub links: Arc<crate::deliver::Links>,
     /// Drops what this process's public listener knows of a registered hook (called when the
     /// hook is deleted here, so that it is gone at once; other replicas see it within a second).
     pub forget_hook: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+/// A configured source, as the overview names it.
+#[derive(Debug, Clone)]
+pub struct SourceSummary {
+    /// The source id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// The path senders POST to.
+    pub path: String,
 }
 
 /// Default page size of the admin API's lists.

@@ -76,6 +76,23 @@ pub fn lenient_usize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize
     }
 }
 
+/// A number, also when written as a string (environment variables are strings).
+pub fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Number(f64),
+        String(String),
+    }
+    match N::deserialize(d)? {
+        N::Number(n) => Ok(n),
+        N::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("`{s}` is not a number"))),
+    }
+}
+
 /// An optional `true`/`false`, also when written as a string (environment variables are strings).
 pub fn lenient_bool_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]

@@ -12,6 +12,7 @@
 //! - [`verify`]: a source's `verify` block, a tagged enum (`scheme`) read field by field so that
 //!   every error still names its field.
 //! - [`destinations`]: the `destinations` blocks, and the typed [`Destination`] delivery runs on.
+//! - [`telemetry`]: the `telemetry` block (OpenTelemetry traces over OTLP/HTTP).
 //! - [`de`]: how values are written (durations, sizes, secrets, lenient numbers and booleans).
 //! - [`mod@load`]: the layers, `${VAR}` expansion and the one deserialization that names fields.
 //! - [`redact`]: URLs with their credentials hidden, for logs and errors.
@@ -25,6 +26,7 @@ pub mod de;
 pub mod destinations;
 pub mod load;
 pub mod redact;
+pub mod telemetry;
 pub mod types;
 pub mod validate;
 pub mod verify;
@@ -34,6 +36,7 @@ pub use destinations::{Destination, DestinationSettings, Signing, Target};
 pub use load::{
     Draft, LoadOptions, load, load_from_str, read, read_draft, read_draft_from_str, read_from_str,
 };
+pub use telemetry::{OtlpSettings, TelemetrySettings};
 pub use types::*;
 pub use verify::{
     DEFAULT_TOLERANCE, HmacSettings, KeyLocation, Scheme, SchemeSettings, SignedPart,

@@ -57,6 +57,9 @@ pub struct Settings {
     /// Log output.
     #[serde(default)]
     pub log: LogSettings,
+    /// Traces (OpenTelemetry over OTLP/HTTP): off unless `telemetry.otlp.endpoint` is set.
+    #[serde(default)]
+    pub telemetry: super::telemetry::TelemetrySettings,
     /// Configured endpoints, keyed by source id (lower-case; used in URLs, metrics and storage).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,

@@ -169,6 +169,7 @@ impl Settings {
                 names.join(", ")
             ));
         }
+        w.extend(self.telemetry.warnings());
         for (id, s) in &self.sources {
             if s.allow_short_secret && short_secrets_checked(s.verify.scheme.scheme()) {
                 for (i, secret) in s.verify.secrets.iter().enumerate() {
@@ -307,6 +308,7 @@ impl Settings {
         if let Err(mut problems) = self.resolved_destinations() {
             e.append(&mut problems);
         }
+        e.extend(self.telemetry.problems());
         e
     }
 }

@@ -29,13 +29,16 @@ pub struct Outgoing {
     pub received_at: String,
     /// This attempt's number for the delivery, from 1.
     pub attempt: u32,
+    /// The W3C headers carrying the attempt span's trace context (`traceparent`, and
+    /// `tracestate` when the trace has one) to the destination; empty when traces are off.
+    pub trace: Vec<(&'static str, String)>,
 }
 
 impl Outgoing {
     /// Hands each `Hookgate-*` header of this attempt to `put`, named as the brokers carry them
     /// (RabbitMQ `raw` and NATS; HTTP sends the same, lower-case): `Hookgate-Event-Id` (the
     /// caller's formatted `event_id`), `-Source`, `-Event-Type` and `-Hook-Id` when there is
-    /// one, `-Attempt`.
+    /// one, `-Attempt`; then, with traces on, the W3C `traceparent` (and `tracestate`).
     pub fn hookgate_headers(&self, event_id: &str, mut put: impl FnMut(&'static str, &str)) {
         put("Hookgate-Event-Id", event_id);
         put("Hookgate-Source", &self.source);
@@ -45,6 +48,9 @@ impl Outgoing {
         put("Hookgate-Attempt", &self.attempt.to_string());
         if let Some(hook) = &self.hook {
             put("Hookgate-Hook-Id", hook);
+        }
+        for (name, value) in &self.trace {
+            put(name, value);
         }
     }
 }
@@ -158,6 +164,35 @@ pub fn fill(template: &str, source: &str, event_type: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_brokers_headers_carry_the_attempts_trace_context_when_there_is_one() {
+        let mut out = Outgoing {
+            event_id: EventId::new(),
+            source: "kratos".into(),
+            event_type: None,
+            hook: None,
+            content_type: "application/json".into(),
+            body: Bytes::from_static(b"{}"),
+            received_at: "2026-11-26T10:20:30.123Z".into(),
+            attempt: 2,
+            trace: Vec::new(),
+        };
+        let names = |out: &Outgoing| {
+            let mut names = Vec::new();
+            out.hookgate_headers("id", |name, _| names.push(name));
+            names
+        };
+        assert_eq!(
+            names(&out),
+            ["Hookgate-Event-Id", "Hookgate-Source", "Hookgate-Attempt"]
+        );
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        out.trace = vec![("traceparent", traceparent.into())];
+        let mut sent = Vec::new();
+        out.hookgate_headers("id", |name, value| sent.push((name, value.to_string())));
+        assert_eq!(sent.last(), Some(&("traceparent", traceparent.to_string())));
+    }
 
     #[test]
     fn template_values_are_made_safe() {

@@ -183,6 +183,12 @@ impl HttpSender {
         if let Some(hook) = &out.hook {
             headers.insert(HeaderName::from_static(HOOK_ID_HEADER), header_text(hook));
         }
+        // The attempt span's trace context (traces on): W3C names, lower-case.
+        for (name, value) in &out.trace {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
         for (name, value) in signature_headers(&self.sign, &event_id, unix_now(), &out.body) {
             headers.insert(name, value);
         }
@@ -344,6 +350,7 @@ mod tests {
             body: Bytes::from_static(b"{\"a\":1}"),
             received_at: "2026-11-26T10:20:30.123Z".into(),
             attempt: 1,
+            trace: Vec::new(),
         }
     }
 

@@ -13,6 +13,9 @@
 //! - [`links`]: each broker destination's connection state, for the admin API.
 //! - [`masstransit`]: the MassTransit envelope `kind: rabbitmq` publishes (`format:
 //!   masstransit`), with the stored payload spliced in byte for byte.
+//!
+//! May call: `config`, `store`, `verify` (signing), `telemetry` (an attempt's span and the
+//! trace context it sends on, when traces are on).
 
 pub mod amqp;
 pub mod attempt;

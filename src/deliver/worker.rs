@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::attempt::{Attempted, Outgoing};
 use super::schedule;
@@ -30,6 +31,7 @@ use crate::config::Destination;
 use crate::store::hooks::hook_of_headers;
 use crate::store::outbox::{AttemptRecord, Claimed, Finish, Next, now_ms};
 use crate::store::{Store, StoreError, stored_content_type};
+use crate::telemetry::traces;
 
 /// The longest a destination's task sleeps without looking at the store.
 const POLL: Duration = Duration::from_secs(1);
@@ -368,6 +370,8 @@ const RECORD_BATCH: usize = 256;
 async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claimed) -> Option<i64> {
     let d = &w.destination;
     let number = c.attempts_made.saturating_add(1);
+    // With traces on: the attempt's span, a child of the request that received the event.
+    let span = traces::on().then(|| attempt_span(d, &c, number));
     let out = Outgoing {
         event_id: c.event_id,
         content_type: content_type(&c.headers),
@@ -377,10 +381,17 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
         body: c.body,
         received_at: c.received_at,
         attempt: number,
+        trace: span
+            .as_ref()
+            .map(traces::propagation_headers)
+            .unwrap_or_default(),
     };
     let at = now_ms();
     let started = Instant::now();
-    let outcome = w.sender.send(&out).await;
+    let outcome = match &span {
+        Some(span) => w.sender.send(&out).instrument(span.clone()).await,
+        None => w.sender.send(&out).await,
+    };
     let elapsed = started.elapsed();
     metrics::histogram!("hookgate_delivery_attempt_seconds", "destination" => d.id.clone())
         .record(elapsed.as_secs_f64());
@@ -399,6 +410,10 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
         (None, Some(status)) => format!("HTTP {status}"),
         (None, None) => "no answer".to_string(),
     });
+    if let Some(span) = span {
+        // Ended here: the attempt, not the recording of it.
+        record_outcome(&span, &outcome, result);
+    }
     if outcome.delivered() {
         tracing::debug!(destination = %d.id, event_id = %out.event_id, attempt = number, "delivered");
     } else {
@@ -429,6 +444,54 @@ async fn attempt(record: mpsc::UnboundedSender<Record>, w: Arc<Worker>, c: Claim
     match next {
         Next::RetryAt(at) => Some(at),
         Next::Delivered | Next::Failed => None,
+    }
+}
+
+/// The span of one attempt (traces on): a root in this process, whose parent is the request
+/// span the event was received in (its stored trace context), when it has one. A client span
+/// for HTTP, a producer span for the brokers; named `deliver {destination}`.
+fn attempt_span(d: &Destination, c: &Claimed, number: u32) -> tracing::Span {
+    let kind = match d.target {
+        crate::config::Target::Http(_) => "client",
+        crate::config::Target::Rabbitmq(_) | crate::config::Target::Nats(_) => "producer",
+    };
+    let span = tracing::info_span!(
+        parent: None,
+        "delivery attempt",
+        otel.name = %format_args!("deliver {}", d.id),
+        otel.kind = kind,
+        hookgate.event_id = %c.event_id,
+        hookgate.source = %c.source,
+        hookgate.destination = %d.id,
+        hookgate.delivery_id = c.delivery_id,
+        hookgate.attempt = number,
+        hookgate.outcome = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if let Some(stored) = c.trace_context.as_deref() {
+        traces::set_stored_parent(&span, stored);
+    }
+    span
+}
+
+/// What came of the attempt, on its span: `hookgate.outcome` (delivered, retrying, failed),
+/// the HTTP status, the error kind; anything but a delivery marks the span an error.
+fn record_outcome(span: &tracing::Span, outcome: &Attempted, result: &'static str) {
+    span.record("hookgate.outcome", result);
+    if let Some(status) = outcome.status {
+        span.record("http.response.status_code", status);
+    }
+    if let Some(error) = outcome.error {
+        span.record("error.type", error.as_str());
+    } else if !outcome.delivered() {
+        if let Some(status) = outcome.status {
+            span.record("error.type", tracing::field::display(status));
+        }
+    }
+    if !outcome.delivered() {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

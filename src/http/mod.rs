@@ -7,7 +7,8 @@
 //! - [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`problem`]: RFC 9457 answers, `503` with `Retry-After`.
 //!
-//! May call: `config`, and `store` for readiness.
+//! May call: `config`, `store` for readiness, and `telemetry` for the request span's trace
+//! context (traces on).
 
 pub mod health;
 pub mod problem;

@@ -16,11 +16,12 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, OnResponse, TraceLayer};
+use tracing::{Level, Span};
 
 use super::problem::{problem, unavailable};
 use crate::config::ServerSettings;
+use crate::telemetry::traces;
 
 /// The public listener: `router` (health routes and every source route) inside the layers.
 ///
@@ -35,9 +36,14 @@ pub fn public(router: Router, server: &ServerSettings, sensitive: Vec<HeaderName
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             // 3. One span per request, carrying the request id; the source id is filled in by
             //    the source's route. Responses are logged at debug, failures at warn.
+            //    With traces on (`telemetry.otlp`), the span is a server span whose parent
+            //    is the request's `traceparent` ([`traced_request_span`]).
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request| {
+                        if traces::on() && !is_probe(req.uri().path()) {
+                            return traced_request_span(req);
+                        }
                         let request_id = req
                             .headers()
                             .get("x-request-id")
@@ -51,7 +57,7 @@ pub fn public(router: Router, server: &ServerSettings, sensitive: Vec<HeaderName
                             source = tracing::field::Empty,
                         )
                     })
-                    .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                    .on_response(Answered)
                     .on_failure(DefaultOnFailure::new().level(Level::WARN)),
             )
             // 4. The request id goes back in the answer.
@@ -70,6 +76,63 @@ pub fn public(router: Router, server: &ServerSettings, sensitive: Vec<HeaderName
                 request_timeout,
             )),
     )
+}
+
+/// The health probes, never traced (a probe every few seconds would bury the events).
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
+
+/// The request span with traces on: the log span's fields, plus what makes it an OpenTelemetry
+/// server span (`otel.name` "POST /path", with a registered hook's id as `{id}`), the fields
+/// the source route and the answer fill in, and the incoming `traceparent` as its parent.
+fn traced_request_span(req: &Request) -> Span {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path = req.uri().path();
+    let route = if path.starts_with("/hooks/") {
+        "/hooks/{id}"
+    } else {
+        path
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{} {route}", req.method()),
+        otel.kind = "server",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %logged_path(path),
+        source = tracing::field::Empty,
+        hookgate.source = tracing::field::Empty,
+        hookgate.event_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    traces::set_parent_from_headers(&span, req.headers());
+    span
+}
+
+/// What the answer leaves on the request span: a debug line, and with traces on its status
+/// (a 5xx marks the span an error).
+#[derive(Clone, Copy)]
+struct Answered;
+
+impl<B> OnResponse<B> for Answered {
+    fn on_response(self, res: &http::Response<B>, latency: Duration, span: &Span) {
+        if traces::on() {
+            let status = res.status();
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        DefaultOnResponse::new()
+            .level(Level::DEBUG)
+            .on_response(res, latency, span);
+    }
 }
 
 /// Hex digits of a registered hook's id kept in logs: enough to tell hooks apart, far from

@@ -16,7 +16,8 @@
 //! the only path match), so a source added or removed while hookgate runs takes effect at once,
 //! without rebuilding any router.
 //!
-//! May call: `config`, `http`, `verify`, `sources`, `store`.
+//! May call: `config`, `http`, `verify`, `sources`, `store`, `telemetry` (the trace context of
+//! a request, when traces are on).
 
 pub mod body;
 pub mod hooks;

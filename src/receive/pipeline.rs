@@ -12,7 +12,7 @@
 //! | 6 | the content type must be JSON | [`receive`] | 415 |
 //! | 7 | the kind parses and validates the body, finds its dedupe key | [`receive`] | 400 (not JSON), 422 (does not fit) |
 //! | 7b | the kind decides the answer before the store ([`crate::sources::Kind::decide`]): a Kratos `respond` rule interrupts the flow, unstored | [`receive`] | 400 (Kratos `messages`) |
-//! | 8 | append to the store and wait for the commit (group commit) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
+//! | 8 | append to the store and wait for the commit (group commit; with traces on, in a `store commit` span, and the request span's trace context stored with the event) | [`receive`] | 503 `Retry-After: 1` (queue full), 503 `Retry-After: 5` (commit failed) |
 //! | 9 | answer, with `Hookgate-Event-Id` (a retry gets the first copy's id): the kind's accepted answer, or the one it decided in 7b (a Kratos patch) | [`receive`] | 200 |
 //!
 //! A registered hook (`/hooks/{id}`, [`super::hooks`]) is a [`Source`] like any other, found by
@@ -28,13 +28,15 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use tracing::Instrument as _;
 
 use super::body::{read_body, require_json};
 use super::metrics::InFlight;
 use super::source::Source;
 use crate::http::problem::{problem, unavailable};
 use crate::sources::kind::Decision;
-use crate::store::{EventId, NewEvent, StoreError};
+use crate::store::{Appended, EventId, NewEvent, StoreError};
+use crate::telemetry::traces;
 use crate::verify::{Failure, VerifiedBody};
 
 /// The header every accepted answer carries.
@@ -51,7 +53,11 @@ pub struct Verified {
 /// A request to a source's path: steps 1–9, the verifier in front of the kind's handler.
 pub async fn handle(src: &Source, req: Request) -> Response {
     let _in_flight = InFlight::start();
-    tracing::Span::current().record("source", &*src.id);
+    let span = tracing::Span::current();
+    span.record("source", &*src.id);
+    if traces::on() {
+        span.record("hookgate.source", &*src.id);
+    }
     let res = match verify(src, req).await {
         Ok(verified) => receive(src, verified).await,
         Err(refused) => refused,
@@ -169,6 +175,7 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let event_type = parsed.event_type;
+    let traced = traces::on();
     let event = NewEvent {
         deliveries: src.deliveries_for(event_type.as_deref()),
         id: EventId::new(),
@@ -181,12 +188,23 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
         headers: src.stored_headers(headers),
         body,
         projection: parsed.projection,
+        // The request span's context, the parent of the delivery attempts' spans.
+        trace_context: if traced {
+            traces::stored_context(&tracing::Span::current())
+        } else {
+            None
+        },
     };
     // The accepted line needs these after the event has moved into the store; copy them only
     // when that line will be written.
     let logged = tracing::enabled!(tracing::Level::INFO)
         .then(|| (event.event_type.clone(), event.sender_id.clone()));
-    match src.store.append(event).await {
+    let stored = if traced {
+        append_traced(src, event).await
+    } else {
+        src.store.append(event).await
+    };
+    match stored {
         Ok(appended) => {
             if let Some((event_type, sender_id)) = logged {
                 tracing::info!(
@@ -217,4 +235,38 @@ pub async fn receive(src: &Source, Verified { parts, body }: Verified) -> Respon
             unavailable("the event could not be stored; retry later", 5)
         }
     }
+}
+
+/// Step 8 with traces on: the append in a `store commit` span (child of the request span: the
+/// wait for the group commit as this request sees it), and the event id on both spans.
+async fn append_traced(src: &Source, event: NewEvent) -> Result<Appended, StoreError> {
+    let commit = tracing::info_span!(
+        "store commit",
+        otel.kind = "internal",
+        hookgate.source = &*src.id,
+        hookgate.event_id = tracing::field::Empty,
+        hookgate.duplicate = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let stored = src.store.append(event).instrument(commit.clone()).await;
+    match &stored {
+        Ok(appended) => {
+            let id = tracing::field::display(appended.event_id);
+            commit.record("hookgate.event_id", &id);
+            commit.record("hookgate.duplicate", appended.duplicate);
+            tracing::Span::current().record("hookgate.event_id", &id);
+        }
+        Err(e) => {
+            commit.record("otel.status_code", "ERROR");
+            commit.record(
+                "error.type",
+                match e {
+                    StoreError::Busy => "busy",
+                    _ => "unavailable",
+                },
+            );
+        }
+    }
+    stored
 }

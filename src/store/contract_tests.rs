@@ -133,6 +133,7 @@ fn event(source: &str, key: &str, body: &[u8]) -> NewEvent {
         body: Bytes::copy_from_slice(body),
         projection: None,
         deliveries: Default::default(),
+        trace_context: None,
     }
 }
 
@@ -2050,6 +2051,71 @@ async fn copy_store_carries_hooks() {
             dest.close().await;
         }
         source.close().await;
+    }
+}
+
+/// Traces (`telemetry.otlp`): the trace context an event is received in is stored with it and
+/// comes back with every claim of its deliveries, first attempt or retry; an event received
+/// without one (traces off) comes back without. Events with and without a context share a
+/// batch (PostgreSQL writes such a batch with a statement of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_context_comes_back_with_each_claim_of_the_events_deliveries() {
+    use super::outbox::{Next, now_ms};
+    const CONTEXT: &str =
+        r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+    for target in
+        targets("the_trace_context_comes_back_with_each_claim_of_the_events_deliveries").await
+    {
+        let name = target.name();
+        let store = target.open().await;
+        store.register_destinations(&["app".into()]).await.unwrap();
+        let events: Vec<NewEvent> = (0..6)
+            .map(|i| {
+                let mut ev = delivered_to(&format!("t{i}"), &["app"]);
+                ev.trace_context = (i % 2 == 0).then(|| CONTEXT.to_string());
+                ev
+            })
+            .collect();
+        let want: std::collections::HashMap<EventId, Option<String>> = events
+            .iter()
+            .map(|e| (e.id, e.trace_context.clone()))
+            .collect();
+        for appended in join_all(events.into_iter().map(|e| store.append(e))).await {
+            assert!(!appended.unwrap().duplicate, "{name}");
+        }
+        // Alone in its batch, without a context (the untraced statement).
+        let plain = store.append(delivered_to("plain", &["app"])).await.unwrap();
+        let claimed = store.claim("app", 10, now_ms(), 60_000, &[]).await.unwrap();
+        assert_eq!(claimed.len(), 7, "{name}");
+        for c in &claimed {
+            let expected = want.get(&c.event_id).cloned().flatten();
+            if c.event_id == plain.event_id {
+                assert_eq!(c.trace_context, None, "{name}");
+            } else {
+                assert_eq!(c.trace_context, expected, "{name}: {:?}", c.event_id);
+            }
+        }
+        // A retry is claimed with it too.
+        let traced = claimed.iter().find(|c| c.trace_context.is_some()).unwrap();
+        store
+            .finish(vec![finish(traced, Next::RetryAt(now_ms()), 500)], now_ms())
+            .await
+            .unwrap();
+        let busy: Vec<i64> = claimed
+            .iter()
+            .filter(|c| c.delivery_id != traced.delivery_id)
+            .map(|c| c.delivery_id)
+            .collect();
+        let again = store
+            .claim("app", 10, now_ms() + 1, 60_000, &busy)
+            .await
+            .unwrap();
+        let retry = again
+            .iter()
+            .find(|c| c.delivery_id == traced.delivery_id)
+            .unwrap_or_else(|| panic!("{name}: the retry is claimed: {again:?}"));
+        assert_eq!(retry.trace_context.as_deref(), Some(CONTEXT), "{name}");
+        store.close().await;
     }
 }
 

@@ -50,6 +50,10 @@ pub struct NewEvent {
     /// The destinations it is delivered to: a delivery row each, written with the event if it
     /// is new (a retry of a stored event queues nothing).
     pub deliveries: Arc<[Arc<str>]>,
+    /// The W3C trace context of the request span that received it (a JSON object of the
+    /// `traceparent` and `tracestate` headers), the parent of its delivery attempts' spans;
+    /// `None` when traces are off (`telemetry.otlp`).
+    pub trace_context: Option<String>,
 }
 
 /// A JSON object of string values (`{"content-type":"…"}`), the form of the store's small

@@ -75,6 +75,8 @@ pub struct Claimed {
     pub headers: String,
     /// Its exact bytes.
     pub body: Bytes,
+    /// The trace context it was received in ([`super::NewEvent::trace_context`]), if any.
+    pub trace_context: Option<String>,
 }
 
 /// One attempt, as recorded in the attempts log.

@@ -494,6 +494,7 @@ fn sqlite_store_with(path: &std::path::Path, n: usize) {
                     body: bytes::Bytes::from(body),
                     projection: None,
                     deliveries: Default::default(),
+                    trace_context: None,
                 })
             });
             for outcome in futures_util::future::join_all(appends).await {

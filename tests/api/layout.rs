@@ -16,15 +16,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shutdown", &[]),
     ("telemetry", &["config"]),
     ("store", &["config"]),
-    ("http", &["config", "store"]),
+    ("http", &["config", "store", "telemetry"]),
     ("verify", &["config", "http"]),
     ("sign", &["verify"]),
     ("sources", &["config", "http", "store"]),
-    ("receive", &["config", "http", "verify", "sources", "store"]),
-    ("deliver", &["config", "store", "verify"]),
+    (
+        "receive",
+        &["config", "http", "verify", "sources", "store", "telemetry"],
+    ),
+    ("deliver", &["config", "store", "verify", "telemetry"]),
     (
         "admin",
-        &["http", "store", "verify", "sources", "deliver", "config"],
+        &[
+            "http", "store", "verify", "sources", "receive", "deliver", "config",
+        ],
     ),
     (
         "startup",

@@ -29,4 +29,5 @@ mod retention;
 mod routes;
 mod senders;
 mod sink;
+mod traces;
 mod verification;

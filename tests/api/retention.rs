@@ -78,6 +78,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize, at: OffsetDateTime) -> Vec<Strin
                     body: body.into(),
                     projection: None,
                     deliveries: Default::default(),
+                    trace_context: None,
                 })
                 .await
                 .unwrap();

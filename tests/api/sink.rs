@@ -298,6 +298,7 @@ mod http_sender {
             body: Bytes::from_static(body),
             received_at: "2026-11-26T10:20:30.123Z".into(),
             attempt: 3,
+            trace: Vec::new(),
         }
     }
 

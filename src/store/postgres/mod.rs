@@ -84,7 +84,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt as _;
 use time::OffsetDateTime;
-use time::macros::format_description;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
@@ -106,7 +105,7 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, ProjectionStore,
 };
 use crate::store::recent::RecentKeys;
-use crate::store::retention::{OldEnd, Pruned, RetentionStore};
+use crate::store::retention::{Pruned, RetentionStore};
 
 /// Keys kept per generation in [`RecentKeys`], as on SQLite.
 const RECENT_KEYS: usize = 8192;
@@ -402,7 +401,7 @@ impl EventStore for PostgresStore {
     async fn source_activity(
         &self,
         since: OffsetDateTime,
-    ) -> Result<Vec<crate::store::SourceActivity>, StoreError> {
+    ) -> Result<Vec<crate::store::events::SourceActivity>, StoreError> {
         self.with_client(|c| Box::pin(read::source_activity(c, since)))
             .await
     }
@@ -424,49 +423,6 @@ impl ProjectionStore for PostgresStore {
         self.with_client(|c| Box::pin(async move { read::list_projections(c, &q).await }))
             .await
     }
-}
-
-/// The cutoff as text `received_at` can be compared with, exactly as SQLite's
-/// (`sqlite/prune.rs`, `cutoff_text`: to the second, without fraction or `Z`).
-pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
-    cutoff
-        .to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        // Only a year past 9999 fails to format: prune nothing rather than everything.
-        .unwrap_or_default()
-}
-
-/// The first event at or after a `seq`, and whether it was received before the cutoff.
-const PROBE: &str = "SELECT seq, received_at < $2 FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1";
-
-/// The largest `seq` received before `cutoff` (text, [`cutoff_text`]; see [`OldEnd`]), or `None`
-/// when the oldest event is not old.
-pub(super) async fn last_before(
-    c: &tokio_postgres::Client,
-    cutoff: &str,
-) -> Result<Option<i64>, StoreError> {
-    let probe = |seq: i64| async move {
-        c.query_opt(PROBE, &[&seq, &cutoff])
-            .await
-            .and_then(|row| row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
-            .map_err(read::unavailable)
-    };
-    let Some((oldest, true)) = probe(i64::MIN).await? else {
-        return Ok(None);
-    };
-    let newest: i64 = c
-        .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(read::unavailable)?;
-    let mut search = OldEnd::new(oldest, newest);
-    while let Some(seq) = search.next_probe() {
-        let found = probe(seq).await?;
-        search.answer(seq, found);
-    }
-    Ok(Some(search.end()))
 }
 
 /// One prune batch, in one statement (so one transaction): the oldest events before the cutoff
@@ -496,13 +452,13 @@ DELETE FROM events WHERE seq IN (SELECT seq FROM victims)";
 #[async_trait]
 impl RetentionStore for PostgresStore {
     async fn prune(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Pruned, StoreError> {
-        let cutoff = cutoff_text(cutoff);
+        let cutoff = read::cutoff_text(cutoff);
         let limit = limit.max(1);
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let deleted = self
             .with_client(|c| {
                 Box::pin(async move {
-                    let Some(last) = last_before(c, &cutoff).await? else {
+                    let Some(last) = read::last_before(c, &cutoff).await? else {
                         return Ok(0);
                     };
                     c.execute(PRUNE, &[&cutoff, &limit_sql, &last])

@@ -36,9 +36,11 @@ const CLAIM: &str = "WITH c AS (
     FROM c WHERE d.id = c.id
     RETURNING d.id, d.attempts, d.event_seq, d.next_attempt_at
 )
-SELECT l.id, l.attempts, e.id, e.source, e.event_type, e.headers, e.body, e.received_at
-FROM l CROSS JOIN LATERAL (SELECT id, source, event_type, headers, body, received_at FROM events
-                           WHERE seq = l.event_seq) e
+SELECT l.id, l.attempts, e.id, e.source, e.event_type, e.headers, e.body, e.received_at,
+       e.trace_context
+FROM l CROSS JOIN LATERAL (SELECT id, source, event_type, headers, body, received_at,
+                                  trace_context
+                           FROM events WHERE seq = l.event_seq) e
 ORDER BY l.next_attempt_at, l.id";
 
 const FINISH_ONE: &str = "WITH u AS (
@@ -139,6 +141,7 @@ impl OutboxStore for PostgresStore {
                             headers: r.try_get(5)?,
                             body: Bytes::from(r.try_get::<_, Vec<u8>>(6)?),
                             received_at: r.try_get(7)?,
+                            trace_context: r.try_get(8)?,
                         })
                     })
                     .collect::<Result<Vec<_>, tokio_postgres::Error>>()

@@ -5,7 +5,6 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use super::text::{dec, dec_opt, enc, enc_opt};
-use super::{cutoff_text, last_before};
 use crate::store::error::StoreError;
 use crate::store::events::{
     EventPage, EventQuery, RECEIVED_ORDER_SLACK, SourceActivity, StoredEvent,
@@ -16,6 +15,9 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
 };
 use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::store::retention::OldEnd;
 
 /// A failed read: the store cannot be read right now.
 pub(super) fn unavailable(e: tokio_postgres::Error) -> StoreError {
@@ -146,6 +148,49 @@ pub(super) async fn list_events(
         .map_err(unavailable)?;
     // Always a cursor: past the last event returned, else where the caller already was.
     Ok(EventPage::from_read(events, limit, feed_cursor(xid, seq)))
+}
+
+/// The cutoff as text `received_at` can be compared with, exactly as SQLite's
+/// (`sqlite/prune.rs`, `cutoff_text`: to the second, without fraction or `Z`).
+pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
+    cutoff
+        .to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        // Only a year past 9999 fails to format: prune nothing rather than everything.
+        .unwrap_or_default()
+}
+
+/// The first event at or after a `seq`, and whether it was received before the cutoff.
+const PROBE: &str = "SELECT seq, received_at < $2 FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1";
+
+/// The largest `seq` received before `cutoff` (text, [`cutoff_text`]; see [`OldEnd`]), or `None`
+/// when the oldest event is not old.
+pub(super) async fn last_before(
+    c: &tokio_postgres::Client,
+    cutoff: &str,
+) -> Result<Option<i64>, StoreError> {
+    let probe = |seq: i64| async move {
+        c.query_opt(PROBE, &[&seq, &cutoff])
+            .await
+            .and_then(|row| row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
+            .map_err(unavailable)
+    };
+    let Some((oldest, true)) = probe(i64::MIN).await? else {
+        return Ok(None);
+    };
+    let newest: i64 = c
+        .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(unavailable)?;
+    let mut search = OldEnd::new(oldest, newest);
+    while let Some(seq) = search.next_probe() {
+        let found = probe(seq).await?;
+        search.answer(seq, found);
+    }
+    Ok(Some(search.end()))
 }
 
 /// A time as PostgreSQL reads a `timestamptz` (RFC 3339).

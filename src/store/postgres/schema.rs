@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0004_delivery.sql"),
     ),
     ("0005_hooks.sql", include_str!("migrations/0005_hooks.sql")),
+    (
+        "0006_trace_context.sql",
+        include_str!("migrations/0006_trace_context.sql"),
+    ),
 ];
 
 /// The first key of the advisory lock held while migrating (the second is the schema's name,

@@ -186,6 +186,21 @@ ORDER BY n
 ON CONFLICT (source, dedupe_key) DO NOTHING
 RETURNING id";
 
+/// [`INSERT_EVENTS`] with each event's trace context (`$10`), for a batch in which some event
+/// has one (traces on): without traces the batch sends no array of NULLs.
+const INSERT_TRACED_EVENTS: &str = "INSERT INTO events
+    (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body,
+     trace_context)
+SELECT id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body,
+       trace_context
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::bytea[], $10::text[]) WITH ORDINALITY
+    AS t(id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body,
+         trace_context, n)
+ORDER BY n
+ON CONFLICT (source, dedupe_key) DO NOTHING
+RETURNING id";
+
 /// Queues the deliveries of a batch's new events, in the batch's transaction: a pair per
 /// (event, destination). An event that was not inserted (a duplicate: its new id is in no row)
 /// gets none. No join with `events` (see `writer.rs`): its `seq` comes from a subquery by id.
@@ -248,10 +263,16 @@ struct EventColumns<'a> {
     received_at: Vec<&'a str>,
     headers: Vec<&'a str>,
     body: Vec<&'a [u8]>,
+    /// Filled only when some event of the batch has a trace context ([`INSERT_TRACED_EVENTS`]).
+    traced: bool,
+    trace_context: Vec<Option<&'a str>>,
 }
 
 impl<'a> EventColumns<'a> {
     fn push(&mut self, ev: &'a NewEvent) {
+        if self.traced {
+            self.trace_context.push(ev.trace_context.as_deref());
+        }
         self.id.push(ev.id.0);
         self.source.push(&ev.source);
         self.kind.push(ev.kind);
@@ -352,7 +373,18 @@ async fn write_batch(
         let (ea, eb) = (&batch[a].0, &batch[b].0);
         (&*ea.source, &ea.dedupe_key).cmp(&(&*eb.source, &eb.dedupe_key))
     });
-    let mut events = EventColumns::default();
+    let mut events = EventColumns {
+        traced: batch.iter().any(|(ev, _)| ev.trace_context.is_some()),
+        ..EventColumns::default()
+    };
+    let insert = if events.traced {
+        client
+            .prepare_cached(INSERT_TRACED_EVENTS)
+            .await
+            .map_err(describe)?
+    } else {
+        insert
+    };
     let mut first_of_key: Option<&NewEvent> = None;
     for &i in &order {
         let ev = &batch[i].0;
@@ -400,7 +432,7 @@ async fn write_batch(
     let insert = &insert;
     let events = &events;
     steps.push(maybe_done(Box::pin(async move {
-        let params: [&(dyn ToSql + Sync); 9] = [
+        let params: [&(dyn ToSql + Sync); 10] = [
             &events.id,
             &events.source,
             &events.kind,
@@ -410,8 +442,15 @@ async fn write_batch(
             &events.received_at,
             &events.headers,
             &events.body,
+            &events.trace_context,
         ];
-        let rows = client.query(insert, &params).await?;
+        // The untraced statement takes the first nine.
+        let used = if events.traced {
+            &params[..]
+        } else {
+            &params[..9]
+        };
+        let rows = client.query(insert, used).await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             found.push(row.try_get(0)?);

@@ -272,7 +272,7 @@ impl EventStore for SqliteStore {
     async fn source_activity(
         &self,
         since: time::OffsetDateTime,
-    ) -> Result<Vec<crate::store::SourceActivity>, StoreError> {
+    ) -> Result<Vec<crate::store::events::SourceActivity>, StoreError> {
         self.read(move |c| read::source_activity(c, since)).await
     }
 }

@@ -104,7 +104,8 @@ fn claim(
 /// A claimed delivery with its event.
 fn load(c: &Connection, id: i64, attempts: i64, seq: i64) -> rusqlite::Result<Claimed> {
     c.prepare_cached(
-        "SELECT id, source, event_type, headers, body, received_at FROM events WHERE seq = ?1",
+        "SELECT id, source, event_type, headers, body, received_at, trace_context FROM events
+         WHERE seq = ?1",
     )?
     .query_row([seq], |r| {
         Ok(Claimed {
@@ -117,6 +118,7 @@ fn load(c: &Connection, id: i64, attempts: i64, seq: i64) -> rusqlite::Result<Cl
             headers: r.get(3)?,
             body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
             received_at: r.get(5)?,
+            trace_context: r.get(6)?,
         })
     })
 }
@@ -626,6 +628,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             projection: None,
             deliveries: Arc::from([Arc::from("app")]),
+            trace_context: None,
         }
     }
 

@@ -18,10 +18,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_delivery.sql")),
     (9, include_str!("migrations/0009_fresh_deliveries.sql")),
     (10, include_str!("migrations/0010_hooks.sql")),
+    (11, include_str!("migrations/0011_trace_context.sql")),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// Applies every migration the database has not had.
 ///

@@ -335,8 +335,8 @@ fn insert_event(
     // `seq` is left to SQLite: the next rowid, in commit order since this is the only writer.
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO events (id, source, kind, event_type, dedupe_key, sender_id, received_at, headers, body, trace_context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (source, dedupe_key) DO NOTHING",
         )?
         .execute(params![
@@ -349,6 +349,7 @@ fn insert_event(
             ev.received_at,
             ev.headers,
             &ev.body[..],
+            ev.trace_context,
         ])?;
     if inserted == 0 {
         let first: String = tx

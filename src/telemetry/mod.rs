@@ -1,21 +1,77 @@
-//! Logging and metrics set-up.
+//! Logging, metrics and traces set-up.
+//!
+//! # Layout
+//! - this file: logging (pretty or JSON lines) and the Prometheus recorder.
+//! - [`traces`]: OpenTelemetry traces over OTLP/HTTP (`telemetry.otlp`), and the W3C trace
+//!   context the request path and delivery carry (read, stored, sent on).
+//!
+//! May call: `config`.
+
+pub mod traces;
 
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _, Registry};
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TelemetrySettings};
+
+/// `RUST_LOG` when set, else `log.level` (else `info`).
+fn log_filter(settings: &LogSettings) -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Starts logging and, when `telemetry.otlp.endpoint` is set, traces ([`traces`]): the log
+/// lines as [`init`] writes them, filtered as they are, and beside them every hookgate span
+/// exported whatever the log level. Without an endpoint this is [`init`] and nothing more.
+/// With one it must be called inside the runtime that will serve (the exports run there).
+///
+/// # Errors
+/// When the exporter cannot be built, or logging was already started (traces could not be
+/// added to it).
+pub fn init_with_traces(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<(), String> {
+    if !telemetry.otlp.enabled() {
+        init(log);
+        return Ok(());
+    }
+    let (provider, tracer) = traces::pipeline(&telemetry.otlp)?;
+    let lines: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = match log.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed(),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(log_filter(log)))
+        .with(traces::layer(tracer))
+        .try_init();
+    match installed {
+        Ok(()) => {
+            traces::started(provider);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = provider.shutdown();
+            Err(format!(
+                "telemetry.otlp: traces could not be started (logging was already set up: {e})"
+            ))
+        }
+    }
+}
 
 /// Starts logging: `RUST_LOG` wins when set, else `log.level`; `pretty` or `json` lines on stdout.
 /// Calling it again (tests start several applications) changes nothing.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(settings);
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match settings.format {
         LogFormat::Json => registry
