@@ -9,7 +9,7 @@
 //! - [`startup`]: [`startup::Application`]: the configuration checked whole, the store, the
 //!   source routes, the listeners, and the order things stop in. It may call everything below.
 //! - [`admin`]: the admin listener: the read API over events and projections, registered
-//!   hooks, `/metrics`.
+//!   hooks, `/metrics`, and the API's OpenAPI description (`/admin/openapi.json`).
 //! - [`deliver`]: delivery of stored events to the configured destinations: the workers that
 //!   claim deliveries from the store's outbox, send them (HTTP), retry, pause and record attempts.
 //! - [`receive`]: the source routes (a table that can change at run time) and the pipeline

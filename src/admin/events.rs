@@ -9,11 +9,12 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
 use super::deliveries::{DeliveryView, delivery_view};
 use super::hooks::{EventHook, hooks_of};
 use super::state::{AdminState, bad_request, list_query, not_found, raw_json, store_error};
-use crate::http::problem::json_response;
+use crate::http::problem::{Problem, json_response};
 use crate::store::hooks::{hook_of_event, is_hook_id};
 use crate::store::outbox::DeliveryQuery;
 use crate::store::{
@@ -30,21 +31,38 @@ pub(super) const MAX_WAIT: Duration = Duration::from_secs(30);
 const RECHECK_PAUSE: Duration = Duration::from_millis(25);
 
 /// An event as the admin API shows it.
-#[derive(Serialize)]
-struct EventView<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = Event)]
+pub(super) struct EventView<'a> {
+    /// The hookgate event id (also `Hookgate-Event-Id` in the answer to the sender and on
+    /// every delivery).
     id: uuid::Uuid,
-    /// The cursor that resumes the feed right after this event.
+    /// The cursor that resumes the feed right after this event (opaque).
     cursor: &'a str,
+    /// The id of the source it came from (`hooks` for a registered hook's events).
     source: &'a str,
+    /// The sender kind of that source (`kratos`, `identus`, `abp`, `standard`, `json`).
     kind: &'a str,
+    /// The event type, when the kind has one (from the body or a header).
+    #[schema(required = true)]
     event_type: Option<&'a str>,
+    /// What a repeat of this event is recognised by (a delivery id, a `webhook-id`, or the
+    /// SHA-256 of the body).
     dedupe_key: &'a str,
+    /// Who sent it, when the source's verification names one.
+    #[schema(required = true)]
     sender_id: Option<&'a str>,
+    /// When hookgate stored it (RFC 3339, UTC).
     received_at: &'a str,
+    /// The request headers kept with it (never a credential), by lower-case name.
+    #[schema(required = true, value_type = Option<Object>)]
     headers: Option<&'a RawValue>,
+    /// The body as JSON; null when the stored bytes are not JSON (`/raw` has them).
+    #[schema(required = true, value_type = Value)]
     payload: Option<&'a RawValue>,
     /// The registered hook it came through: `{id, label, payload}` (only for such events).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     hook: Option<&'a EventHook>,
 }
 
@@ -65,16 +83,34 @@ fn view<'a>(e: &'a StoredEvent, hooks: &'a HashMap<String, EventHook>) -> EventV
     }
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /admin/events`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
+    /// Only events of this source (its id).
     source: Option<String>,
+    /// Only events of this type.
     event_type: Option<String>,
+    /// Only events that came through this registered hook (its id, 32 hex digits).
+    #[param(pattern = "^([0-9a-f]{32})?$")]
     hook: Option<String>,
+    /// Events in one page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// Resume after this point: the `next` of an earlier answer or an event's `cursor`
+    /// (opaque), or an event id (a UUID: resumes right after that event). Left out: from the
+    /// oldest stored event.
     after: Option<String>,
+    /// When nothing is new, wait up to this long for an event before answering (long poll):
+    /// `10s`, `500ms`, or plain seconds (`10`); at most 30s. Left out: answer at once.
+    #[param(example = "10s")]
     wait: Option<String>,
+    /// Only events received at or after this time (RFC 3339, compared with `received_at`).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
+    /// Only events received at or before this time (RFC 3339, compared with `received_at`).
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
 }
 
@@ -92,8 +128,48 @@ fn time_param(name: &str, text: Option<&str>) -> Result<Option<time::OffsetDateT
         })
 }
 
+/// A page of the feed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventPage)]
+pub(super) struct FeedPage<'a> {
+    /// Oldest first.
+    events: Vec<EventView<'a>>,
+    /// Where to ask again: after the last event returned, or the `after` given when nothing
+    /// is new. Always a cursor: keep it and ask again.
+    next: &'a str,
+    /// Whether more events are already waiting after this page.
+    more: bool,
+}
+
+/// An event with its deliveries.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventWithDeliveries)]
+pub(super) struct WithDeliveries<'a> {
+    #[serde(flatten)]
+    event: EventView<'a>,
+    /// Its deliveries, oldest first.
+    deliveries: Vec<DeliveryView>,
+}
+
 /// `GET /admin/events`: a page of the feed, after waiting up to `wait` for one when nothing is
 /// new.
+///
+/// The feed of stored events, oldest first. Paging with `next` from the start sees every
+/// committed event exactly once, in commit order, even with several replicas.
+#[utoipa::path(
+    get,
+    path = "/admin/events",
+    operation_id = "list_events",
+    tag = "events",
+    params(ListParams),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of the feed (empty when nothing is new by the end of `wait`)", body = FeedPage),
+        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit`, `wait`, `hook`, `from`, `to` or `after`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
@@ -143,13 +219,7 @@ pub(super) async fn list(
                 Ok(hooks) => hooks,
                 Err(e) => return store_error(e),
             };
-            #[derive(Serialize)]
-            struct Page<'a> {
-                events: Vec<EventView<'a>>,
-                next: &'a str,
-                more: bool,
-            }
-            let body = Page {
+            let body = FeedPage {
                 events: page.events.iter().map(|e| view(e, &hooks)).collect(),
                 next: page.next.as_str(),
                 more: page.more,
@@ -250,6 +320,20 @@ async fn find_event(state: &AdminState, id: &str) -> Result<StoredEvent, Respons
 }
 
 /// `GET /admin/events/{id}`: the event with its deliveries.
+#[utoipa::path(
+    get,
+    path = "/admin/events/{id}",
+    operation_id = "get_event",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id (a UUID)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The event, with its deliveries", body = WithDeliveries),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 404, description = "No event has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     let e = match find_event(&state, &id).await {
         Ok(e) => e,
@@ -266,12 +350,6 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
     };
     match state.store.list_deliveries(query).await {
         Ok(rows) => {
-            #[derive(Serialize)]
-            struct WithDeliveries<'a> {
-                #[serde(flatten)]
-                event: EventView<'a>,
-                deliveries: Vec<DeliveryView>,
-            }
             let mut rows = rows;
             rows.reverse();
             json_response(
@@ -287,6 +365,21 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
     }
 }
 
+/// `GET /admin/events/{id}/raw`: the exact stored bytes, with the stored content type.
+#[utoipa::path(
+    get,
+    path = "/admin/events/{id}/raw",
+    operation_id = "get_event_raw",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id (a UUID)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The body exactly as received, with the content type it came with (`application/octet-stream` when it had none)", content(("*/*"))),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 404, description = "No event has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn raw(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     match find_event(&state, &id).await {
         Ok(e) => {

@@ -18,12 +18,13 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 
 use super::hook_secrets;
 use super::state::{AdminState, bad_request, list_query, not_found, store_error};
 use crate::config::validate::verify_block_problems;
 use crate::config::{Scheme, VerifySettings};
-use crate::http::problem::{FieldError, json_response, problem_with};
+use crate::http::problem::{FieldError, Problem, json_response, problem_with};
 use crate::http::stack::LOGGED_HOOK_ID;
 use crate::sources::{Options, build_kind};
 use crate::store::hooks::{HookRow, hook_of_event, is_hook_id, stored_verify_block};
@@ -33,14 +34,26 @@ use crate::store::{StoreError, StoredEvent};
 const MAX_LABEL: usize = 200;
 
 /// A hook as the admin API shows it (never its `verify` block).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Hook)]
 struct HookView<'a> {
+    /// 32 hex digits (128 random bits).
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     id: &'a str,
+    /// Where its sender posts, on the public listener: `/hooks/{id}`.
     path: String,
+    /// The label given at registration.
+    #[schema(required = true)]
     label: Option<&'a str>,
+    /// The sender kind whose requests it takes.
     kind: &'a str,
+    /// The JSON given at registration, carried with every event that arrives there.
+    #[schema(required = true, value_type = Value)]
     payload: Option<&'a RawValue>,
+    /// After this time (RFC 3339) its URL answers 404.
+    #[schema(required = true)]
     expires_at: Option<&'a str>,
+    /// When it was registered (RFC 3339).
     created_at: &'a str,
 }
 
@@ -60,10 +73,15 @@ fn view(h: &HookRow) -> HookView<'_> {
 }
 
 /// The `hook` of an event: `{id, label, payload}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct EventHook {
+    /// The hook's id.
     id: String,
+    /// Its label.
+    #[schema(required = true)]
     label: Option<String>,
+    /// The JSON given at its registration.
+    #[schema(required = true, value_type = Value)]
     payload: Option<Box<RawValue>>,
 }
 
@@ -116,15 +134,57 @@ pub(super) async fn hooks_of(
     Ok(out)
 }
 
-/// What `POST /admin/hooks` takes.
-#[derive(Deserialize)]
+/// The sender kinds a hook can take (OpenAPI: a source's `kind:`).
+fn sender_kind() -> utoipa::openapi::Schema {
+    super::state::one_of(crate::sources::KINDS.iter().map(|k| k.name), false)
+}
+
+/// What `POST /admin/hooks` takes. (Read loosely, as JSON values, so that every field that does
+/// not fit is named in the 422; the schema says what fits.)
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewHook)]
 struct NewHook {
+    /// A name for people (at most 200 characters, no control characters).
+    #[schema(value_type = Option<String>, max_length = 200)]
     label: Option<Value>,
+    /// The sender kind whose requests it takes, as a source's `kind:`.
+    #[schema(required = true, schema_with = sender_kind)]
     kind: Option<Value>,
+    /// Any JSON: carried, as given, with every event that arrives there.
+    #[schema(value_type = Value, required = false)]
     payload: Option<Box<RawValue>>,
+    /// How its requests are verified, as a source's `verify` block (e.g. `{"scheme": "bearer",
+    /// "secrets": "generate"}`: the answer then carries the generated secret, once). Left out:
+    /// no verification (the id is the only credential).
+    #[schema(value_type = Option<Object>)]
     verify: Option<Value>,
+    /// When it stops taking requests (RFC 3339, in the future).
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Value>,
+}
+
+/// A hook as registered: its generated secret is here, and in no later answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedHook)]
+struct Created<'a> {
+    #[serde(flatten)]
+    hook: HookView<'a>,
+    /// The generated secret (only for `"secrets": "generate"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    secret: Option<&'a str>,
+}
+
+/// A page of hooks, by id.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HookPage)]
+struct HookPage<'a> {
+    /// By id.
+    hooks: Vec<HookView<'a>>,
+    /// The `after` of the next page; null on the last page.
+    #[schema(required = true)]
+    next: Option<&'a str>,
 }
 
 fn field(pointer: &str, detail: impl Into<String>) -> FieldError {
@@ -244,8 +304,23 @@ fn read_verify(
     ))
 }
 
-/// `POST /admin/hooks`: registers a hook → 201 with its id and path (and its generated secret,
+/// `POST /admin/hooks`: registers a hook; 201 with its id and path (and its generated secret,
 /// this once).
+#[utoipa::path(
+    post,
+    path = "/admin/hooks",
+    operation_id = "create_hook",
+    tag = "hooks",
+    request_body(content = NewHook),
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "Registered; `Location` names it", body = Created, headers(("Location" = String, description = "`/admin/hooks/{id}`"))),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The hook cannot be registered as given: `errors` names each field that does not fit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn create(State(state): State<AdminState>, body: axum::body::Bytes) -> Response {
     let req: NewHook = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -370,13 +445,6 @@ pub(super) async fn create(State(state): State<AdminState>, body: axum::body::By
     match state.store.create_hook(row.clone()).await {
         Ok(()) => {
             tracing::info!(hook = %logged_id(&row.id), kind = %row.kind, "hook registered");
-            #[derive(Serialize)]
-            struct Created<'a> {
-                #[serde(flatten)]
-                hook: HookView<'a>,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                secret: Option<&'a str>,
-            }
             let mut res = json_response(
                 StatusCode::CREATED,
                 "application/json",
@@ -411,14 +479,34 @@ fn now_text() -> String {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /admin/hooks`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
+    /// The `next` of an earlier answer (a hook id): the page after it.
+    #[param(pattern = "^([0-9a-f]{32})?$")]
     after: Option<String>,
+    /// Hooks in one page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /admin/hooks?after=&limit=`: hooks that are not deleted, by id.
+#[utoipa::path(
+    get,
+    path = "/admin/hooks",
+    operation_id = "list_hooks",
+    tag = "hooks",
+    params(ListParams),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of hooks", body = HookPage),
+        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit` or `after`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn list(
     State(state): State<AdminState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
@@ -437,11 +525,6 @@ pub(super) async fn list(
     }
     match state.store.list_hooks(after, limit, false).await {
         Ok(rows) => {
-            #[derive(Serialize)]
-            struct Page<'a> {
-                hooks: Vec<HookView<'a>>,
-                next: Option<&'a str>,
-            }
             let full = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
             let next = if full {
                 rows.last().map(|h| h.id.as_str())
@@ -451,7 +534,7 @@ pub(super) async fn list(
             json_response(
                 StatusCode::OK,
                 "application/json",
-                &Page {
+                &HookPage {
                     hooks: rows.iter().map(view).collect(),
                     next,
                 },
@@ -466,6 +549,20 @@ fn no_hook() -> Response {
 }
 
 /// `GET /admin/hooks/{id}`: one hook, never its secret.
+#[utoipa::path(
+    get,
+    path = "/admin/hooks/{id}",
+    operation_id = "get_hook",
+    tag = "hooks",
+    params(("id" = String, Path, description = "The hook id (32 hex digits)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The hook", body = HookView),
+        (status = 404, description = "No hook has this id (never registered, or deleted)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     if !is_hook_id(&id) {
         return no_hook();
@@ -479,8 +576,22 @@ pub(super) async fn get(State(state): State<AdminState>, Path(id): Path<String>)
     }
 }
 
-/// `DELETE /admin/hooks/{id}` → 204: requests to it get 404 from now on (on every replica
+/// `DELETE /admin/hooks/{id}`: deletes it (204); requests to it get 404 from now on (on every replica
 /// within a second), its secrets are erased; its events stay.
+#[utoipa::path(
+    delete,
+    path = "/admin/hooks/{id}",
+    operation_id = "delete_hook",
+    tag = "hooks",
+    params(("id" = String, Path, description = "The hook id (32 hex digits)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No hook has this id (never registered, or deleted)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn delete(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     if !is_hook_id(&id) {
         return no_hook();

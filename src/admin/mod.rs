@@ -1,8 +1,11 @@
-//! The admin listener: the event and projection read API (bearer token), `/metrics`, and the
-//! console (a web page over the API).
+//! The admin listener: the event and projection read API (bearer token), `/metrics`, the API's
+//! OpenAPI description, and the console (a web page over the API).
 //!
 //! # Layout
-//! - this file: the router, the token check, `/metrics`.
+//! - this file: the router, the token check.
+//! - `metrics`: `/metrics` (no token).
+//! - `openapi`: `/admin/openapi.json`, the OpenAPI 3.1 description of every route of the API
+//!   (no token), generated from the handlers' attributes and the views' types.
 //! - `console`: `/console`, the web page over this API (its files are built into the binary,
 //!   in `console/`; served without the token, which the page asks for).
 //! - `state`: what every route shares ([`AdminState`], the common answers).
@@ -25,6 +28,8 @@ mod deliveries;
 mod events;
 mod hook_secrets;
 mod hooks;
+mod metrics;
+mod openapi;
 mod projections;
 mod sources;
 mod state;
@@ -35,9 +40,9 @@ pub use state::{AdminState, SourceSummary};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, StatusCode};
 
 use crate::http::problem::problem;
@@ -76,7 +81,8 @@ pub fn router(state: AdminState) -> Router {
         )
         .route_layer(from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
+        .route("/admin/openapi.json", get(openapi::spec))
         .merge(console::router())
         .merge(api)
         .fallback(|| async { not_found("no such admin route") })
@@ -98,15 +104,4 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
         HeaderValue::from_static(r#"Bearer realm="hookgate-admin""#),
     );
     res
-}
-
-async fn metrics(State(state): State<AdminState>) -> Response {
-    (
-        [(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
 }

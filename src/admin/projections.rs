@@ -5,17 +5,16 @@
 //! the single GET answers. Each carries `events`: the ids of the events that set it, newest
 //! first (the last [`crate::store::HISTORY_LEN`]).
 
-use std::collections::HashMap;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
 use super::state::{AdminState, bad_request, list_query, not_found, raw_json, store_error};
-use crate::http::problem::json_response;
+use crate::http::problem::{Problem, json_response};
 use crate::sources::{identus, kratos};
 use crate::store::{
     Cursor, ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, StoreError,
@@ -28,6 +27,30 @@ const IDENTUS_VIEWS: [&str; 4] = [
     identus::PRESENTATIONS,
     identus::DIDS,
 ];
+
+/// The Identus record kinds of `/admin/identus/{kind}` (OpenAPI only: the handlers read the
+/// kind as text, and answer 404 for another).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Never built: it only describes the path parameter.
+enum IdentusKind {
+    /// Connections, by connection id.
+    Connections,
+    /// Issued credentials, by record id.
+    Credentials,
+    /// Presentations, by presentation id.
+    Presentations,
+    /// DIDs, by DID.
+    Dids,
+}
+
+/// An Identus record's `kind` (OpenAPI).
+fn identus_kind() -> utoipa::openapi::Schema {
+    super::state::one_of(
+        ["connections", "credentials", "presentations", "dids"],
+        false,
+    )
+}
 
 /// A named value kept with the row (`schema_id`, `ts`).
 fn attr(row: &ProjectionRow, name: &str) -> Option<String> {
@@ -45,14 +68,26 @@ fn events(row: &ProjectionRow) -> Vec<uuid::Uuid> {
 }
 
 /// A Kratos identity as the admin API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KratosIdentity)]
 struct IdentityView<'a> {
+    /// The identity's id.
     identity_id: &'a str,
+    /// Its state (`active`, `inactive`), when the hook's body had one.
+    #[schema(required = true)]
     state: Option<&'a str>,
+    /// Its schema id, when the body had one.
+    #[schema(required = true)]
     schema_id: Option<String>,
+    /// The event that made this version.
     event_id: uuid::Uuid,
+    /// The events that set it, newest first (`event_id` first; at most 50, some perhaps
+    /// deleted by retention since).
     events: Vec<uuid::Uuid>,
+    /// When that event was received (RFC 3339).
     updated_at: &'a str,
+    /// The identity, as that event carried it.
+    #[schema(required = true, value_type = Value)]
     identity: Option<&'a RawValue>,
 }
 
@@ -69,15 +104,29 @@ fn identity_view(row: &ProjectionRow) -> IdentityView<'_> {
 }
 
 /// An Identus record as the admin API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = IdentusRecord)]
 struct RecordView<'a> {
+    /// The wallet it belongs to (empty when the event named none).
     wallet_id: &'a str,
+    /// `connections`, `credentials`, `presentations` or `dids`.
+    #[schema(schema_with = identus_kind)]
     kind: &'a str,
+    /// The record's id (connection, record or DID).
     id: &'a str,
+    /// Its state, as the last event gave it.
+    #[schema(required = true)]
     state: Option<&'a str>,
+    /// The time the last event gave (`ts`).
+    #[schema(required = true)]
     ts: Option<String>,
+    /// The event that made this version.
     event_id: uuid::Uuid,
+    /// The events that set it, newest first (`event_id` first; at most 50, some perhaps
+    /// deleted by retention since).
     events: Vec<uuid::Uuid>,
+    /// The record, as that event carried it.
+    #[schema(required = true, value_type = Value)]
     data: Option<&'a RawValue>,
 }
 
@@ -106,6 +155,21 @@ fn unknown_kind() -> Response {
     not_found("the record kind is one of connections, credentials, presentations, dids")
 }
 
+/// `GET /admin/kratos/identities/{id}`: the identity as the last event gave it.
+#[utoipa::path(
+    get,
+    path = "/admin/kratos/identities/{id}",
+    operation_id = "get_kratos_identity",
+    tag = "projections",
+    params(("id" = String, Path, description = "The identity's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The identity", body = IdentityView),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 404, description = "No identity has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn kratos_identity(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -116,24 +180,50 @@ pub(super) async fn kratos_identity(
         scope: None,
     };
     match state.store.projection(key).await {
-        Ok(Some(row)) => json_response(StatusCode::OK, "application/json", &identity_view(&row)),
+        Ok(Some(row)) => ok(&identity_view(&row)),
         Ok(None) => not_found("no identity has this id"),
         Err(e) => store_error(e),
     }
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /admin/identus/{kind}/{id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct WalletParam {
+    /// The wallet the record belongs to (records of several wallets may share an id).
     wallet_id: Option<String>,
 }
 
+/// `GET /admin/identus/{kind}/{id}`: the record as the last event gave it.
+#[utoipa::path(
+    get,
+    path = "/admin/identus/{kind}/{id}",
+    operation_id = "get_identus_record",
+    tag = "projections",
+    params(
+        ("kind" = inline(IdentusKind), Path, description = "The record kind"),
+        ("id" = String, Path, description = "The record's id"),
+        WalletParam,
+    ),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The record", body = RecordView),
+        (status = 400, description = "`wallet_id` is given more than once", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 404, description = "No such record kind, or no record of this kind has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn identus_record(
     State(state): State<AdminState>,
     Path((kind, id)): Path<(String, String)>,
-    Query(wallet): Query<WalletParam>,
+    wallet: Result<Query<WalletParam>, QueryRejection>,
 ) -> Response {
     let Some(view) = identus_view(&kind) else {
         return unknown_kind();
+    };
+    let Ok(Query(wallet)) = wallet else {
+        return bad_request("wallet_id may be given once");
     };
     let key = ProjectionKey {
         view,
@@ -174,31 +264,76 @@ async fn list_rows(
         })
 }
 
-/// `{"<name>": [items], "next": cursor or null}`.
-fn page_response<T: Serialize>(name: &str, items: Vec<T>, next: Option<Cursor>) -> Response {
-    #[derive(Serialize)]
-    struct Page<'a, T> {
-        #[serde(flatten)]
-        items: HashMap<&'a str, Vec<T>>,
-        next: Option<String>,
-    }
-    let page = Page {
-        items: HashMap::from([(name, items)]),
-        next: next.map(|n| n.to_string()),
-    };
-    json_response(StatusCode::OK, "application/json", &page)
+/// A page of identities.
+#[derive(Serialize, ToSchema)]
+#[schema(as = KratosIdentityPage)]
+struct IdentityPage<'a> {
+    /// By id.
+    identities: Vec<IdentityView<'a>>,
+    /// The `after` of the next page; null on the last page.
+    #[schema(required = true)]
+    next: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A page of Identus records: under the record kind of the URL (only that one of the four).
+#[derive(Serialize, ToSchema, Default)]
+#[schema(as = IdentusRecordPage)]
+struct RecordPage<'a> {
+    /// For `/admin/identus/connections`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    connections: Option<Vec<RecordView<'a>>>,
+    /// For `/admin/identus/credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    credentials: Option<Vec<RecordView<'a>>>,
+    /// For `/admin/identus/presentations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    presentations: Option<Vec<RecordView<'a>>>,
+    /// For `/admin/identus/dids`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    dids: Option<Vec<RecordView<'a>>>,
+    /// The `after` of the next page; null on the last page.
+    #[schema(required = true)]
+    next: Option<String>,
+}
+
+fn ok<T: Serialize>(body: &T) -> Response {
+    json_response(StatusCode::OK, "application/json", body)
+}
+
+/// The query of `GET /admin/kratos/identities`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct IdentityListParams {
+    /// Only identities with this e-mail address (whatever its case).
     email: Option<String>,
+    /// The `next` of an earlier answer (opaque): the page after it.
     after: Option<String>,
+    /// Identities in one page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /admin/kratos/identities`: identities by id; `email=` finds those with that e-mail
 /// address, whatever its case.
+#[utoipa::path(
+    get,
+    path = "/admin/kratos/identities",
+    operation_id = "list_kratos_identities",
+    tag = "projections",
+    params(IdentityListParams),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of identities", body = IdentityPage),
+        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit` or `after`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn kratos_identities(
     State(state): State<AdminState>,
     params: Result<Query<IdentityListParams>, QueryRejection>,
@@ -221,26 +356,50 @@ pub(super) async fn kratos_identities(
         limit,
     };
     match list_rows(&state, query, "identities").await {
-        Ok(page) => page_response(
-            "identities",
-            page.rows.iter().map(identity_view).collect(),
-            page.next,
-        ),
+        Ok(page) => ok(&IdentityPage {
+            identities: page.rows.iter().map(identity_view).collect(),
+            next: page.next.map(|n| n.to_string()),
+        }),
         Err(res) => res,
     }
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /admin/identus/{kind}`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RecordListParams {
+    /// Only records in this state.
     state: Option<String>,
+    /// Only records of this wallet.
     wallet_id: Option<String>,
+    /// The `next` of an earlier answer (opaque): the page after it.
     after: Option<String>,
+    /// Records in one page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /admin/identus/{kind}`: records of one kind by id, then wallet; `state=` and
 /// `wallet_id=` keep those in that state, of that wallet.
+#[utoipa::path(
+    get,
+    path = "/admin/identus/{kind}",
+    operation_id = "list_identus_records",
+    tag = "projections",
+    params(
+        ("kind" = inline(IdentusKind), Path, description = "The record kind"),
+        RecordListParams,
+    ),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of records, under the kind's name", body = RecordPage),
+        (status = 400, description = "A query parameter does not fit (unknown or repeated parameter, bad `limit` or `after`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 404, description = "No such record kind", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn identus_records(
     State(state): State<AdminState>,
     Path(kind): Path<String>,
@@ -267,14 +426,25 @@ pub(super) async fn identus_records(
         limit,
     };
     match list_rows(&state, query, &kind).await {
-        Ok(page) => page_response(
-            &kind,
-            page.rows
-                .iter()
-                .map(|row| record_view(&kind, row))
-                .collect(),
-            page.next,
-        ),
+        Ok(page) => {
+            let records = Some(
+                page.rows
+                    .iter()
+                    .map(|row| record_view(&kind, row))
+                    .collect(),
+            );
+            let mut body = RecordPage {
+                next: page.next.map(|n| n.to_string()),
+                ..RecordPage::default()
+            };
+            match view {
+                identus::CONNECTIONS => body.connections = records,
+                identus::CREDENTIALS => body.credentials = records,
+                identus::PRESENTATIONS => body.presentations = records,
+                _ => body.dids = records,
+            }
+            ok(&body)
+        }
         Err(res) => res,
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::state::{AdminState, store_error};
 use crate::http::problem::json_response;
@@ -14,30 +15,52 @@ use crate::store::{HOOKS_SOURCE, SourceActivity};
 /// The window of `events_last_hour`.
 const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
-#[derive(Serialize)]
+/// A source at a glance.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Source)]
 struct SourceView<'a> {
+    /// The source id (`hooks` for the registered hooks together).
     id: &'a str,
     /// Null for registered hooks (each has its own kind) and for a source no longer configured.
+    #[schema(required = true)]
     kind: Option<&'a str>,
+    /// The path senders POST to (`/hooks/` for registered hooks; null for a source no longer
+    /// configured).
+    #[schema(required = true)]
     path: Option<&'a str>,
+    /// Events stored in the last hour.
     events_last_hour: u64,
     /// When the newest event of the last hour was received; null when there was none.
+    #[schema(required = true)]
     last_event_at: Option<&'a str>,
     /// This process's answers since it started (each replica counts its own).
     responses: Responses,
 }
 
-#[derive(Serialize)]
+/// Answers to a source's senders, by class.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourceResponses)]
 struct Responses {
+    /// Accepted (stored, or recognised as a repeat).
     #[serde(rename = "2xx")]
     ok: u64,
+    /// Refused as unauthenticated.
     #[serde(rename = "401")]
     unauthorized: u64,
     /// Every 4xx, 401 included.
     #[serde(rename = "4xx")]
     client_errors: u64,
+    /// Every 5xx (e.g. 503 while the store cannot take a write).
     #[serde(rename = "5xx")]
     server_errors: u64,
+}
+
+/// Every source at a glance.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourceList)]
+struct SourceList<'a> {
+    /// The configured sources by id, then `hooks`, then sources no longer configured.
+    sources: Vec<SourceView<'a>>,
 }
 
 impl From<Answers> for Responses {
@@ -54,6 +77,18 @@ impl From<Answers> for Responses {
 /// `GET /admin/sources`: the configured sources (by id), then registered hooks (as one
 /// source, `hooks`) and sources no longer configured when they stored events in the last hour or
 /// answered requests.
+#[utoipa::path(
+    get,
+    path = "/admin/sources",
+    operation_id = "list_sources",
+    tag = "events",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Each source: events in the last hour, the newest one's time, answers by class", body = SourceList),
+        (status = 401, response = super::state::Unauthorized),
+        (status = 503, response = super::state::Unavailable),
+    ),
+)]
 pub(super) async fn list(State(state): State<AdminState>) -> Response {
     let since = time::OffsetDateTime::now_utc() - WINDOW;
     let activity = match state.store.source_activity(since).await {
@@ -75,11 +110,11 @@ pub(super) async fn list(State(state): State<AdminState>) -> Response {
             views.push(view(&a.source, None, None, Some(a)));
         }
     }
-    #[derive(Serialize)]
-    struct Page<'a> {
-        sources: Vec<SourceView<'a>>,
-    }
-    json_response(StatusCode::OK, "application/json", &Page { sources: views })
+    json_response(
+        StatusCode::OK,
+        "application/json",
+        &SourceList { sources: views },
+    )
 }
 
 fn view<'a>(

@@ -1,4 +1,5 @@
-//! What every admin route shares: the state, and the answers they have in common.
+//! What every admin route shares: the state, and the answers they have in common (with their
+//! OpenAPI descriptions).
 
 use std::sync::Arc;
 
@@ -9,9 +10,15 @@ use http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
+use utoipa::ToResponse;
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::{
+    Content, ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Schema, Type,
+};
 
 use crate::config::Destination;
-use crate::http::problem::{problem, unavailable};
+use crate::http::problem::{PROBLEM_JSON, problem, unavailable};
 use crate::store::{Store, StoreError};
 use crate::verify::bearer::Bearer;
 
@@ -102,4 +109,72 @@ pub(super) fn store_error(e: StoreError) -> Response {
 /// Stored JSON as a raw value to embed in an answer, or `None` when it is not JSON.
 pub(super) fn raw_json(bytes: &[u8]) -> Option<&RawValue> {
     serde_json::from_slice::<&RawValue>(bytes).ok()
+}
+
+/// The content of a problem answer in the OpenAPI description.
+pub(super) fn problem_content() -> Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build()
+}
+
+/// 401 in the OpenAPI description: no valid admin token (every `/admin/` route).
+pub(super) struct Unauthorized;
+
+impl<'r> ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<ApiResponse>) {
+        let res = ResponseBuilder::new()
+            .description(
+                "No valid admin token: `Authorization: Bearer <admin.token>` is missing or wrong",
+            )
+            .content(PROBLEM_JSON, problem_content())
+            .header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(r#"`Bearer realm="hookgate-admin"`"#))
+                    .build(),
+            )
+            .build();
+        ("Unauthorized", res.into())
+    }
+}
+
+/// 503 in the OpenAPI description: the store cannot be read right now ([`store_error`]).
+pub(super) struct Unavailable;
+
+impl<'r> ToResponse<'r> for Unavailable {
+    fn response() -> (&'r str, RefOr<ApiResponse>) {
+        let res = ResponseBuilder::new()
+            .description(
+                "The store cannot be read right now; try again after `Retry-After` seconds",
+            )
+            .content(PROBLEM_JSON, problem_content())
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0)),
+                    )
+                    .description(Some("Seconds to wait before asking again"))
+                    .build(),
+            )
+            .build();
+        ("Unavailable", res.into())
+    }
+}
+
+/// The schema of a string that is one of `values` (a field the views fill from a fixed set);
+/// null too when `nullable`.
+pub(super) fn one_of(values: impl IntoIterator<Item = &'static str>, nullable: bool) -> Schema {
+    let mut values: Vec<serde_json::Value> = values.into_iter().map(Into::into).collect();
+    let schema = if nullable {
+        values.push(serde_json::Value::Null);
+        ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+    } else {
+        ObjectBuilder::new().schema_type(Type::String)
+    };
+    Schema::Object(schema.enum_values(Some(values)).build())
 }

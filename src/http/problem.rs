@@ -5,12 +5,13 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The content type of problem answers.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One field that does not fit: a JSON pointer into the body and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// RFC 6901 pointer, e.g. `/data/connectionId` (empty for the whole body).
     pub pointer: String,
@@ -18,13 +19,23 @@ pub struct FieldError {
     pub detail: String,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: what every error answer of hookgate's own carries, as
+/// `application/problem+json` (also the schema of those answers in the admin API's OpenAPI
+/// description).
+#[derive(Serialize, ToSchema)]
+pub struct Problem<'a> {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
+    #[schema(examples("about:blank"))]
     kind: &'static str,
+    /// The status's reason phrase, such as `Bad Request`.
     title: &'a str,
+    /// The HTTP status code, as in the status line.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What is wrong and, where it helps, what to do about it.
     detail: &'a str,
+    /// The fields of the body that do not fit (only when there are any).
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }

@@ -164,7 +164,7 @@ async fn a_bad_cursor_or_an_unknown_event_id_is_400_naming_after() {
         ("wait=-1", "wait"),
         (
             "colour=red",
-            "source, event_type, hook, limit, after and wait",
+            "source, event_type, hook, from, to, limit, after and wait",
         ),
         ("hook=h", "hook must be the id of a registered hook"),
     ] {

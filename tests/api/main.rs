@@ -21,6 +21,7 @@ mod kratos;
 mod kratos_respond;
 mod layout;
 mod limits;
+mod openapi;
 mod operations;
 mod properties;
 mod replicas;
