@@ -17,7 +17,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Value, json};
 
-use crate::delivery::eventually;
+use crate::helpers::eventually;
 use crate::helpers::{GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app_with};
 
 pub(crate) fn amqp_url(test: &str) -> Option<String> {
@@ -309,6 +309,9 @@ async fn connections_the_broker_closes_mid_stream_lose_nothing() {
     // tests' connections, on the same broker, are not).
     let id = format!("killed-{}", &unique()[..12]);
     let app = spawn_app_with(|s| {
+        // `rabbitmqctl` starts an Erlang VM on the same two cores mid-stream: the events must
+        // not be lost, and the test does not time their answers (the suite's 2 s would).
+        s.server.request_timeout = hookgate::config::HumanDuration(Duration::from_secs(10));
         destination(
             s,
             &id,

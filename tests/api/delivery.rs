@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app_with, spawn_in,
+    ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, eventually, kratos_body,
+    spawn_app_with, spawn_in,
 };
 use crate::sink::{Mode, Sink};
 
@@ -49,24 +50,6 @@ async fn admin_post(app: &TestApp, path: &str, body: Option<Value>) -> (u16, Val
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `path` on the admin API until `done` holds (or panics after `within`).
-pub(crate) async fn eventually(
-    app: &TestApp,
-    path: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let v = app.admin_json(path).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {v:#}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The destination `id` from `/admin/destinations`.

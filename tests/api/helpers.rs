@@ -672,3 +672,24 @@ pub fn forward_lines(
         }
     });
 }
+
+/// Polls `path` on the admin API until `done` holds (or panics after `within`).
+pub async fn eventually(
+    app: &TestApp,
+    path: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let v = app.admin_json(path).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never got there: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -741,7 +741,7 @@ async fn a_hooks_events_carry_its_id_to_rabbitmq_raw_and_nats() {
     assert_eq!(header(&m, "Hookgate-Event-Id"), event_id);
     assert_eq!(header(&m, "Hookgate-Source"), "hooks");
     // NATS JetStream, as a message header.
-    crate::delivery::eventually(
+    crate::helpers::eventually(
         &app,
         &format!("/admin/deliveries?destination=stream&event_id={event_id}"),
         Duration::from_secs(10),

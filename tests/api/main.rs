@@ -5,7 +5,6 @@ mod abp;
 mod admin;
 mod broker;
 mod cli;
-mod console;
 mod delivery;
 mod delivery_faults;
 mod diagnostics;

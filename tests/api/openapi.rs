@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::delivery::eventually;
+use crate::helpers::eventually;
 use crate::helpers::{
     ADMIN_TOKEN, GUIDE_IDENTITY, TestApp, connection_event, kratos_body, spawn_app, spawn_app_with,
 };

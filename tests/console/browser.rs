@@ -434,7 +434,7 @@ async fn an_operator_signs_in_finds_an_event_retries_its_delivery_and_manages_a_
     assert_eq!(before, 1);
     b.click_button("article[contains(., 'to app')]", "Retry")
         .await;
-    let after = crate::delivery::eventually(
+    let after = crate::helpers::eventually(
         &app,
         &format!("/admin/deliveries?event_id={id}&destination=app"),
         SHOW,
