@@ -203,6 +203,26 @@ impl OldEnd {
     }
 }
 
+/// The cutoff as text `received_at` can be compared with: `YYYY-MM-DDTHH:MM:SS` in UTC, rounded
+/// down to the second, without fraction or `Z`.
+///
+/// `received_at` is RFC 3339 in UTC (`2024-05-01T10:20:30.123456Z`, the fraction only when not
+/// zero), so text order is time order to the second; within one second `.` sorts before `Z`,
+/// which would make `…:30.5Z` look older than `…:30Z`. Against this cutoff, every time in its
+/// second sorts after it (a prefix sorts first), so `received_at < cutoff` holds exactly for
+/// events of an earlier second: never an event younger than the retention, at most one second
+/// late. Both backends compare with it (retention, and the feed's time range).
+pub fn cutoff_text(cutoff: OffsetDateTime) -> String {
+    cutoff
+        .to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        // Only a year past 9999 fails to format: nothing can be older than that, so prune
+        // nothing rather than everything.
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

@@ -452,7 +452,7 @@ DELETE FROM events WHERE seq IN (SELECT seq FROM victims)";
 #[async_trait]
 impl RetentionStore for PostgresStore {
     async fn prune(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Pruned, StoreError> {
-        let cutoff = read::cutoff_text(cutoff);
+        let cutoff = crate::store::retention::cutoff_text(cutoff);
         let limit = limit.max(1);
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let deleted = self

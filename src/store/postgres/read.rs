@@ -15,9 +15,8 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
 };
 use time::OffsetDateTime;
-use time::macros::format_description;
 
-use crate::store::retention::OldEnd;
+use crate::store::retention::{OldEnd, cutoff_text};
 
 /// A failed read: the store cannot be read right now.
 pub(super) fn unavailable(e: tokio_postgres::Error) -> StoreError {
@@ -148,18 +147,6 @@ pub(super) async fn list_events(
         .map_err(unavailable)?;
     // Always a cursor: past the last event returned, else where the caller already was.
     Ok(EventPage::from_read(events, limit, feed_cursor(xid, seq)))
-}
-
-/// The cutoff as text `received_at` can be compared with, exactly as SQLite's
-/// (`sqlite/prune.rs`, `cutoff_text`: to the second, without fraction or `Z`).
-pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
-    cutoff
-        .to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        // Only a year past 9999 fails to format: prune nothing rather than everything.
-        .unwrap_or_default()
 }
 
 /// The first event at or after a `seq`, and whether it was received before the cutoff.

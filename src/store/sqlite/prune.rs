@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
-use crate::store::retention::{OldEnd, Pruned};
+use crate::store::retention::{OldEnd, Pruned, cutoff_text};
 
 /// Free pages given back per step at most (4 KiB pages: 1 MiB): one short transaction.
 pub(super) const RECLAIM_PAGES: i64 = 256;
@@ -28,26 +27,6 @@ pub(super) const STEP_BUDGET: Duration = Duration::from_millis(4);
 /// Free pages left alone: SQLite reuses them for the next events without growing the file, so
 /// giving back fewer than this would only make the file grow again.
 pub(super) const KEEP_FREE_PAGES: i64 = 256;
-
-/// The cutoff as text `received_at` can be compared with: `YYYY-MM-DDTHH:MM:SS` in UTC, rounded
-/// down to the second, without fraction or `Z`.
-///
-/// `received_at` is RFC 3339 in UTC (`2024-05-01T10:20:30.123456Z`, the fraction only when not
-/// zero), so text order is time order to the second; within one second `.` sorts before `Z`,
-/// which would make `…:30.5Z` look older than `…:30Z`. Against this cutoff, every time in its
-/// second sorts after it (a prefix sorts first), so `received_at < cutoff` holds exactly for
-/// events of an earlier second: never an event younger than the retention, at most one second
-/// late.
-pub(super) fn cutoff_text(cutoff: OffsetDateTime) -> String {
-    cutoff
-        .to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        // Only a year past 9999 fails to format: nothing can be older than that, so prune
-        // nothing rather than everything.
-        .unwrap_or_default()
-}
 
 /// Deletes up to `limit` of the oldest events received before `cutoff` that have no delivery
 /// pending or failed, in one transaction: first every projection pointing at one of them gets

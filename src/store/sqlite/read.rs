@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::prune::{cutoff_text, last_before};
+use super::prune::last_before;
 use crate::store::error::StoreError;
 use crate::store::events::{
     EventPage, EventQuery, RECEIVED_ORDER_SLACK, SourceActivity, StoredEvent,
@@ -22,6 +22,7 @@ use crate::store::projections::{
     ProjectionKey, ProjectionPage, ProjectionQuery, ProjectionRow, SEARCHABLE_ATTRS,
     history_from_bytes,
 };
+use crate::store::retention::cutoff_text;
 
 /// Idle read connections kept open.
 const READ_POOL_SIZE: usize = 4;
